@@ -1,0 +1,1 @@
+"""The user's side: from CSV files to queued work, and the ``tagsweep`` command line."""

@@ -1,0 +1,132 @@
+"""The ``tagsweep`` command line (click): one sub-command per user task."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from simulator.config import SimulatorConfig, SimUser
+from simulator.server import build_simulator, serve_forever
+from worker.errors import TagsweepError
+
+
+@click.group()
+@click.version_option(package_name="tagsweep")
+def cli() -> None:
+    """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
+
+
+def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
+    rates: dict[int, float] = {}
+    for item in values:
+        status, sep, share = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            rates[int(status)] = float(share)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r} is not STATUS=FRACTION", param_hint="--fail-rate"
+            ) from None
+        if not 0.0 <= rates[int(status)] <= 1.0:
+            raise click.BadParameter(
+                f"{item!r}: the fraction must be in 0..1", param_hint="--fail-rate"
+            )
+    if sum(rates.values()) > 1.0:
+        raise click.BadParameter("the fractions add up to more than 1", param_hint="--fail-rate")
+    return rates
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--seed",
+    "seed_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV (image_id,key,value[,project_id]) of the images that exist.",
+)
+@click.option(
+    "--project-id",
+    default="0123456789abcdef0123456789abcdef",
+    show_default=True,
+    help="Project of seed rows without a project_id.",
+)
+@click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
+@click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
+@click.option("--user", help="IAM user that may fetch tokens.")
+@click.option("--password", envvar="TAGSWEEP_IAM_PASSWORD", help="[env TAGSWEEP_IAM_PASSWORD]")
+@click.option("--domain", help="The user's account (domain) name; defaults to the user.")
+@click.option("--rate-limit", type=float, help="Requests/s per identity before 429 APIGW.0308.")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+@click.option("--latency-jitter-ms", type=float, default=0.0, show_default=True)
+@click.option(
+    "--fail-rate",
+    multiple=True,
+    metavar="STATUS=FRACTION",
+    help="Share of calls answered with STATUS, e.g. 503=0.2; repeatable.",
+)
+@click.option(
+    "--drop-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of calls whose connection is dropped without an answer.",
+)
+@click.option("--token-ttl", type=float, default=86400.0, show_default=True, help="Token life, s.")
+@click.option("--random-seed", type=int, help="Seed for the fault and latency dice.")
+def simulator(
+    host: str,
+    port: int,
+    seed_csv: Path | None,
+    project_id: str,
+    ak: str | None,
+    sk: str | None,
+    user: str | None,
+    password: str | None,
+    domain: str | None,
+    rate_limit: float | None,
+    latency_ms: float,
+    latency_jitter_ms: float,
+    fail_rate: tuple[str, ...],
+    drop_rate: float,
+    token_ttl: float,
+    random_seed: int | None,
+) -> None:
+    """Serve the IMS + IAM simulator over HTTP until interrupted."""
+    if bool(ak) != bool(sk):
+        raise click.UsageError("--ak and --sk go together")
+    if user and not password:
+        raise click.UsageError("--user needs --password (or TAGSWEEP_IAM_PASSWORD)")
+    config = SimulatorConfig(
+        project_id=project_id,
+        aksk={ak: sk} if ak and sk else {},
+        users=(SimUser(user, password or "", domain or user),) if user else (),
+        rate_limit_per_s=rate_limit,
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        fail_rates=_parse_fail_rates(fail_rate),
+        drop_rate=drop_rate,
+        token_ttl_s=token_ttl,
+        seed=random_seed,
+    )
+    sim = build_simulator(config, seed_csv=seed_csv)
+    asyncio.run(serve_forever(sim, host=host, port=port))
+
+
+def main() -> None:
+    """Entry point: run the command line, turning expected errors into one line and exit 2."""
+    try:
+        cli.main(prog_name="tagsweep", standalone_mode=True)
+    except TagsweepError as exc:
+        click.echo(f"tagsweep: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,147 @@
+"""The simulator's aiohttp application: gateway checks, faults and stats around IMS and IAM.
+
+Every IMS call passes, in order: latency, dropped connection, authentication (AK/SK or
+token), the per-identity rate limit, injected faults, then the API itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from simulator import iam, ims
+from simulator.config import SimulatorConfig
+from simulator.gateway import AuthFailure, Gateway, SignedRequest
+from simulator.limits import CallStats, Throttle
+from simulator.responses import INJECTED, gateway_error, new_request_id
+from simulator.state import ImageStore
+
+
+@dataclass
+class Simulator:
+    """One simulator's state: images, gateway, throttle, stats and fault dice."""
+
+    config: SimulatorConfig
+    store: ImageStore = field(default_factory=ImageStore)
+    stats: CallStats = field(default_factory=CallStats)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.gateway = Gateway(self.config)
+        self.throttle = Throttle(self.config.rate_limit_per_s)
+        if self.config.seed is not None:
+            self.rng.seed(self.config.seed)
+
+    def latency_s(self) -> float:
+        jitter = self.rng.uniform(-1.0, 1.0) * self.config.latency_jitter_ms
+        return max(0.0, self.config.latency_ms + jitter) / 1000.0
+
+    def injected_status(self) -> int | None:
+        draw = self.rng.random()
+        for status, share in sorted(self.config.fail_rates.items()):
+            if draw < share:
+                return status
+            draw -= share
+        return None
+
+    def stats_json(self) -> dict[str, object]:
+        return {
+            "calls_by_status": {str(k): v for k, v in sorted(self.stats.by_status.items())},
+            "calls_by_operation": dict(self.stats.by_operation),
+            "dropped": self.stats.dropped,
+            "peak_rate_per_s": self.stats.peak_per_s,
+            "peak_accepted_rate_per_s": self.stats.peak_accepted_per_s,
+            "images": len(self.store.images),
+            "tags": sum(len(tags) for tags in self.store.images.values()),
+            "deletions": sum(self.store.deletions.values()),
+        }
+
+
+SIM_KEY = web.AppKey("simulator", Simulator)
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Play the API gateway in front of the IMS routes."""
+    if not request.path.startswith(("/v1/", "/v2/")):
+        return await handler(request)
+    sim = request.app[SIM_KEY]
+    route = request.match_info.route.name or "unknown"
+    await asyncio.sleep(sim.latency_s())
+    body = await request.read()
+    if sim.rng.random() < sim.config.drop_rate:
+        sim.stats.record(None, route)
+        assert request.transport is not None
+        request.transport.abort()
+        # Nothing can be sent now; aiohttp drops the response of a closed connection.
+        return web.Response(status=500)
+    request_id = new_request_id()
+    refusal = _gate(sim, request, body, request_id)
+    if refusal is not None:
+        sim.stats.record(refusal.status, route)
+        return refusal
+    request[ims.BODY_KEY], request[ims.REQUEST_ID_KEY] = body, request_id
+    response = await handler(request)
+    sim.stats.record(response.status, route)
+    return response
+
+
+def _gate(
+    sim: Simulator, request: web.Request, body: bytes, request_id: str
+) -> web.Response | None:
+    """The gateway's refusal for this call, if any: auth, throttle, or an injected fault."""
+    signed = SignedRequest(
+        method=request.method,
+        path=request.raw_path.split("?", 1)[0],
+        query=list(request.rel_url.query.items()),
+        headers=request.headers,
+        body=body,
+    )
+    identity = sim.gateway.authenticate(signed)
+    if isinstance(identity, AuthFailure):
+        return gateway_error(identity.status, identity.code, identity.message, request_id)
+    if not sim.throttle.allow(identity.name):
+        limit = sim.config.rate_limit_per_s
+        message = (
+            "The throttling threshold has been reached: "
+            f"policy user over ratelimit,limit:{limit:g},time:1 second"
+        )
+        return gateway_error(429, "APIGW.0308", message, request_id)
+    status = sim.injected_status()
+    if status is not None:
+        code, message = INJECTED.get(status, ("APIGW.0601", "Internal server error."))
+        return gateway_error(status, code, message, request_id)
+    return None
+
+
+async def stats(request: web.Request) -> web.Response:
+    """``GET /_sim/stats``: calls per status, peak rate, images."""
+    return web.json_response(request.app[SIM_KEY].stats_json())
+
+
+async def image_tags(request: web.Request) -> web.Response:
+    """``GET /_sim/images/{project}/{image}``: an image's tags without auth, for tests."""
+    tags = request.app[SIM_KEY].store.tags_of(
+        request.match_info["project_id"], request.match_info["image_id"]
+    )
+    if tags is None:
+        return web.json_response({"error": "no such image"}, status=404)
+    return web.json_response({"tags": tags})
+
+
+def make_app(sim: Simulator) -> web.Application:
+    """Build the aiohttp application around a ``Simulator``."""
+    app = web.Application(middlewares=[gateway_middleware], client_max_size=4 * 1024 * 1024)
+    app[SIM_KEY] = sim
+    app[ims.STORE_KEY] = sim.store
+    app[ims.MAX_TAGS_KEY] = sim.config.max_tags_per_image or 0
+    app[iam.GATEWAY_KEY] = sim.gateway
+    ims.add_routes(app)
+    iam.add_routes(app)
+    app.router.add_get("/_sim/stats", stats)
+    app.router.add_get("/_sim/images/{project_id}/{image_id}", image_tags)
+    return app

@@ -1,0 +1,168 @@
+"""The API gateway and IAM as the simulator plays them: AK/SK checks, lockout, tokens.
+
+Messages follow the real gateway's wording (APIGW.0301 "Incorrect IAM authentication
+information: ..."), so clients are tested against the text they will meet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from simulator.config import SimulatorConfig
+from worker.signing import (
+    DATE_FORMAT,
+    DATE_HEADER,
+    compute_signature,
+    parse_authorization,
+    string_to_sign,
+)
+
+AUTH_PREFIX = "Incorrect IAM authentication information: "
+DATE_TOLERANCE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request comes from; the name keys the rate limit."""
+
+    name: str
+    project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthFailure:
+    """Why a request was refused: the gateway's status, code and message."""
+
+    status: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    user: str
+    project_id: str
+    expires_at: datetime
+
+
+@dataclass
+class SignedRequest:
+    """The parts of a received request that its signature covers."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass
+class Gateway:
+    """Authenticates requests the way Huawei Cloud's API gateway does."""
+
+    config: SimulatorConfig
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    bad_signatures: Counter[str] = field(default_factory=Counter)
+    locked_until: dict[str, float] = field(default_factory=dict)
+
+    def authenticate(self, request: SignedRequest) -> Identity | AuthFailure:
+        """Check a request's AK/SK signature or its token."""
+        authorization = request.headers.get("Authorization")
+        if authorization:
+            return self._check_signature(request, authorization)
+        token = request.headers.get("X-Auth-Token")
+        if token:
+            return self._check_token(token)
+        return _unauthorized("x-auth-token not found")
+
+    def issue_token(
+        self, *, user: str, password: str, domain: str, project_id: str
+    ) -> tuple[str, IssuedToken] | None:
+        """A new token and its record for a known user, or ``None`` for wrong credentials."""
+        for known in self.config.users:
+            if (
+                hmac.compare_digest(known.name, user)
+                and hmac.compare_digest(known.password, password)
+                and known.domain == domain
+            ):
+                issued = IssuedToken(
+                    user=f"{domain}/{user}",
+                    project_id=project_id,
+                    expires_at=self.now() + timedelta(seconds=self.config.token_ttl_s),
+                )
+                value = "MII" + secrets.token_urlsafe(48)
+                self.tokens[value] = issued
+                return value, issued
+        return None
+
+    def _check_token(self, token: str) -> Identity | AuthFailure:
+        issued = self.tokens.get(token)
+        if issued is None:
+            return _unauthorized("decrypt token fail")
+        if issued.expires_at <= self.now():
+            stamp = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return _unauthorized(f"token expires, expires_at: {stamp}")
+        return Identity(f"user:{issued.user}", issued.project_id)
+
+    def _check_signature(
+        self, request: SignedRequest, authorization: str
+    ) -> Identity | AuthFailure:
+        parsed = parse_authorization(authorization)
+        if parsed is None:
+            return _unauthorized(
+                "verify aksk signature fail, the authorization header is malformed"
+            )
+        ak, names, signature = parsed
+        sk = self.config.aksk.get(ak)
+        if sk is None:
+            return _unauthorized("ak not found")
+        if self.locked_until.get(ak, 0.0) > self.clock():
+            return _unauthorized("AK access failed to reach the limit,forbidden.")
+        if self._signature_matches(request, names, signature, sk):
+            self.bad_signatures.pop(ak, None)
+            return Identity(f"ak:{ak}", request.headers.get("X-Project-Id"))
+        self.bad_signatures[ak] += 1
+        if self.bad_signatures[ak] >= self.config.lockout_after:
+            self.locked_until[ak] = self.clock() + self.config.lockout_s
+            self.bad_signatures.pop(ak, None)
+        return _unauthorized("verify aksk signature fail")
+
+    def _signature_matches(
+        self, request: SignedRequest, names: list[str], signature: str, sk: str
+    ) -> bool:
+        if "host" not in names or DATE_HEADER.lower() not in names:
+            return False
+        signed = {}
+        for name in names:
+            value = request.headers.get(name)
+            if value is None:
+                return False
+            signed[name] = value
+        try:
+            sent_at = datetime.strptime(signed[DATE_HEADER.lower()], DATE_FORMAT).replace(
+                tzinfo=UTC
+            )
+        except ValueError:
+            return False
+        if abs(self.now() - sent_at) > DATE_TOLERANCE:
+            return False
+        text, _ = string_to_sign(
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            headers=signed,
+            body=request.body,
+        )
+        return hmac.compare_digest(compute_signature(sk, text), signature)
+
+
+def _unauthorized(reason: str) -> AuthFailure:
+    return AuthFailure(401, "APIGW.0301", AUTH_PREFIX + reason)

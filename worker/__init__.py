@@ -1,0 +1,1 @@
+"""The workers' side: IMS client, auth, rate limits, retries, results store and Celery tasks."""

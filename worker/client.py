@@ -1,0 +1,119 @@
+"""The IMS calls tagsweep makes, over one long-lived ``aiohttp.ClientSession``.
+
+Each call serialises its JSON body once; those bytes are signed and sent. Every call returns an
+``Outcome`` and never raises for HTTP or transport failures: deciding to retry is the caller's
+job. The one retry made here is after an expired token, once, with a renewed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Literal
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from worker.auth import Auth
+from worker.model import Tag
+from worker.outcomes import (
+    TRANSPORT_ERRORS,
+    Outcome,
+    OutcomeKind,
+    classify_exception,
+    classify_response,
+)
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+DEFAULT_ENDPOINT = "https://ims.{region}.myhuaweicloud.com"
+
+
+def ims_endpoint(region: str, override: str | None = None) -> str:
+    """The IMS base URL: an explicit endpoint (a simulator, another cloud) or the region's."""
+    return (override or DEFAULT_ENDPOINT.format(region=region)).rstrip("/")
+
+
+def encode_tags(tags: Sequence[Tag], **extra: str) -> bytes:
+    """The JSON body for the tag APIs, as bytes (serialised once: signed and sent as is)."""
+    document: dict[str, object] = dict(extra)
+    document["tags"] = [tag.as_json() for tag in tags]
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class ImsClient:
+    """Calls one IMS endpoint with one identity."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        endpoint: str,
+        auth: Auth,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._session = session
+        self._endpoint = endpoint.rstrip("/")
+        self._auth = auth
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    @property
+    def identity(self) -> str:
+        return self._auth.identity
+
+    async def batch_delete_tags(
+        self, project_id: str, image_id: str, tags: Sequence[Tag]
+    ) -> Outcome:
+        """v1 batch delete (the seed API): ``DELETE .../cloudimages/{image}/tags/delete``."""
+        path = _path("v1", project_id, "cloudimages", image_id, "tags", "delete")
+        return await self._call("DELETE", path, encode_tags(tags), project_id)
+
+    async def tags_action(
+        self,
+        project_id: str,
+        image_id: str,
+        tags: Sequence[Tag],
+        *,
+        action: Literal["create", "delete"],
+    ) -> Outcome:
+        """v2 ``POST .../images/{image}/tags/action`` with ``create`` or ``delete``."""
+        path = _path("v2", project_id, "images", image_id, "tags", "action")
+        return await self._call("POST", path, encode_tags(tags, action=action), project_id)
+
+    async def list_image_tags(self, project_id: str, image_id: str) -> Outcome:
+        """v2 ``GET .../images/{image}/tags``; the outcome carries the tags."""
+        path = _path("v2", project_id, "images", image_id, "tags")
+        return await self._call("GET", path, b"", project_id)
+
+    async def _call(self, method: str, path: str, body: bytes, project_id: str) -> Outcome:
+        url = URL(self._endpoint + path, encoded=True)
+        base_headers = {"Content-Type": JSON_CONTENT_TYPE} if body else {}
+        outcome = Outcome(OutcomeKind.UNAUTHORIZED)
+        for _ in range(2):
+            headers = await self._auth.headers_for(
+                method=method, url=url, headers=base_headers, body=body, project_id=project_id
+            )
+            outcome = await self._send(method, url, headers, body)
+            if outcome.kind is not OutcomeKind.TOKEN_EXPIRED:
+                break
+            if not await self._auth.renew(project_id, rejected=headers):
+                break
+        return outcome
+
+    async def _send(self, method: str, url: URL, headers: dict[str, str], body: bytes) -> Outcome:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with self._session.request(
+                method, url, data=body or None, headers=headers, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+        except TRANSPORT_ERRORS as exc:
+            return classify_exception(exc, latency_ms=(loop.time() - started) * 1000)
+        latency_ms = (loop.time() - started) * 1000
+        return classify_response(response.status, response.headers, raw, latency_ms=latency_ms)
+
+
+def _path(*segments: str) -> str:
+    return "".join("/" + quote(segment, safe="") for segment in segments)

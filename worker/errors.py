@@ -1,0 +1,23 @@
+"""The exceptions tagsweep raises on purpose; each names what went wrong, never a secret."""
+
+from __future__ import annotations
+
+
+class TagsweepError(Exception):
+    """Raised for any expected failure; the command line prints it as one line."""
+
+
+class ConfigError(TagsweepError):
+    """Raised when settings or flags are missing, unknown or malformed."""
+
+
+class CredentialsError(ConfigError):
+    """Raised when no usable credentials are found, or a credentials source is malformed."""
+
+
+class AuthError(TagsweepError):
+    """Raised when IAM refuses to issue a token (wrong user, password, domain or scope)."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status

@@ -1,0 +1,31 @@
+"""Domain records shared by the producer and the workers: tags, batches and row states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RowStatus(StrEnum):
+    """The one final status every input row ends in (DESIGN: Results)."""
+
+    DELETED = "deleted"
+    NOT_FOUND = "not_found"
+    REJECTED = "rejected"
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+    FAILED = "failed"
+    INVALID = "invalid"
+    CANCELLED = "cancelled"
+    VALUE_DIFFERS = "value_differs"
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """One image tag; the value may be empty."""
+
+    key: str
+    value: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"key": self.key, "value": self.value}

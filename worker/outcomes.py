@@ -1,0 +1,217 @@
+"""What one IMS call came to: every HTTP response or transport failure becomes one ``Outcome``.
+
+This is the one place that maps responses to meaning (STYLE: errors). Two body shapes exist:
+IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gateway's
+``{"error_code": "APIGW.0308", "error_msg": ..., "request_id": ...}``, whose prefix is
+``APIG.`` on some services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+import aiohttp
+
+from worker.model import RowStatus, Tag
+
+
+class OutcomeKind(StrEnum):
+    """The class of a call's result; decides between record, retry and abort."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    REJECTED = "rejected"
+    FORBIDDEN = "forbidden"
+    UNAUTHORIZED = "unauthorized"
+    SIGNATURE_FAILED = "signature_failed"
+    TOKEN_EXPIRED = "token_expired"
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
+    NETWORK_ERROR = "network_error"
+    TIMEOUT = "timeout"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed later (DESIGN: retry 429, 5xx, timeouts, network)."""
+        return self in _RETRYABLE
+
+
+_RETRYABLE = frozenset(
+    {
+        OutcomeKind.THROTTLED,
+        OutcomeKind.SERVER_ERROR,
+        OutcomeKind.NETWORK_ERROR,
+        OutcomeKind.TIMEOUT,
+    }
+)
+
+# Final row status for each kind once no more attempts will be made.
+ROW_STATUS = {
+    OutcomeKind.OK: RowStatus.DELETED,
+    OutcomeKind.NOT_FOUND: RowStatus.NOT_FOUND,
+    OutcomeKind.REJECTED: RowStatus.REJECTED,
+    OutcomeKind.FORBIDDEN: RowStatus.FORBIDDEN,
+    OutcomeKind.UNAUTHORIZED: RowStatus.UNAUTHORIZED,
+    OutcomeKind.SIGNATURE_FAILED: RowStatus.UNAUTHORIZED,
+    OutcomeKind.TOKEN_EXPIRED: RowStatus.UNAUTHORIZED,
+    OutcomeKind.THROTTLED: RowStatus.FAILED,
+    OutcomeKind.SERVER_ERROR: RowStatus.FAILED,
+    OutcomeKind.NETWORK_ERROR: RowStatus.FAILED,
+    OutcomeKind.TIMEOUT: RowStatus.FAILED,
+}
+
+# Gateway codes (APIGW.xxxx, or APIG.xxxx on some services) that decide the class on a 401.
+_TOKEN_RENEW_CODE = "0307"
+_BAD_CREDENTIALS_CODE = "0301"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One call's result: its class and everything worth recording about it."""
+
+    kind: OutcomeKind
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    retry_after_s: float | None = None
+    latency_ms: float = 0.0
+    tags: tuple[Tag, ...] | None = None
+
+    @property
+    def row_status(self) -> RowStatus:
+        return ROW_STATUS[self.kind]
+
+
+def classify_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    latency_ms: float,
+    now: datetime | None = None,
+) -> Outcome:
+    """Turn one HTTP response into an ``Outcome``."""
+    code, message, body_request_id = parse_error_body(body) if status >= 400 else (None, None, None)
+    return Outcome(
+        kind=_kind_for(status, code, message),
+        http_status=status,
+        error_code=code,
+        error_message=message,
+        request_id=headers.get("X-Request-Id") or body_request_id,
+        retry_after_s=parse_retry_after(headers.get("Retry-After"), now=now),
+        latency_ms=latency_ms,
+        tags=_parse_tags(body) if 200 <= status < 300 and body else None,
+    )
+
+
+def classify_exception(exc: BaseException, *, latency_ms: float) -> Outcome:
+    """Turn a transport failure (timeout, refused or dropped connection) into an ``Outcome``."""
+    kind = (
+        OutcomeKind.TIMEOUT if isinstance(exc, asyncio.TimeoutError) else OutcomeKind.NETWORK_ERROR
+    )
+    message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Outcome(kind=kind, error_message=message, latency_ms=latency_ms)
+
+
+TRANSPORT_ERRORS = (asyncio.TimeoutError, aiohttp.ClientError, OSError)
+
+
+def _kind_for(status: int, code: str | None, message: str | None) -> OutcomeKind:
+    if 200 <= status < 300:
+        return OutcomeKind.OK
+    if status == 401:
+        return _unauthorized_kind(code, message or "")
+    fixed = {
+        400: OutcomeKind.REJECTED,
+        403: OutcomeKind.FORBIDDEN,
+        404: OutcomeKind.NOT_FOUND,
+        429: OutcomeKind.THROTTLED,
+    }
+    if status in fixed:
+        return fixed[status]
+    if status >= 500:
+        return OutcomeKind.SERVER_ERROR
+    # Other 4xx (405, 409, 413, ...) will not get better by repeating the same request.
+    return OutcomeKind.REJECTED
+
+
+def _unauthorized_kind(code: str | None, message: str) -> OutcomeKind:
+    suffix = gateway_code_suffix(code)
+    lowered = message.lower()
+    if suffix == _TOKEN_RENEW_CODE or (
+        suffix == _BAD_CREDENTIALS_CODE and "token expire" in lowered
+    ):
+        return OutcomeKind.TOKEN_EXPIRED
+    if "signature" in lowered or "reach the limit" in lowered:
+        # A bad signature, or an AK locked after five of them: repeating makes it worse.
+        return OutcomeKind.SIGNATURE_FAILED
+    return OutcomeKind.UNAUTHORIZED
+
+
+def gateway_code_suffix(code: str | None) -> str | None:
+    """``APIGW.0308`` and ``APIG.0308`` both give ``0308``; other codes give ``None``."""
+    if code is None:
+        return None
+    prefix, sep, suffix = code.partition(".")
+    return suffix if sep and prefix in {"APIGW", "APIG"} else None
+
+
+def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """Return (error code, message, request id) from either error body shape."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        text = body[:200].decode("utf-8", "replace").strip()
+        return None, text or None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    nested = data.get("error")
+    if isinstance(nested, dict):
+        return _str_or_none(nested.get("code")), _str_or_none(nested.get("message")), None
+    return (
+        _str_or_none(data.get("error_code")),
+        _str_or_none(data.get("error_msg")),
+        _str_or_none(data.get("request_id")),
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _parse_tags(body: bytes) -> tuple[Tag, ...] | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    tags = data.get("tags") if isinstance(data, dict) else None
+    if not isinstance(tags, list):
+        return None
+    return tuple(
+        Tag(str(item.get("key", "")), str(item.get("value", "")))
+        for item in tags
+        if isinstance(item, dict)
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
