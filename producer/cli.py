@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from simulator.config import SimulatorConfig, SimUser
-from simulator.server import build_simulator, serve_forever
+from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
+from producer.collect import Collection, collect
+from producer.plan import make_plan, render_plan
 from worker.errors import TagsweepError
 
 
@@ -18,6 +19,80 @@ from worker.errors import TagsweepError
 @click.version_option(package_name="tagsweep")
 def cli() -> None:
     """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
+
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
+DEFAULT_RATE_PER_S = 50.0
+
+files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
+project_option = click.option(
+    "--project-id",
+    envvar="HUAWEICLOUD_SDK_PROJECT_ID",
+    help="Project of rows without a project_id [env HUAWEICLOUD_SDK_PROJECT_ID].",
+)
+region_option = click.option(
+    "--region", envvar="TAGSWEEP_REGION", help="Region of rows without one [env TAGSWEEP_REGION]."
+)
+rate_option = click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_RATE_PER_S,
+    show_default=True,
+    envvar="TAGSWEEP_RATE",
+    help="Requests/s for the whole job, all workers together [env TAGSWEEP_RATE].",
+)
+max_tags_option = click.option(
+    "--max-tags-per-request",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_TAGS_PER_REQUEST,
+    show_default=True,
+    help="An image with more tags is split into several requests.",
+)
+
+
+def report_problems(collection: Collection) -> None:
+    """Print warnings, file errors and invalid rows on stderr, one per line."""
+    for warning in collection.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for file_error in collection.file_errors:
+        click.echo(str(file_error), err=True)
+    for error in collection.errors:
+        click.echo(str(error), err=True)
+
+
+@cli.command()
+@files_argument
+@project_option
+@region_option
+@rate_option
+@max_tags_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+def validate(
+    files: tuple[str, ...],
+    project_id: str | None,
+    region: str | None,
+    rate: float,
+    max_tags_per_request: int,
+    as_json: bool,
+) -> None:
+    """Read and check FILE... (`-` for stdin) and print the plan; nothing is sent.
+
+    Exit code 0 when every row is valid, 2 otherwise.
+    """
+    collection = collect(list(files), default_project_id=project_id, default_region=region)
+    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
+    if as_json:
+        document = {
+            "plan": plan.as_json(),
+            "errors": [str(error) for error in collection.file_errors + collection.errors],
+            "warnings": collection.warnings,
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        report_problems(collection)
+        click.echo(render_plan(plan))
+    if collection.errors or collection.file_errors:
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
@@ -98,6 +173,12 @@ def simulator(
     random_seed: int | None,
 ) -> None:
     """Serve the IMS + IAM simulator over HTTP until interrupted."""
+    # Imported here: asyncio and aiohttp's server side would slow every other command's start-up.
+    import asyncio
+
+    from simulator.config import SimulatorConfig, SimUser
+    from simulator.server import build_simulator, serve_forever
+
     if bool(ak) != bool(sk):
         raise click.UsageError("--ak and --sk go together")
     if user and not password:

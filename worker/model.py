@@ -29,3 +29,31 @@ class Tag:
 
     def as_json(self) -> dict[str, str]:
         return {"key": self.key, "value": self.value}
+
+
+@dataclass(frozen=True, slots=True)
+class TagRows:
+    """One tag to delete and the input rows (refs) that asked for it."""
+
+    key: str
+    value: str
+    refs: tuple[int, ...]
+
+    @property
+    def tag(self) -> Tag:
+        return Tag(self.key, self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBatch:
+    """Tags of one image in one (region, project): one API request once split to the cap."""
+
+    region: str
+    project_id: str
+    image_id: str
+    tags: tuple[TagRows, ...]
+
+    @property
+    def rows(self) -> int:
+        """Input rows this batch answers for (duplicates included)."""
+        return sum(len(tag.refs) for tag in self.tags)

@@ -1,0 +1,70 @@
+"""The plan of a job: what the files hold and how long deleting it should take."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from producer.batching import count_requests
+from producer.collect import Collection
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Counts for a set of files; every data row is exactly one of valid, invalid, duplicate."""
+
+    files: tuple[str, ...]
+    rows_read: int
+    valid: int
+    invalid: int
+    duplicate: int
+    images: int
+    requests: int
+    max_tags_per_request: int
+    rate_per_s: float
+    estimated_s: float
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def make_plan(collection: Collection, *, max_tags: int, rate_per_s: float) -> Plan:
+    requests = count_requests(collection, max_tags=max_tags)
+    return Plan(
+        files=tuple(span.name for span in collection.files),
+        rows_read=collection.rows_read,
+        valid=collection.valid,
+        invalid=len(collection.errors),
+        duplicate=collection.duplicates,
+        images=collection.images,
+        requests=requests,
+        max_tags_per_request=max_tags,
+        rate_per_s=rate_per_s,
+        estimated_s=requests / rate_per_s if rate_per_s > 0 else 0.0,
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """``3725`` -> ``1h 02m 05s``; short durations stay short."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{secs}s"
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as a few aligned lines for a person."""
+    lines = [
+        f"files       {', '.join(plan.files)}",
+        f"rows read   {plan.rows_read:,}",
+        f"  valid     {plan.valid:,}",
+        f"  duplicate {plan.duplicate:,} (merged with an identical row)",
+        f"  invalid   {plan.invalid:,}",
+        f"images      {plan.images:,}",
+        f"requests    {plan.requests:,} (at most {plan.max_tags_per_request} tags each)",
+        f"estimated   {format_duration(plan.estimated_s)} at {plan.rate_per_s:g} requests/s",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""``tagsweep validate``: the plan on stdout, errors on stderr, exit 0 or 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+IMG = "67e17426-359e-49fb-aa12-0bd1756ec240"
+
+
+def tagsweep(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())},
+    )
+
+
+def test_a_valid_file_prints_the_plan_and_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    rows = "".join(f"{IMG},k{i},v\n" for i in range(25))
+    path.write_text(f"image_id,key,value\n{rows}{IMG},k0,v\n")
+    result = tagsweep("validate", str(path), "--project-id", "p", "--region", "r", "--rate", "2")
+    assert result.returncode == 0, result.stderr
+    assert "rows read   26" in result.stdout
+    assert "duplicate 1" in result.stdout
+    assert "requests    2 (at most 20 tags each)" in result.stdout
+    assert "estimated   1.0s at 2 requests/s" in result.stdout
+    assert result.stderr == ""
+
+
+def test_invalid_rows_are_listed_on_stderr_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(f"image_id,key,value\n{IMG},,v\nnope,k,v\n")
+    result = tagsweep("validate", str(path), "--project-id", "p", "--region", "r")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{path}:2: the key is empty",
+        f"{path}:3: image_id 'nope' is not a UUID",
+    ]
+    assert "invalid   2" in result.stdout
+
+
+def test_json_output_for_scripts_reads_stdin(tmp_path: Path) -> None:
+    result = tagsweep(
+        "validate",
+        "-",
+        "--json",
+        "--project-id",
+        "p",
+        "--region",
+        "r",
+        stdin=f"image_id,key\n{IMG},a\n{IMG},\n",
+    )
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["plan"]["valid"] == 1
+    assert document["plan"]["invalid"] == 1
+    assert document["errors"] == ["-:3: the key is empty"]
+
+
+def test_an_unreadable_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = tagsweep("validate", str(path), "--project-id", "p", "--region", "r")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{path}")
