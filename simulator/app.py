@@ -31,6 +31,9 @@ class Simulator:
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
+        # Faults may be changed while serving (POST /_sim/faults), so they live here.
+        self.fail_rates = dict(self.config.fail_rates)
+        self.drop_rate = self.config.drop_rate
         self.gateway = Gateway(self.config)
         self.throttle = Throttle(self.config.rate_limit_per_s)
         if self.config.seed is not None:
@@ -42,7 +45,7 @@ class Simulator:
 
     def injected_status(self) -> int | None:
         draw = self.rng.random()
-        for status, share in sorted(self.config.fail_rates.items()):
+        for status, share in sorted(self.fail_rates.items()):
             if draw < share:
                 return status
             draw -= share
@@ -73,7 +76,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     route = request.match_info.route.name or "unknown"
     await asyncio.sleep(sim.latency_s())
     body = await request.read()
-    if sim.rng.random() < sim.config.drop_rate:
+    if sim.rng.random() < sim.drop_rate:
         sim.stats.record(None, route)
         assert request.transport is not None
         request.transport.abort()
@@ -133,6 +136,17 @@ async def image_tags(request: web.Request) -> web.Response:
     return web.json_response({"tags": tags})
 
 
+async def set_faults(request: web.Request) -> web.Response:
+    """``POST /_sim/faults`` ``{"fail_rates": {"503": 0.2}, "drop_rate": 0.05}``: for tests."""
+    sim = request.app[SIM_KEY]
+    body = await request.json()
+    if "fail_rates" in body:
+        sim.fail_rates = {int(status): float(share) for status, share in body["fail_rates"].items()}
+    if "drop_rate" in body:
+        sim.drop_rate = float(body["drop_rate"])
+    return web.json_response({"fail_rates": sim.fail_rates, "drop_rate": sim.drop_rate})
+
+
 def make_app(sim: Simulator) -> web.Application:
     """Build the aiohttp application around a ``Simulator``."""
     app = web.Application(middlewares=[gateway_middleware], client_max_size=4 * 1024 * 1024)
@@ -144,4 +158,5 @@ def make_app(sim: Simulator) -> web.Application:
     iam.add_routes(app)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_get("/_sim/images/{project_id}/{image_id}", image_tags)
+    app.router.add_post("/_sim/faults", set_faults)
     return app

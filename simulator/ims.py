@@ -10,6 +10,8 @@ from simulator.responses import IMG_BAD_REQUEST, IMG_NOT_FOUND, ims_error
 from simulator.state import ImageStore
 
 MAX_KEY_LEN = 127
+# Huawei Cloud reserves this key prefix for system tags; users cannot change them.
+SYSTEM_PREFIX = "_sys_"
 MAX_VALUE_LEN = 255
 STORE_KEY = web.AppKey("store", ImageStore)
 MAX_TAGS_KEY = web.AppKey("max_tags_per_image", int)
@@ -39,6 +41,8 @@ def check_tag(tag: object) -> tuple[str, str]:
         raise BadRequest(f"The tag key must be 1 to {MAX_KEY_LEN} characters.")
     if not isinstance(value, str) or len(value) > MAX_VALUE_LEN:
         raise BadRequest(f"The tag value must be at most {MAX_VALUE_LEN} characters.")
+    if key.startswith(SYSTEM_PREFIX):
+        raise BadRequest(f"Tags whose key starts with {SYSTEM_PREFIX} are system tags.")
     return key, value
 
 

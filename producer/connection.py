@@ -1,0 +1,19 @@
+"""Connecting the command line to Redis, with one clear line when that fails."""
+
+from __future__ import annotations
+
+import redis
+
+from worker.errors import ConfigError
+from worker.settings import redact_url
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A client for ``url`` that answered a PING; ``ConfigError`` (no password shown) if not."""
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+        client.ping()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot use Redis at {redact_url(url)}: {reason}") from None
+    return client

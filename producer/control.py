@@ -1,0 +1,90 @@
+"""Changing a job after it was submitted: cancel it, or queue some of its rows again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import cast
+
+import redis
+
+from producer.status import read_job
+from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
+from worker import keys
+from worker.errors import TagsweepError
+from worker.jobs import JobState, decode_chunk
+from worker.model import ImageBatch, RowStatus
+from worker.store import STOP_JOB
+
+
+class JobStateError(TagsweepError):
+    """Raised when a job is not in a state that allows the command."""
+
+
+def cancel_job(client: redis.Redis, job_id: str) -> bool:
+    """Mark a queued or running job cancelled; workers record its unsent rows ``cancelled``."""
+    read_job(client, job_id)
+    stop = client.register_script(STOP_JOB)
+    return bool(stop(keys=[keys.job(job_id)], args=[JobState.CANCELLED.value, "cancelled by user"]))
+
+
+def rows_in(client: redis.Redis, job_id: str, statuses: set[str]) -> dict[int, str]:
+    """Row ref -> status for the rows (in chunks) whose final status is in ``statuses``."""
+    found: dict[int, str] = {}
+    for ref, raw in client.hscan_iter(keys.results(job_id), count=1000):
+        if ref.startswith("i"):  # refused by validation: not in any chunk, cannot be re-sent
+            continue
+        status = json.loads(raw)[0]
+        if status in statuses:
+            found[int(ref)] = status
+    return found
+
+
+def retry_job(
+    client: redis.Redis,
+    job_id: str,
+    statuses: set[str],
+    *,
+    chunk_requests: int = DEFAULT_CHUNK_REQUESTS,
+) -> range:
+    """Forget the results of rows in ``statuses`` and write chunks for them again.
+
+    Returns the numbers of the new chunks; the caller queues them.
+    """
+    if RowStatus.INVALID.value in statuses:
+        raise JobStateError("invalid rows cannot be retried: fix them and submit them anew")
+    job = read_job(client, job_id)
+    if not job.state.finished:
+        raise JobStateError(f"job {job_id} is {job.state.value}; retry it once it has finished")
+    rows = rows_in(client, job_id, statuses)
+    if not rows:
+        return range(0)
+    pipe = client.pipeline(transaction=True)
+    for ref, status in rows.items():
+        pipe.hdel(keys.results(job_id), str(ref))
+        pipe.hincrby(keys.counts(job_id), status, -1)
+    pipe.hset(keys.job(job_id), mapping={"state": JobState.QUEUED.value, "reason": ""})
+    pipe.hdel(keys.job(job_id), "finished_at", "requests", "failed_requests")
+    pipe.execute()
+    first = int(cast(str, client.hget(keys.job(job_id), "next_chunk")))
+    count = write_chunks(
+        client,
+        job_id,
+        _batches_for(client, job_id, job.chunks, set(rows)),
+        first=first,
+        size=chunk_requests,
+    )
+    client.hincrby(keys.job(job_id), "next_chunk", count)
+    return range(first, first + count)
+
+
+def _batches_for(
+    client: redis.Redis, job_id: str, chunks: int, refs: set[int]
+) -> Iterator[ImageBatch]:
+    """The original batches cut down to the tags of ``refs``."""
+    for number in range(chunks):
+        text = cast(str | None, client.get(keys.chunk(job_id, number)))
+        for batch in decode_chunk(text) if text else []:
+            tags = tuple(tag for tag in batch.tags if refs.intersection(tag.refs))
+            if tags:
+                yield ImageBatch(batch.region, batch.project_id, batch.image_id, tags)

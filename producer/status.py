@@ -1,0 +1,120 @@
+"""What a job is doing: state, counts per status, rate and ETA, for people and for scripts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from producer.plan import format_duration
+from worker import keys
+from worker.errors import TagsweepError
+from worker.jobs import Job, JobState
+from worker.model import RowStatus
+
+
+class JobNotFound(TagsweepError):
+    """Raised when a job id (or "the latest job") names no job in this Redis."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: Job
+    counts: dict[str, int]
+    now_ms: int
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def elapsed_s(self) -> float:
+        start = self.job.started_at_ms or self.job.created_at_ms
+        end = self.job.finished_at_ms or self.now_ms
+        return max(0.0, (end - start) / 1000)
+
+    @property
+    def rate_rows_per_s(self) -> float:
+        """Rows finished per second since the job started (invalid rows excluded)."""
+        worked = self.done - self.counts.get(RowStatus.INVALID.value, 0)
+        return worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.job.state.finished:
+            return 0.0
+        rate = self.rate_rows_per_s
+        return (self.job.total - self.done) / rate if rate > 0 else None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "job_id": self.job.job_id,
+            "state": self.job.state.value,
+            "reason": self.job.reason or None,
+            "total": self.job.total,
+            "done": self.done,
+            "counts": {status.value: self.counts.get(status.value, 0) for status in RowStatus},
+            "rate_rows_per_s": round(self.rate_rows_per_s, 2),
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "elapsed_s": round(self.elapsed_s, 1),
+            "rate_limit_per_s": self.job.options.rate_per_s,
+        }
+
+
+def latest_job_id(client: redis.Redis) -> str:
+    newest = cast(list[str], client.zrevrange(keys.JOBS, 0, 0))
+    if not newest:
+        raise JobNotFound("no job in this Redis yet")
+    return newest[0]
+
+
+def read_job(client: redis.Redis, job_id: str) -> Job:
+    record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
+    if not record:
+        raise JobNotFound(f"no job {job_id!r} in this Redis")
+    return Job.from_record(job_id, record)
+
+
+def read_status(client: redis.Redis, job_id: str) -> JobStatus:
+    pipe = client.pipeline(transaction=True)
+    pipe.hgetall(keys.job(job_id))
+    pipe.hgetall(keys.counts(job_id))
+    record, counts = pipe.execute()
+    if not record:
+        raise JobNotFound(f"no job {job_id!r} in this Redis")
+    return JobStatus(
+        Job.from_record(job_id, record),
+        {status: int(n) for status, n in counts.items() if int(n)},
+        int(time.time() * 1000),
+    )
+
+
+def render_status(status: JobStatus) -> str:
+    job = status.job
+    share = status.done / job.total if job.total else 1.0
+    eta = "-" if status.eta_s is None else format_duration(status.eta_s)
+    lines = [
+        f"job         {job.job_id}",
+        f"state       {job.state.value}" + (f" ({job.reason})" if job.reason else ""),
+        f"progress    {status.done:,} / {job.total:,} rows ({share:.1%})",
+        f"rate        {status.rate_rows_per_s:,.1f} rows/s"
+        f" (limit {job.options.rate_per_s:g} requests/s)",
+        f"elapsed     {format_duration(status.elapsed_s)}, ETA {eta}",
+    ]
+    lines += [f"  {name:<14}{count:,}" for name, count in sorted(status.counts.items())]
+    return "\n".join(lines)
+
+
+def progress_line(status: JobStatus) -> str:
+    """One line for a log or a non-terminal watcher."""
+    failures = status.done - status.counts.get("deleted", 0) - status.counts.get("not_found", 0)
+    eta = "-" if status.eta_s is None else format_duration(status.eta_s)
+    return (
+        f"{status.job.state.value}: {status.done:,}/{status.job.total:,} rows, "
+        f"{status.rate_rows_per_s:,.1f} rows/s, ETA {eta}, {failures:,} not deleted"
+    )
+
+
+FINISHED = {state for state in JobState if state.finished}

@@ -1,0 +1,129 @@
+"""Turning a checked collection into a job: the record, the chunks, then the messages.
+
+Order matters for crash safety: the job record and every chunk are written before any message
+is sent, so a worker never receives a chunk it cannot read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import redis
+from redis.typing import EncodableT, FieldT
+
+from producer.batching import iter_requests
+from producer.collect import Collection
+from producer.errors import RowError
+from worker import keys
+from worker.jobs import JobOptions, JobState, RowResult, encode_chunk
+from worker.model import ImageBatch, RowStatus
+
+DEFAULT_CHUNK_REQUESTS = 100
+PIPELINE_CHUNKS = 200
+
+Dispatch = Callable[[str, int], None]
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def files_checksum(files: list[str]) -> str:
+    """SHA-256 over the bytes of every file in order (stdin is not re-read: it counts as "-")."""
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0")
+        if name == "-":
+            continue
+        with Path(name).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_batches(batches: Iterator[ImageBatch], size: int) -> Iterator[list[ImageBatch]]:
+    """Consecutive groups of ``size`` requests."""
+    while chunk := list(itertools.islice(batches, size)):
+        yield chunk
+
+
+def write_chunks(
+    client: redis.Redis, job_id: str, batches: Iterator[ImageBatch], *, first: int, size: int
+) -> int:
+    """Store chunks numbered from ``first``; return how many were written."""
+    count = 0
+    pipe = client.pipeline(transaction=False)
+    for number, chunk in enumerate(chunk_batches(batches, size), start=first):
+        pipe.set(keys.chunk(job_id, number), encode_chunk(chunk))
+        count += 1
+        if count % PIPELINE_CHUNKS == 0:
+            pipe.execute()
+    pipe.execute()
+    return count
+
+
+def create_job(
+    client: redis.Redis,
+    collection: Collection,
+    *,
+    options: JobOptions,
+    max_tags: int,
+    chunk_requests: int = DEFAULT_CHUNK_REQUESTS,
+    skip_invalid: bool = False,
+    checksum: str = "",
+    job_id: str | None = None,
+) -> tuple[str, int]:
+    """Write a job (record, invalid rows, chunks); return (job id, chunks). Nothing is queued."""
+    job_id = job_id or new_job_id()
+    invalid = collection.errors if skip_invalid else []
+    total = collection.valid + collection.duplicates + len(invalid)
+    now_ms = int(time.time() * 1000)
+    chunks = write_chunks(
+        client, job_id, iter_requests(collection, max_tags=max_tags), first=0, size=chunk_requests
+    )
+    _write_invalid(client, job_id, invalid, now_ms)
+    state = JobState.QUEUED if total > len(invalid) else _final_state(invalid)
+    record: dict[FieldT, EncodableT] = {
+        "state": state.value,
+        "total": total,
+        "chunks": chunks,
+        "next_chunk": chunks,
+        "options": options.to_json(),
+        "files": json.dumps([span.name for span in collection.files]),
+        "checksum": checksum,
+        "created_at": now_ms,
+    }
+    if state.finished:
+        record["finished_at"] = now_ms
+    client.hset(keys.job(job_id), mapping=record)
+    client.zadd(keys.JOBS, {job_id: now_ms})
+    return job_id, chunks
+
+
+def _final_state(invalid: list[RowError]) -> JobState:
+    return JobState.COMPLETED_WITH_FAILURES if invalid else JobState.COMPLETED
+
+
+def _write_invalid(client: redis.Redis, job_id: str, invalid: list[RowError], now_ms: int) -> None:
+    """Invalid rows get their final result now, and their columns are kept for the report."""
+    pipe = client.pipeline(transaction=False)
+    for number, error in enumerate(invalid):
+        # Invalid rows are not in any chunk; they get refs past every real one, by position.
+        ref = f"i{number}"
+        result = RowResult(RowStatus.INVALID, error_message=str(error), finished_at_ms=now_ms)
+        pipe.hset(keys.results(job_id), ref, result.to_json())
+        pipe.rpush(keys.invalid_rows(job_id), json.dumps([ref, *error.fields]))
+    if invalid:
+        pipe.hincrby(keys.counts(job_id), RowStatus.INVALID.value, len(invalid))
+    pipe.execute()
+
+
+def dispatch_chunks(dispatch: Dispatch, job_id: str, numbers: range) -> None:
+    for number in numbers:
+        dispatch(job_id, number)

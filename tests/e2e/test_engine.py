@@ -1,0 +1,234 @@
+"""The distributed engine end to end: real Celery workers, real Redis, the simulator over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from tests.conftest import TEST_PROJECT
+from tests.e2e.conftest import (
+    REGION,
+    SimProcess,
+    WorkerProcess,
+    report_rows,
+    submit,
+    wait_for_job,
+    worker_env,
+)
+from worker import keys
+
+OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
+
+
+def write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def images(n: int) -> list[str]:
+    return [str(uuid.uuid4()) for _ in range(n)]
+
+
+def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Deleted where the image exists, not_found where not, rejected where the API refuses."""
+    project_a, project_b, missing, system = images(150), images(150), images(20), images(10)
+    header = ["image_id", "key", "value", "project_id"]
+    seed = [
+        [i, k, f"{k}-ü", TEST_PROJECT] for i in project_a + system for k in ("env", "owner", "keep")
+    ]
+    seed += [[i, k, f"{k}-ü", OTHER_PROJECT] for i in project_b for k in ("env", "owner", "keep")]
+    sim = start_sim_process(write(tmp_path / "seed.csv", header, seed))
+    rows = [[i, k, f"{k}-ü", TEST_PROJECT] for i in project_a + missing for k in ("env", "owner")]
+    rows += [[i, k, f"{k}-ü", OTHER_PROJECT] for i in project_b for k in ("env", "owner")]
+    rows += [[i, k, "x", TEST_PROJECT] for i in system for k in ("env", "_sys_managed")]
+    job_csv = write(tmp_path / "job.csv", header, rows)
+
+    env = worker_env(e2e_redis_url, sim)
+    worker = start_worker(env, processes=2)
+    job_id = submit(env, str(job_csv), "--rate", "300", "--chunk-requests", "25")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+
+    assert status.job.state.value == "completed_with_failures"
+    assert status.counts == {"deleted": 600, "not_found": 40, "rejected": 20}
+    report = report_rows(env, job_id)
+    assert len(report) == len(rows)
+    by_row = {(r["image_id"], r["key"], r["project_id"]): r for r in report}
+    assert len(by_row) == len(rows)
+    for image in project_a:
+        assert by_row[(image, "env", TEST_PROJECT)]["status"] == "deleted"
+        assert by_row[(image, "env", TEST_PROJECT)]["value"] == "env-ü"
+        assert sim.tags(TEST_PROJECT, image) == {"keep": "keep-ü"}
+    for image in project_b:
+        assert by_row[(image, "owner", OTHER_PROJECT)]["http_status"] == "204"
+        assert sim.tags(OTHER_PROJECT, image) == {"keep": "keep-ü"}
+        assert sim.tags(TEST_PROJECT, image) is None
+    for image in missing:
+        row = by_row[(image, "env", TEST_PROJECT)]
+        assert (row["status"], row["http_status"], row["error_code"]) == (
+            "not_found",
+            "404",
+            "IMG.0027",
+        )
+    for image in system:
+        row = by_row[(image, "_sys_managed", TEST_PROJECT)]
+        assert (row["status"], row["http_status"]) == ("rejected", "400")
+        assert "system tags" in row["error_message"]
+        assert sim.tags(TEST_PROJECT, image) == {
+            "env": "env-ü",
+            "owner": "owner-ü",
+            "keep": "keep-ü",
+        }
+    assert all(r["request_id"] and r["finished_at"].endswith("Z") for r in report)
+
+    events = worker.log_events()
+    done = [e for e in events if e["event"] == "batch.done"]
+    assert len(done) == 330
+    assert {
+        "timestamp",
+        "level",
+        "job_id",
+        "image_id",
+        "status",
+        "http_status",
+        "attempt",
+        "latency_ms",
+        "request_id",
+        "rate",
+    } <= set(done[0])
+    assert any(e["event"] == "job.finished" for e in events)
+
+
+def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """SIGKILL a whole worker mid-job, start another: every row ends with one final result."""
+    ids = images(400)
+    header = ["image_id", "key", "value"]
+    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    job_csv = write(
+        tmp_path / "job.csv", header, [[i, k, "a"] for i in ids for k in ("env", "gone")]
+    )
+    env = worker_env(e2e_redis_url, sim)
+    first = start_worker(env, processes=2)
+    job_id = submit(env, str(job_csv), "--rate", "25", "--chunk-requests", "40")
+
+    wait_for_job(e2e_redis_url, job_id, timeout_s=60, until=lambda s: s.done >= 200)
+    first.kill()
+    killed_at = time.monotonic()
+    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    assert client.zcard(keys.LEASES) >= 1  # the dead worker's leases are still there
+
+    start_worker(env, processes=2)
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=120)
+    remaining_rows = status.job.total - 200
+    # About a minute for the lease to expire and be reaped, plus the remaining work at 25/s.
+    assert time.monotonic() - killed_at < 60 + remaining_rows / 2 / 25 + 10
+    assert status.counts == {"deleted": 800}
+    report = report_rows(env, job_id)
+    assert len(report) == 800
+    assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
+    assert len(client.hgetall(keys.results(job_id))) == 800
+    assert all(sim.tags(TEST_PROJECT, i) == {} for i in ids)
+    # Only requests in flight at the kill may have been sent twice.
+    assert sim.stats()["deletions"] <= 400 + 2 * 16
+
+
+def test_a_chunk_longer_than_its_lease_is_worked_once(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """At a low rate a chunk outlives several lease periods; heartbeats keep it with its
+    worker, so no second worker (another worker idles beside it) ever sends its requests."""
+    ids = images(60)
+    header = ["image_id", "key", "value"]
+    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    job_csv = write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
+    env = worker_env(e2e_redis_url, sim, TAGSWEEP_LEASE_S="3")
+    workers = [start_worker(env, processes=1), start_worker(env, processes=1)]
+    job_id = submit(env, str(job_csv), "--rate", "5", "--chunk-requests", "60")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    assert status.counts == {"deleted": 60}
+    assert sim.stats()["deletions"] == 60
+    events = [e["event"] for w in workers for e in w.log_events()]
+    assert "lease.lost" not in events
+    assert "chunk.redispatched" not in events
+
+
+def test_cancel_stops_a_job_and_its_unsent_rows_end_cancelled(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    import subprocess
+
+    from tests.e2e.conftest import tagsweep_command
+
+    ids = images(200)
+    header = ["image_id", "key", "value"]
+    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    job_csv = write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=1)
+    job_id = submit(env, str(job_csv), "--rate", "20", "--chunk-requests", "20")
+    wait_for_job(e2e_redis_url, job_id, timeout_s=30, until=lambda s: s.done >= 20)
+    subprocess.run(tagsweep_command("cancel", job_id), env=env, check=True, capture_output=True)
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    assert status.job.state.value == "cancelled"
+    assert status.counts["cancelled"] > 100
+    assert status.counts["deleted"] + status.counts["cancelled"] == 200
+    assert sim.stats()["deletions"] == status.counts["deleted"]
+
+
+def test_retry_sends_again_only_the_rows_that_failed(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    import subprocess
+
+    from tests.e2e.conftest import tagsweep_command
+
+    ids = images(40)
+    header = ["image_id", "key", "value"]
+    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    job_csv = write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=1)
+    sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
+    job_id = submit(
+        env, str(job_csv), "--rate", "200", "--max-attempts", "1", "--breaker-min", "1000"
+    )
+    first = wait_for_job(e2e_redis_url, job_id, timeout_s=30)
+    failed = first.counts.get("failed", 0)
+    assert 0 < failed < 40
+    sim.post("/_sim/faults", {"fail_rates": {}})
+    result = subprocess.run(
+        tagsweep_command("retry", job_id), env=env, check=True, capture_output=True, text=True
+    )
+    assert "queued again" in result.stdout
+    second = wait_for_job(e2e_redis_url, job_id, timeout_s=30)
+    assert second.counts == {"deleted": 40}
+    assert second.job.state.value == "completed"
+    assert sim.stats()["deletions"] == 40
+    assert REGION in {r["region"] for r in report_rows(env, job_id)}

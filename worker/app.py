@@ -1,0 +1,72 @@
+"""The Celery app: Redis broker, JSON only, late acks, prefetch 1, and tagsweep's signals."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery, signals
+
+from worker.credentials import load_credentials
+from worker.logs import configure_logging
+from worker.reaper import ReaperStep
+from worker.settings import Settings
+
+QUEUE = "tagsweep"
+settings = Settings.from_env()
+
+app = Celery("tagsweep", broker=settings.redis_url, include=["worker.tasks"])
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],  # never pickle: a message is data, not code
+    result_serializer="json",
+    task_ignore_result=True,
+    task_acks_late=True,  # a message is acked once its chunk is worked, not when received
+    task_reject_on_worker_lost=True,  # a pool child that dies gives its message back at once
+    worker_prefetch_multiplier=1,
+    task_default_queue=QUEUE,
+    worker_hijack_root_logger=False,
+    worker_redirect_stdouts=False,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={
+        # Backstop only: leases and the reaper take back a lost worker's chunk within about
+        # 35 s. A message re-delivered while its chunk is leased finds it busy and is dropped.
+        "visibility_timeout": 300,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 3,
+        "queue_order_strategy": "priority",
+        "priority_steps": [0, 5, 9],
+        "sep": ":",
+    },
+    task_default_priority=5,
+)
+app.steps["worker"].add(ReaperStep)
+
+
+def setup_worker_logging(**_: Any) -> None:
+    """Celery's records go through structlog: one JSON object a line on stdout."""
+    fmt = settings.log_format
+    configure_logging(json_output=None if fmt == "auto" else fmt == "json")
+
+
+def _check_credentials(**_: Any) -> None:
+    """Refuse to start without credentials, rather than fail every chunk."""
+    load_credentials(os.environ)
+
+
+def _init_process(**_: Any) -> None:
+    from worker.runtime import get_runtime
+
+    get_runtime()
+
+
+def _close_process(**_: Any) -> None:
+    from worker.runtime import close_runtime
+
+    close_runtime()
+
+
+signals.setup_logging.connect(setup_worker_logging)
+signals.worker_init.connect(_check_credentials)
+signals.worker_process_init.connect(_init_process)
+signals.worker_process_shutdown.connect(_close_process)

@@ -1,0 +1,172 @@
+"""A job as workers see it: its state, its options, and the chunk and result formats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+from worker.model import ImageBatch, RowStatus, TagRows
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    ABORTED = "aborted"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+class Api(StrEnum):
+    V1 = "v1"  # DELETE /v1/{project}/cloudimages/{image}/tags/delete (the seed API)
+    V2 = "v2"  # POST /v2/{project}/images/{image}/tags/action, action=delete
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What a job tells every worker; no credentials, ever."""
+
+    endpoint: str | None = None
+    api: Api = Api.V1
+    rate_per_s: float = 50.0
+    max_attempts: int = 8
+    row_deadline_s: float = 600.0
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    breaker_min: int = 100
+    breaker_ratio: float = 0.5
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobOptions:
+        data = json.loads(text)
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        known["api"] = Api(known.get("api", Api.V1))
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Job:
+    """The job record as stored in Redis (``keys.job``)."""
+
+    job_id: str
+    state: JobState
+    total: int
+    chunks: int
+    options: JobOptions
+    created_at_ms: int = 0
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    reason: str = ""
+    files: tuple[str, ...] = ()
+    checksum: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, job_id: str, record: Mapping[str, str]) -> Job:
+        def number(name: str) -> int | None:
+            value = record.get(name)
+            return int(value) if value else None
+
+        return cls(
+            job_id=job_id,
+            state=JobState(record["state"]),
+            total=int(record["total"]),
+            chunks=int(record["chunks"]),
+            options=JobOptions.from_json(record.get("options", "{}")),
+            created_at_ms=number("created_at") or 0,
+            started_at_ms=number("started_at"),
+            finished_at_ms=number("finished_at"),
+            reason=record.get("reason", ""),
+            files=tuple(json.loads(record.get("files", "[]"))),
+            checksum=record.get("checksum", ""),
+        )
+
+
+# A chunk is a JSON list of batches: [region, project, image, [[key, value, [ref, ...]], ...]].
+def encode_chunk(batches: list[ImageBatch]) -> str:
+    return json.dumps(
+        [
+            [b.region, b.project_id, b.image_id, [[t.key, t.value, list(t.refs)] for t in b.tags]]
+            for b in batches
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+class MalformedChunk(ValueError):
+    """Raised when a stored chunk is not in the expected shape."""
+
+
+def decode_chunk(text: str | bytes) -> list[ImageBatch]:
+    """Parse a chunk, checking its shape: a chunk is data from Redis, not trusted code."""
+    try:
+        data = json.loads(text)
+        return [
+            ImageBatch(
+                _text(region),
+                _text(project),
+                _text(image),
+                tuple(
+                    TagRows(_text(key), _text(value), tuple(_ref(r) for r in refs))
+                    for key, value, refs in tags
+                ),
+            )
+            for region, project, image, tags in data
+        ]
+    except (ValueError, TypeError) as exc:
+        raise MalformedChunk(str(exc)) from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _ref(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"expected a row ref, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """A row's final result as kept in Redis and shown in the report."""
+
+    status: RowStatus
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+    request_id: str | None = None
+    finished_at_ms: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(
+            [
+                self.status.value,
+                self.http_status,
+                self.error_code,
+                self.error_message,
+                self.attempts,
+                self.request_id,
+                self.finished_at_ms,
+            ],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RowResult:
+        status, http_status, code, message, attempts, request_id, finished = json.loads(text)
+        return cls(RowStatus(status), http_status, code, message, attempts, request_id, finished)

@@ -1,0 +1,57 @@
+"""Every Redis key tagsweep uses, in one place: what it holds and who writes it.
+
+All keys start with ``tagsweep:`` so that a shared Redis can hold other things, and so that
+``tagsweep:job:{id}:*`` finds everything of one job.
+"""
+
+from __future__ import annotations
+
+PREFIX = "tagsweep"
+
+# Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms).
+# Written by workers (acquire, renew, release) and by the reaper (expired -> re-dispatched).
+LEASES = f"{PREFIX}:leases"
+# Hash "{job}:{chunk}" -> owner token of the lease above ("" once the reaper took it back).
+LEASE_OWNERS = f"{PREFIX}:lease-owners"
+# Sorted set of job ids by creation time (ms); written by submit, read by status.
+JOBS = f"{PREFIX}:jobs"
+
+
+def job(job_id: str) -> str:
+    """Hash: the job record (state, totals, options, timestamps). Written by submit and
+    workers (state changes); read by every command."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def counts(job_id: str) -> str:
+    """Hash: status -> number of rows final in it. Written only by the result script."""
+    return f"{PREFIX}:job:{job_id}:counts"
+
+
+def results(job_id: str) -> str:
+    """Hash: row ref -> JSON result. Written once per row by the result script (HSETNX)."""
+    return f"{PREFIX}:job:{job_id}:results"
+
+
+def chunk(job_id: str, number: int) -> str:
+    """String: JSON of one chunk's image batches. Written by submit/retry, read by workers."""
+    return f"{PREFIX}:job:{job_id}:chunk:{number}"
+
+
+def done_chunks(job_id: str) -> str:
+    """Set: chunk numbers whose rows are all final. Written by workers."""
+    return f"{PREFIX}:job:{job_id}:done-chunks"
+
+
+def invalid_rows(job_id: str) -> str:
+    """List: JSON of rows refused by validation (--skip-invalid), for the report."""
+    return f"{PREFIX}:job:{job_id}:invalid"
+
+
+def lease_member(job_id: str, number: int) -> str:
+    return f"{job_id}:{number}"
+
+
+def token_cache(identity_digest: str, project_id: str) -> str:
+    """String: an IAM token, encrypted with a key only the workers hold; expires with it."""
+    return f"{PREFIX}:token:{identity_digest}:{project_id}"

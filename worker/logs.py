@@ -1,0 +1,98 @@
+"""structlog, configured once: JSON lines on stdout (console renderer on a TTY), with every
+stdlib record (Celery's own included) going through the same processors.
+
+Redaction is the last step before rendering: any field named like a secret is masked, and any
+registered secret value (the SK, a token, a password) is replaced wherever it appears in a
+string, so a secret cannot reach a log line even through an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "***"
+_SECRET_NAMES = re.compile(r"(^|_)(sk|password|passwd|secret|token|authorization)$", re.I)
+# Signature and token shapes that may sit inside free text (a repr of headers, a URL).
+_INLINE = [
+    (re.compile(r"(Signature=)[0-9a-fA-F]{16,}"), r"\1" + MASK),
+    (re.compile(r"(X-Auth-Token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I), r"\1" + MASK),
+    (re.compile(r"(X-Security-Token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I), r"\1" + MASK),
+    (re.compile(r"(://[^:/@\s]*:)[^@/\s]+@"), r"\1" + MASK + "@"),
+]
+
+
+class Redactor:
+    """Masks secrets in an event dict; secret values are registered at start-up."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def register(self, values: Iterable[str | None]) -> None:
+        # Short values would mask ordinary words; real SKs, tokens and passwords are longer.
+        self._values.update(v for v in values if v and len(v) >= 6)
+
+    def scrub(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern, replacement in _INLINE:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for name, value in list(event.items()):
+            if _SECRET_NAMES.search(name) and value:
+                event[name] = MASK
+            elif isinstance(value, str):
+                event[name] = self.scrub(value)
+            elif not isinstance(value, int | float | bool | type(None)):
+                event[name] = self.scrub(str(value))
+        return event
+
+
+REDACTOR = Redactor()
+
+
+def configure_logging(*, json_output: bool | None = None, level: str = "INFO") -> None:
+    """Route structlog and stdlib logging to stdout through one renderer."""
+    if json_output is None:
+        json_output = not sys.stdout.isatty()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        structlog.processors.format_exc_info,
+        REDACTOR,
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)  # Python warnings become log records, rendered alike

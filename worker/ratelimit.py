@@ -1,0 +1,108 @@
+"""One rate limit per (endpoint, identity), shared by every worker through Redis.
+
+The limiter hands out send times rather than yes/no answers: one script call reserves the next
+free slot(s) on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
+the caller sleeps until its slot. N workers together therefore never exceed the rate, and nobody
+spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
+hosts, which is why this one is hand-written.
+
+The rate adapts: a 429 cuts it by ``cut_factor`` (at most once per ``cut_cooldown_s``), and it
+climbs back linearly, ``recovery_per_s`` of the ceiling each second, up to the ceiling
+(``--rate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from worker.keys import PREFIX
+
+_NOW_PRECISE = "local t = redis.call('TIME'); local now = t[1] * 1000 + t[2] / 1000\n"
+
+# KEYS: bucket. ARGV: ceiling per s, permits, recovery share per s, min rate.
+# Returns {ms to wait before the first permit, effective rate}.
+RESERVE = (
+    _NOW_PRECISE
+    + """
+local ceiling = tonumber(ARGV[1])
+local h = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'updated')
+local rate = tonumber(h[2]) or ceiling
+local updated = tonumber(h[3]) or now
+rate = math.min(ceiling, rate + ceiling * tonumber(ARGV[3]) * (now - updated) / 1000)
+rate = math.max(rate, tonumber(ARGV[4]))
+local tat = math.max(tonumber(h[1]) or now, now)
+local slot = tat
+tat = tat + (1000 / rate) * tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'rate', tostring(rate), 'updated', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return {tostring(slot - now), tostring(rate)}
+"""
+)
+
+# KEYS: bucket. ARGV: cut factor, min rate, cooldown ms. Returns {effective rate, 1 if cut}.
+THROTTLED = (
+    _NOW_PRECISE
+    + """
+local h = redis.call('HMGET', KEYS[1], 'rate', 'cut_at')
+local rate = tonumber(h[1])
+if not rate then return {'0', 0} end
+local cut_at = tonumber(h[2]) or 0
+if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
+rate = math.max(tonumber(ARGV[2]), rate * tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut_at', tostring(now),
+  'updated', tostring(now))
+return {tostring(rate), 1}
+"""
+)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def bucket_key(endpoint: str, identity: str) -> str:
+    """The Redis key of one (endpoint, identity) schedule; hashed, the identity is no secret
+    but need not be spelled out in Redis."""
+    digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]
+    return f"{PREFIX}:rate:{digest}"
+
+
+@dataclass
+class SharedRateLimiter:
+    """Waits for a send slot on the shared schedule of one (endpoint, identity)."""
+
+    redis: aioredis.Redis
+    key: str
+    recovery_per_s: float = 0.05
+    cut_factor: float = 0.5
+    cut_cooldown_s: float = 1.0
+    min_rate_per_s: float = 0.2
+    sleep: Sleep = asyncio.sleep
+
+    def __post_init__(self) -> None:
+        self._reserve = self.redis.register_script(RESERVE)
+        self._throttled = self.redis.register_script(THROTTLED)
+        self.effective_rate_per_s = 0.0
+
+    async def acquire(self, ceiling_per_s: float) -> float:
+        """Wait for one permit; return the effective rate it was granted at."""
+        wait_ms, rate = await self._reserve(
+            keys=[self.key],
+            args=[ceiling_per_s, 1, self.recovery_per_s, self.min_rate_per_s],
+        )
+        self.effective_rate_per_s = float(rate)
+        if float(wait_ms) > 0:
+            await self.sleep(float(wait_ms) / 1000)
+        return self.effective_rate_per_s
+
+    async def throttled(self) -> tuple[float, bool]:
+        """Report a 429: cut the shared rate. Returns (effective rate, whether this call cut)."""
+        rate, cut = await self._throttled(
+            keys=[self.key],
+            args=[self.cut_factor, self.min_rate_per_s, int(self.cut_cooldown_s * 1000)],
+        )
+        self.effective_rate_per_s = float(rate)
+        return self.effective_rate_per_s, bool(cut)

@@ -1,0 +1,116 @@
+"""One runtime per worker process: its event loop, aiohttp session, Redis client and IMS
+clients, created after fork and kept for the life of the process (connections are reused)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from worker.auth import Auth, make_auth
+from worker.client import ImsClient
+from worker.credentials import CredentialSources, load_credentials
+from worker.engine import EngineContext, run_chunk
+from worker.logs import REDACTOR
+from worker.ratelimit import SharedRateLimiter, bucket_key
+from worker.settings import Settings
+from worker.store import ResultStore
+
+T = TypeVar("T")
+DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"
+
+
+class Runtime:
+    """The long-lived parts of a worker process."""
+
+    def __init__(self, settings: Settings, credentials: CredentialSources) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self.loop = asyncio.new_event_loop()
+        self._context: EngineContext | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._redis: aioredis.Redis | None = None
+        self._auth: Auth | None = None
+        self._clients: dict[str, ImsClient] = {}
+        self._limiters: dict[tuple[str, str], SharedRateLimiter] = {}
+        secrets = credentials.credentials
+        REDACTOR.register(
+            [getattr(secrets, name, None) for name in ("sk", "security_token", "token", "password")]
+        )
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    async def context(self) -> EngineContext:
+        """Build the engine context on first use, inside this process's loop."""
+        if self._context is None:
+            connector = aiohttp.TCPConnector(limit=max(8, self.settings.concurrency * 2))
+            self._session = aiohttp.ClientSession(connector=connector)
+            self._redis = aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+            iam = (
+                self.settings.iam_endpoint or self.credentials.iam_endpoint or DEFAULT_IAM_ENDPOINT
+            )
+            self._auth = make_auth(
+                self.credentials.credentials, session=self._session, iam_endpoint=iam
+            )
+            self._context = EngineContext(
+                store=ResultStore(self._redis),
+                client_for=self._client_for,
+                limiter_for=self._limiter_for,
+                concurrency=self.settings.concurrency,
+                lease_s=self.settings.lease_s,
+            )
+        return self._context
+
+    def _client_for(self, endpoint: str) -> ImsClient:
+        client = self._clients.get(endpoint)
+        if client is None:
+            assert self._session is not None
+            assert self._auth is not None
+            client = self._clients[endpoint] = ImsClient(
+                self._session, endpoint=endpoint, auth=self._auth
+            )
+        return client
+
+    def _limiter_for(self, endpoint: str, identity: str) -> SharedRateLimiter:
+        limiter = self._limiters.get((endpoint, identity))
+        if limiter is None:
+            assert self._redis is not None
+            limiter = self._limiters[(endpoint, identity)] = SharedRateLimiter(
+                self._redis, bucket_key(endpoint, identity)
+            )
+        return limiter
+
+    async def run_chunk(self, job_id: str, number: int) -> str:
+        return await run_chunk(await self.context(), job_id, number)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+_runtime: Runtime | None = None
+_runtime_pid = 0
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime; a forked child builds its own instead of sharing its parent's."""
+    global _runtime, _runtime_pid  # one runtime per process, by design
+    if _runtime is None or _runtime_pid != os.getpid():
+        _runtime = Runtime(Settings.from_env(), load_credentials(os.environ))
+        _runtime_pid = os.getpid()
+    return _runtime
+
+
+def close_runtime() -> None:
+    global _runtime
+    if _runtime is not None and _runtime_pid == os.getpid():
+        _runtime.run(_runtime.aclose())
+        _runtime.loop.close()
+        _runtime = None

@@ -1,0 +1,98 @@
+"""Lua scripts: each is one atomic step on Redis time, so workers on many hosts agree.
+
+Times are Redis server time in milliseconds (``TIME``), never a worker's clock.
+"""
+
+from __future__ import annotations
+
+_NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+
+# Record rows' results once each (HSETNX), count them, count the request for the circuit
+# breaker, and finish the job when the last row of all is final.
+# KEYS: results, counts, job. ARGV: requests (0/1), failed (0/1), then ref, status, json, ...
+# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
+RECORD_RESULTS = (
+    _NOW
+    + """
+local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
+local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
+local added = 0
+for i = 3, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
+    added = added + 1
+  end
+end
+local done, good = 0, 0
+local counts = redis.call('HGETALL', KEYS[2])
+for i = 1, #counts, 2 do
+  local n = tonumber(counts[i + 1])
+  done = done + n
+  if counts[i] == 'deleted' or counts[i] == 'not_found' then good = good + n end
+end
+local total = tonumber(redis.call('HGET', KEYS[3], 'total') or '-1')
+local finished = ''
+if added > 0 and done >= total then
+  local state = redis.call('HGET', KEYS[3], 'state')
+  if state == 'queued' or state == 'running' then
+    finished = 'completed'
+    if good < done then finished = 'completed_with_failures' end
+    redis.call('HSET', KEYS[3], 'state', finished, 'finished_at', now)
+  end
+end
+return {added, done, requests, failures, finished}
+"""
+)
+
+# Take a chunk's lease. KEYS: leases, owners, done-chunks. ARGV: member, owner, ttl ms, chunk.
+# Returns 'done' (nothing left to do), 'busy' (a live lease is held by another), or 'ok'.
+ACQUIRE_LEASE = (
+    _NOW
+    + """
+if redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then return 'done' end
+local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local owner = redis.call('HGET', KEYS[2], ARGV[1])
+if owner and owner ~= '' and owner ~= ARGV[2] and expires and tonumber(expires) > now then
+  return 'busy'
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 'ok'
+"""
+)
+
+# Extend a lease still held. KEYS: leases, owners. ARGV: member, owner, ttl ms.
+RENEW_LEASE = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 'lost' end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 'ok'
+"""
+)
+
+# Mark a chunk done (when complete) and drop its lease if still ours.
+# KEYS: leases, owners, done-chunks. ARGV: member, owner, chunk, complete (1/0).
+RELEASE_LEASE = """
+if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end
+if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 'ok'
+"""
+
+# Take back expired leases: each is given a grace period and no owner, and returned so that the
+# caller re-dispatches it. If the caller dies first, the entry expires again and another reaper
+# takes it: nothing is lost. KEYS: leases, owners. ARGV: grace ms, limit.
+REAP_LEASES = (
+    _NOW
+    + """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(expired) do
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), member)
+  redis.call('HSET', KEYS[2], member, '')
+end
+return expired
+"""
+)

@@ -1,0 +1,73 @@
+"""Settings the workers and the command line share, from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from worker.errors import ConfigError
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+KNOWN = frozenset(
+    {
+        "REDIS_URL",
+        "TAGSWEEP_ENDPOINT",
+        "TAGSWEEP_REGION",
+        "TAGSWEEP_IAM_ENDPOINT",
+        "TAGSWEEP_RATE",
+        "TAGSWEEP_CONCURRENCY",
+        "TAGSWEEP_LOG_FORMAT",
+        "TAGSWEEP_LEASE_S",
+        "TAGSWEEP_AUTH_TOKEN",
+        "TAGSWEEP_IAM_USER",
+        "TAGSWEEP_IAM_PASSWORD",
+        "TAGSWEEP_IAM_DOMAIN",
+        "TAGSWEEP_HOME",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a process needs to reach Redis and IMS; credentials are loaded separately."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    endpoint: str | None = None
+    region: str | None = None
+    iam_endpoint: str | None = None
+    concurrency: int = 16
+    lease_s: float = 30.0
+    log_format: str = "auto"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``TAGSWEEP_*`` and ``REDIS_URL``; an unknown ``TAGSWEEP_`` name is an error."""
+        env = os.environ if env is None else env
+        unknown = sorted(k for k in env if k.startswith("TAGSWEEP_") and k not in KNOWN)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
+        try:
+            return cls(
+                redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+                endpoint=env.get("TAGSWEEP_ENDPOINT") or None,
+                region=env.get("TAGSWEEP_REGION") or None,
+                iam_endpoint=env.get("TAGSWEEP_IAM_ENDPOINT") or None,
+                concurrency=int(env.get("TAGSWEEP_CONCURRENCY", "16")),
+                lease_s=float(env.get("TAGSWEEP_LEASE_S", "30")),
+                log_format=env.get("TAGSWEEP_LOG_FORMAT", "auto"),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad setting: {exc}") from None
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

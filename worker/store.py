@@ -1,0 +1,135 @@
+"""The job and its results in Redis, as workers read and write them (async).
+
+Recording is idempotent: a row's result is written once (HSETNX) and counted once, in one
+script, so a chunk delivered twice neither double-counts nor overwrites a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from worker import keys, scripts
+from worker.jobs import Job, JobState, RowResult, decode_chunk
+from worker.model import ImageBatch
+
+MARK_RUNNING = (
+    scripts._NOW
+    + """
+if redis.call('HGET', KEYS[1], 'state') == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', now)
+end
+return redis.call('HGET', KEYS[1], 'state')
+"""
+)
+
+# Abort or cancel a job that is still going; keeps the first reason.
+STOP_JOB = (
+    scripts._NOW
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'queued' or state == 'running' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'finished_at', now)
+  return 1
+end
+return 0
+"""
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a batch's results changed."""
+
+    added: int
+    done: int
+    requests: int
+    failed_requests: int
+    finished: JobState | None
+
+
+class ResultStore:
+    """Reads jobs and chunks, records results, and holds chunk leases."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        """``client`` must decode responses (``decode_responses=True``)."""
+        self.redis = client
+        self._record = client.register_script(scripts.RECORD_RESULTS)
+        self._acquire = client.register_script(scripts.ACQUIRE_LEASE)
+        self._renew = client.register_script(scripts.RENEW_LEASE)
+        self._release = client.register_script(scripts.RELEASE_LEASE)
+        self._running = client.register_script(MARK_RUNNING)
+        self._stop = client.register_script(STOP_JOB)
+
+    async def load_job(self, job_id: str) -> Job | None:
+        record = cast(dict[str, str], await self.redis.hgetall(keys.job(job_id)))
+        return Job.from_record(job_id, record) if record else None
+
+    async def job_state(self, job_id: str) -> JobState | None:
+        state = cast(str | None, await self.redis.hget(keys.job(job_id), "state"))
+        return JobState(state) if state else None
+
+    async def mark_running(self, job_id: str) -> JobState:
+        return JobState(await self._running(keys=[keys.job(job_id)]))
+
+    async def stop_job(self, job_id: str, state: JobState, reason: str) -> bool:
+        """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over."""
+        return bool(await self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
+
+    async def load_chunk(self, job_id: str, number: int) -> list[ImageBatch] | None:
+        text = await self.redis.get(keys.chunk(job_id, number))
+        return None if text is None else decode_chunk(text)
+
+    async def final_refs(self, job_id: str, refs: Sequence[int]) -> set[int]:
+        """Which of these rows already have a result."""
+        if not refs:
+            return set()
+        found = await self.redis.hmget(keys.results(job_id), [str(ref) for ref in refs])
+        return {ref for ref, value in zip(refs, found, strict=True) if value is not None}
+
+    async def record(
+        self,
+        job_id: str,
+        results: Iterable[tuple[int, RowResult]],
+        *,
+        request: bool = False,
+        failed: bool = False,
+    ) -> Recorded:
+        """Record results not recorded yet, and count the request that produced them."""
+        args: list[str | int] = [int(request), int(failed)]
+        for ref, result in results:
+            args += [str(ref), result.status.value, result.to_json()]
+        added, done, requests, failures, finished = await self._record(
+            keys=[keys.results(job_id), keys.counts(job_id), keys.job(job_id)], args=args
+        )
+        return Recorded(
+            int(added),
+            int(done),
+            int(requests),
+            int(failures),
+            JobState(finished) if finished else None,
+        )
+
+    async def acquire_lease(self, job_id: str, number: int, owner: str, ttl_ms: int) -> str:
+        return str(
+            await self._acquire(
+                keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id)],
+                args=[keys.lease_member(job_id, number), owner, ttl_ms, number],
+            )
+        )
+
+    async def renew_lease(self, job_id: str, number: int, owner: str, ttl_ms: int) -> bool:
+        answer = await self._renew(
+            keys=[keys.LEASES, keys.LEASE_OWNERS],
+            args=[keys.lease_member(job_id, number), owner, ttl_ms],
+        )
+        return bool(answer == "ok")
+
+    async def release_lease(self, job_id: str, number: int, owner: str, *, complete: bool) -> None:
+        await self._release(
+            keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id)],
+            args=[keys.lease_member(job_id, number), owner, number, "1" if complete else "0"],
+        )

@@ -1,0 +1,30 @@
+"""Celery tasks, kept at the edge: unpack the message, call the async engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from worker.app import app
+from worker.runtime import get_runtime
+
+log = structlog.get_logger("tagsweep.worker")
+CHUNK_TASK = "tagsweep.chunk"
+
+
+@app.task(name=CHUNK_TASK)  # type: ignore[untyped-decorator]
+def process_chunk(job_id: Any, number: Any) -> str:
+    """Work one chunk of a job. The message is ``[job_id, chunk number]``, JSON."""
+    if not isinstance(job_id, str) or not isinstance(number, int) or isinstance(number, bool):
+        log.error(
+            "message.rejected", reason="expected [job_id: str, chunk: int]", job=repr(job_id)[:80]
+        )
+        return "rejected"
+    runtime = get_runtime()
+    return runtime.run(runtime.run_chunk(job_id, number))
+
+
+def dispatch_chunk(job_id: str, number: int, *, priority: int | None = None) -> None:
+    """Queue one chunk for the workers."""
+    app.send_task(CHUNK_TASK, args=[job_id, number], priority=priority)
