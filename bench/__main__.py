@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench import validate
+from bench import submit, validate
 
 if __name__ == "__main__":
     validate.main()
+    submit.main()

@@ -99,3 +99,19 @@ async def start_sim() -> AsyncIterator[Callable[..., object]]:
     yield start
     for server in running:
         await server.close()
+
+
+UNIT_DB = 8
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[object]:
+    """An async client on a Redis database of its own, flushed before and after the test."""
+    import redis.asyncio as aioredis
+
+    url = redis_url.rsplit("/", 1)[0] + f"/{UNIT_DB}"
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

@@ -1,0 +1,172 @@
+"""The engine in-process (no Celery): retries, caps, breakers and idempotent redelivery,
+against the simulator over loopback HTTP and a real Redis."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from simulator.server import RunningSimulator
+from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
+from tests.helpers import new_image_id, write_csv
+from worker import keys
+from worker.auth import AkSkAuth
+from worker.client import ImsClient
+from worker.credentials import AkSkCredentials
+from worker.engine import EngineContext, run_chunk
+from worker.jobs import JobOptions, JobState, encode_chunk
+from worker.model import ImageBatch, TagRows
+from worker.ratelimit import SharedRateLimiter, bucket_key
+from worker.store import ResultStore
+
+JOB = "enginejob"
+IMAGES = [new_image_id() for _ in range(30)]
+
+
+@pytest.fixture
+def seed(tmp_path: Path) -> Path:
+    rows = [{"image_id": i, "key": k, "value": "v"} for i in IMAGES for k in ("a", "b")]
+    return write_csv(tmp_path / "seed.csv", rows, ["image_id", "key", "value"])
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+async def setup(
+    aredis: Any,
+    session: aiohttp.ClientSession,
+    server: RunningSimulator,
+    *,
+    sk: str = TEST_SK,
+    **options: Any,
+) -> EngineContext:
+    batches = [
+        ImageBatch(
+            "r", TEST_PROJECT, image, (TagRows("a", "v", (n * 2,)), TagRows("b", "v", (n * 2 + 1,)))
+        )
+        for n, image in enumerate(IMAGES)
+    ]
+    options.setdefault("rate_per_s", 1000.0)
+    await aredis.hset(
+        keys.job(JOB),
+        mapping={
+            "state": "queued",
+            "total": 60,
+            "chunks": 1,
+            "options": JobOptions(**options).to_json(),
+        },
+    )
+    await aredis.set(keys.chunk(JOB, 0), encode_chunk(batches))
+    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(TEST_AK, sk)))
+    limiter = SharedRateLimiter(aredis, bucket_key(server.url, client.identity))
+    return EngineContext(
+        store=ResultStore(aredis),
+        client_for=lambda _: client,
+        limiter_for=lambda *_: limiter,
+        sleep=no_sleep,
+        rng=random.Random(5),
+    )
+
+
+async def results(aredis: Any) -> dict[str, list[Any]]:
+    import json
+
+    return {ref: json.loads(raw) for ref, raw in (await aredis.hgetall(keys.results(JOB))).items()}
+
+
+Start = Callable[..., Any]
+
+
+async def test_faults_are_retried_until_every_row_is_deleted(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed, fail_rates={503: 0.3, 500: 0.1}, drop_rate=0.05, seed=11)
+    ctx = await setup(aredis, session, server, max_attempts=12)
+    assert await run_chunk(ctx, JOB, 0) == "worked"
+    found = await results(aredis)
+    assert {r[0] for r in found.values()} == {"deleted"}
+    assert max(r[4] for r in found.values()) > 1  # some rows needed several attempts
+    assert max(r[4] for r in found.values()) <= 12
+    assert await ctx.store.job_state(JOB) is JobState.COMPLETED
+    assert all(server.sim.store.tags_of(TEST_PROJECT, i) == {} for i in IMAGES)
+
+
+async def test_retries_stop_at_the_attempt_cap_and_rows_end_failed(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed, fail_rates={503: 1.0})
+    ctx = await setup(aredis, session, server, max_attempts=3, breaker_min=1000)
+    await run_chunk(ctx, JOB, 0)
+    found = await results(aredis)
+    assert {(r[0], r[1], r[2], r[4]) for r in found.values()} == {("failed", 503, "APIGW.0613", 3)}
+    assert server.sim.stats.by_status[503] == 90
+    assert await ctx.store.job_state(JOB) is JobState.COMPLETED_WITH_FAILURES
+
+
+async def test_a_signature_failure_aborts_the_job_after_one_call(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, sk="wrong-sk")
+    ctx.concurrency = 1
+    await run_chunk(ctx, JOB, 0)
+    job = await ctx.store.load_job(JOB)
+    assert job is not None
+    assert job.state is JobState.ABORTED
+    assert "signature" in job.reason
+    assert server.sim.stats.by_status[401] == 1  # far from the five that lock the AK
+    found = await results(aredis)
+    assert sorted(r[0] for r in found.values()).count("cancelled") == 58
+    assert sorted(r[0] for r in found.values()).count("unauthorized") == 2
+
+
+async def test_too_many_failed_requests_trip_the_breaker(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed, fail_rates={403: 1.0})
+    ctx = await setup(aredis, session, server, breaker_min=10, breaker_ratio=0.5)
+    ctx.concurrency = 1
+    await run_chunk(ctx, JOB, 0)
+    job = await ctx.store.load_job(JOB)
+    assert job is not None
+    assert job.state is JobState.ABORTED
+    assert "10 of 10 requests failed" in job.reason
+    assert server.sim.stats.by_status[403] == 10
+    assert len(await results(aredis)) == 60
+
+
+async def test_a_chunk_delivered_again_calls_nothing_for_final_rows(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server)
+    assert await run_chunk(ctx, JOB, 0) == "worked"
+    assert await run_chunk(ctx, JOB, 0) == "done"
+    await aredis.delete(keys.done_chunks(JOB))  # as if the worker died before marking it done
+    calls = sum(server.sim.stats.by_status.values())
+    assert await run_chunk(ctx, JOB, 0) == "worked"
+    assert sum(server.sim.stats.by_status.values()) == calls
+    assert await aredis.hgetall(keys.counts(JOB)) == {"deleted": "60"}
+
+
+async def test_a_cancelled_job_records_its_rows_cancelled_without_calls(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server)
+    await ctx.store.stop_job(JOB, JobState.CANCELLED, "test")
+    await run_chunk(ctx, JOB, 0)
+    assert sum(server.sim.stats.by_status.values()) == 0
+    assert await aredis.hgetall(keys.counts(JOB)) == {"cancelled": "60"}
