@@ -60,6 +60,7 @@ class JobStatus:
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
             "elapsed_s": round(self.elapsed_s, 1),
             "rate_limit_per_s": self.job.options.rate_per_s,
+            "effective_rate_per_s": self.job.effective_rate_per_s,
         }
 
 
@@ -99,8 +100,8 @@ def render_status(status: JobStatus) -> str:
         f"job         {job.job_id}",
         f"state       {job.state.value}" + (f" ({job.reason})" if job.reason else ""),
         f"progress    {status.done:,} / {job.total:,} rows ({share:.1%})",
-        f"rate        {status.rate_rows_per_s:,.1f} rows/s"
-        f" (limit {job.options.rate_per_s:g} requests/s)",
+        f"rate        {status.rate_rows_per_s:,.1f} rows/s (limit {job.options.rate_per_s:g}"
+        f" requests/s, effective {job.effective_rate_per_s or job.options.rate_per_s:g})",
         f"elapsed     {format_duration(status.elapsed_s)}, ETA {eta}",
     ]
     lines += [f"  {name:<14}{count:,}" for name, count in sorted(status.counts.items())]

@@ -62,9 +62,21 @@ class CallStats:
     _accepted_in_second: int = 0
     peak_per_s: int = 0
     peak_accepted_per_s: int = 0
+    first_call_s: float | None = None
+    last_call_s: float | None = None
+    # Whole wall-clock second -> [calls, 429s], for rate-over-time plots.
+    timeline: dict[int, list[int]] = field(default_factory=dict)
+    wall: Callable[[], float] = time.time
 
     def record(self, status: int | None, operation: str) -> None:
         """Count one call; ``None`` is a dropped connection."""
+        now = self.wall()
+        if self.first_call_s is None:
+            self.first_call_s = now
+        self.last_call_s = now
+        slot = self.timeline.setdefault(int(now), [0, 0])
+        slot[0] += 1
+        slot[1] += status == 429
         second = int(self.clock())
         if second != self._second:
             self._second, self._in_second, self._accepted_in_second = second, 0, 0

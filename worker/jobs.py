@@ -66,6 +66,7 @@ class Job:
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     reason: str = ""
+    effective_rate_per_s: float | None = None
     files: tuple[str, ...] = ()
     checksum: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -86,6 +87,9 @@ class Job:
             started_at_ms=number("started_at"),
             finished_at_ms=number("finished_at"),
             reason=record.get("reason", ""),
+            effective_rate_per_s=float(record["effective_rate"])
+            if record.get("effective_rate")
+            else None,
             files=tuple(json.loads(record.get("files", "[]"))),
             checksum=record.get("checksum", ""),
         )

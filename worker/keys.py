@@ -48,6 +48,12 @@ def invalid_rows(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:invalid"
 
 
+def verified(job_id: str, identity_key: str) -> str:
+    """String: "ok" once a call of the job with this identity was not refused for its
+    credentials; "probing" while the first call is out. Written by workers."""
+    return f"{PREFIX}:job:{job_id}:verified:{identity_key}"
+
+
 def lease_member(job_id: str, number: int) -> str:
     return f"{job_id}:{number}"
 

@@ -84,6 +84,11 @@ class ChunkLease:
     ) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if exc is not None and not self.complete:
+            # Something broke (Redis gone, a bug): keep the lease so that it expires and the
+            # reaper queues the chunk again; releasing it would leave nobody to do so.
+            log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
+            return
         # Shielded: a cancelled task must still hand its chunk on (STYLE: protect final writes).
         await asyncio.shield(
             self.store.release_lease(self.job_id, self.number, self.owner, complete=self.complete)

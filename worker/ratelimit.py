@@ -6,9 +6,11 @@ the caller sleeps until its slot. N workers together therefore never exceed the 
 spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
 hosts, which is why this one is hand-written.
 
-The rate adapts: a 429 cuts it by ``cut_factor`` (at most once per ``cut_cooldown_s``), and it
-climbs back linearly, ``recovery_per_s`` of the ceiling each second, up to the ceiling
-(``--rate``).
+The rate adapts (AIMD-like): a 429 cuts it by ``cut_factor``, at most once per
+``cut_cooldown_s`` so that one burst of 429s counts once; it then grows back by
+``recovery_per_s`` of itself each second, up to the ceiling (``--rate``). Growth relative to
+the current rate is gentle just above the cloud's real limit, where a token-bucket gateway
+drains slowly, so the rate hovers near the limit with few 429s instead of see-sawing.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ local ceiling = tonumber(ARGV[1])
 local h = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'updated')
 local rate = tonumber(h[2]) or ceiling
 local updated = tonumber(h[3]) or now
-rate = math.min(ceiling, rate + ceiling * tonumber(ARGV[3]) * (now - updated) / 1000)
+rate = math.min(ceiling, rate * (1 + tonumber(ARGV[3]) * (now - updated) / 1000))
 rate = math.max(rate, tonumber(ARGV[4]))
 local tat = math.max(tonumber(h[1]) or now, now)
 local slot = tat
@@ -78,7 +80,7 @@ class SharedRateLimiter:
     key: str
     recovery_per_s: float = 0.05
     cut_factor: float = 0.5
-    cut_cooldown_s: float = 1.0
+    cut_cooldown_s: float = 0.5
     min_rate_per_s: float = 0.2
     sleep: Sleep = asyncio.sleep
 

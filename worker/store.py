@@ -79,6 +79,27 @@ class ResultStore:
         """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over."""
         return bool(await self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
 
+    async def identity_verified(self, job_id: str, identity_key: str) -> bool:
+        return bool(await self.redis.get(keys.verified(job_id, identity_key)) == "ok")
+
+    async def claim_probe(self, job_id: str, identity_key: str, ttl_ms: int) -> bool:
+        """Whether this caller sends the first call of the job for an identity."""
+        return bool(
+            await self.redis.set(keys.verified(job_id, identity_key), "probing", nx=True, px=ttl_ms)
+        )
+
+    async def settle_probe(self, job_id: str, identity_key: str, *, accepted: bool) -> None:
+        """After the first call: mark the identity good, or let another caller try again."""
+        key = keys.verified(job_id, identity_key)
+        if accepted:
+            await self.redis.set(key, "ok", ex=7 * 24 * 3600)
+        else:
+            await self.redis.delete(key)
+
+    async def publish_rate(self, job_id: str, rate_per_s: float) -> None:
+        """Show the effective shared rate in the job record (read by ``status``)."""
+        await self.redis.hset(keys.job(job_id), "effective_rate", f"{rate_per_s:.3f}")
+
     async def load_chunk(self, job_id: str, number: int) -> list[ImageBatch] | None:
         text = await self.redis.get(keys.chunk(job_id, number))
         return None if text is None else decode_chunk(text)

@@ -120,8 +120,7 @@ async def test_a_signature_failure_aborts_the_job_after_one_call(
 ) -> None:
     server = await start_sim(seed)
     ctx = await setup(aredis, session, server, sk="wrong-sk")
-    ctx.concurrency = 1
-    await run_chunk(ctx, JOB, 0)
+    await run_chunk(ctx, JOB, 0)  # 16 calls could be in flight: the first goes alone
     job = await ctx.store.load_job(JOB)
     assert job is not None
     assert job.state is JobState.ABORTED
@@ -130,6 +129,29 @@ async def test_a_signature_failure_aborts_the_job_after_one_call(
     found = await results(aredis)
     assert sorted(r[0] for r in found.values()).count("cancelled") == 58
     assert sorted(r[0] for r in found.values()).count("unauthorized") == 2
+
+
+async def test_a_wrong_iam_password_aborts_the_job_without_calling_ims(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    from simulator.config import SimUser
+    from worker.auth import TokenAuth
+    from worker.credentials import PasswordCredentials
+
+    server = await start_sim(seed, users=(SimUser("u", "right", "d"),))
+    ctx = await setup(aredis, session, server)
+    auth = TokenAuth(
+        PasswordCredentials("u", "pw-NOT-right-42", "d"), session=session, iam_endpoint=server.url
+    )
+    client = ImsClient(session, endpoint=server.url, auth=auth)
+    ctx.client_for = lambda _: client
+    await run_chunk(ctx, JOB, 0)
+    job = await ctx.store.load_job(JOB)
+    assert job is not None
+    assert job.state is JobState.ABORTED
+    assert job.reason.startswith("no token: IAM refused a token")
+    assert "pw-NOT-right-42" not in job.reason
+    assert sum(server.sim.stats.by_status.values()) == 0
 
 
 async def test_too_many_failed_requests_trip_the_breaker(

@@ -52,8 +52,11 @@ async def test_a_429_halves_the_rate_once_per_cooldown(aredis: Any) -> None:
 
 async def test_the_rate_recovers_towards_the_ceiling(aredis: Any) -> None:
     key = bucket_key("e", "ak:D")
-    limiter = SharedRateLimiter(aredis, key, sleep=RecordingSleep(), recovery_per_s=1000)
+    limiter = SharedRateLimiter(aredis, key, sleep=RecordingSleep(), recovery_per_s=0.05)
     await limiter.acquire(40)
     await limiter.throttled()
-    await aredis.hset(key, "updated", "0")  # pretend the cut was long ago
+    updated = float(await aredis.hget(key, "updated"))
+    await aredis.hset(key, "updated", str(updated - 4000))  # pretend the cut was 4 s ago
+    assert 23.5 < await limiter.acquire(40) < 24.5  # 20 * (1 + 0.05 * 4), then on to 40
+    await aredis.hset(key, "updated", "0")
     assert await limiter.acquire(40) == 40.0

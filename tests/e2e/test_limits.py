@@ -1,0 +1,138 @@
+"""Throughput under the cloud's limits, with real workers against the simulator."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import (
+    SimProcess,
+    WorkerProcess,
+    report_rows,
+    submit,
+    tagsweep_command,
+    wait_for_job,
+    worker_env,
+)
+from tests.e2e.test_engine import write
+
+HEADER = ["image_id", "key", "value"]
+
+
+def seeded(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "a"] for i in ids])
+    job = write(tmp_path / "job.csv", HEADER, [[i, "env", "a"] for i in ids])
+    return seed, job
+
+
+def test_at_the_cloud_s_limit_no_call_is_throttled_and_the_limit_is_used(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Limit 40/s, --rate 40, two worker processes, 16 s of work: no 429, >= 95% of 40/s."""
+    seed, job_csv = seeded(tmp_path, 640)
+    sim = start_sim_process(seed, "--rate-limit", "40")
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=1)
+    start_worker(env, processes=1)
+    job_id = submit(env, str(job_csv), "--rate", "40", "--chunk-requests", "20")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    stats = sim.stats()
+    assert status.counts == {"deleted": 640}
+    assert "429" not in stats["calls_by_status"]
+    achieved = (stats["calls_by_status"]["204"] - 1) / (
+        stats["last_call_at"] - stats["first_call_at"]
+    )
+    assert achieved >= 0.95 * 40, achieved
+
+
+def test_above_the_cloud_s_limit_the_shared_rate_settles_below_it(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Limit 40/s, --rate 400: every row deleted; after 5 s, under 5% of calls get a 429."""
+    seed, job_csv = seeded(tmp_path, 700)
+    sim = start_sim_process(seed, "--rate-limit", "40")
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=2)
+    job_id = submit(env, str(job_csv), "--rate", "400", "--chunk-requests", "50")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=90)
+    assert status.counts == {"deleted": 700}
+    timeline = {int(second): counts for second, counts in sim.stats()["timeline"].items()}
+    start = min(timeline)
+    later = [counts for second, counts in timeline.items() if second >= start + 5]
+    calls, throttled = sum(c for c, _ in later), sum(t for _, t in later)
+    assert throttled < 0.05 * calls, (throttled, calls)
+    assert status.job.effective_rate_per_s is not None
+    assert status.job.effective_rate_per_s < 80
+
+
+def test_faults_and_dropped_connections_end_with_every_row_deleted(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """20% 503s and 5% dropped connections: all deleted, no row beyond the attempt cap."""
+    seed, job_csv = seeded(tmp_path, 300)
+    sim = start_sim_process(seed, "--fail-rate", "503=0.2", "--drop-rate", "0.05")
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=2)
+    job_id = submit(env, str(job_csv), "--rate", "300", "--max-attempts", "12")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=90)
+    assert status.counts == {"deleted": 300}
+    attempts = [int(row["attempts"]) for row in report_rows(env, job_id)]
+    assert max(attempts) <= 12
+    assert max(attempts) > 1
+    assert sim.stats()["calls_by_status"]["503"] > 20
+
+
+def test_a_wrong_sk_aborts_after_one_call_and_never_locks_the_ak(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    seed, job_csv = seeded(tmp_path, 200)
+    sim = start_sim_process(seed)
+    env = worker_env(e2e_redis_url, sim, HUAWEICLOUD_SDK_SK="not-the-right-sk")
+    start_worker(env, processes=2)
+    job_id = submit(env, str(job_csv), "--rate", "200")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    assert status.job.state.value == "aborted"
+    assert sim.stats()["calls_by_status"] == {"401": 1}
+    assert status.counts == {"unauthorized": 1, "cancelled": 199}
+    shown = subprocess.run(
+        tagsweep_command("status", job_id), env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "aborted (AK/SK signature refused" in shown
+    assert "not-the-right-sk" not in shown
+
+
+def test_everything_forbidden_aborts_after_about_breaker_min_calls(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    seed, job_csv = seeded(tmp_path, 400)
+    sim = start_sim_process(seed, "--fail-rate", "403=1")
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=2)
+    job_id = submit(env, str(job_csv), "--rate", "200", "--breaker-min", "50")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    assert status.job.state.value == "aborted"
+    assert "failed" in status.job.reason
+    calls = sim.stats()["calls_by_status"]["403"]
+    # At most: the calls in flight when it tripped (16 per process), plus those sent while a
+    # worker's view of the job state was up to 0.1 s old (at 200/s).
+    assert 50 <= calls <= 50 + 2 * 16 + 200 * 0.1
+    assert status.counts["forbidden"] == calls
+    assert status.counts["cancelled"] == 400 - calls
