@@ -61,6 +61,7 @@ class Simulator:
             "images": len(self.store.images),
             "tags": sum(len(tags) for tags in self.store.images.values()),
             "deletions": sum(self.store.deletions.values()),
+            "tokens_issued": len(self.gateway.tokens),
             "first_call_at": self.stats.first_call_s,
             "last_call_at": self.stats.last_call_s,
             "timeline": {str(k): v for k, v in sorted(self.stats.timeline.items())},

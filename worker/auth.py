@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -92,12 +92,17 @@ class Token:
     expires_at_s: float
 
 
+Fetch = Callable[[], Awaitable[Token]]
+
+
 class TokenCache(Protocol):
     """Where tokens live between calls; shared by all workers when backed by Redis."""
 
     async def get(self, project_id: str) -> Token | None: ...
 
-    async def put(self, project_id: str, token: Token) -> None: ...
+    async def refresh(self, project_id: str, *, stale: str | None, fetch: Fetch) -> Token:
+        """Replace the token ``stale`` (None: no token yet); one caller fetches, others wait."""
+        ...
 
 
 @dataclass
@@ -109,8 +114,9 @@ class MemoryTokenCache:
     async def get(self, project_id: str) -> Token | None:
         return self.tokens.get(project_id)
 
-    async def put(self, project_id: str, token: Token) -> None:
-        self.tokens[project_id] = token
+    async def refresh(self, project_id: str, *, stale: str | None, fetch: Fetch) -> Token:
+        token = self.tokens[project_id] = await fetch()
+        return token
 
 
 class TokenAuth:
@@ -150,10 +156,7 @@ class TokenAuth:
     async def renew(self, project_id: str, *, rejected: Mapping[str, str]) -> bool:
         if isinstance(self.credentials, TokenCredentials):
             return False
-        async with self._lock(project_id):
-            cached = await self._cache.get(project_id)
-            if cached is None or cached.value == rejected.get("X-Auth-Token"):
-                await self._cache.put(project_id, await self._fetch(project_id))
+        await self._replace(project_id, rejected.get("X-Auth-Token"))
         return True
 
     async def _token(self, project_id: str) -> str:
@@ -162,12 +165,17 @@ class TokenAuth:
         cached = await self._cache.get(project_id)
         if cached is not None and cached.expires_at_s > self._clock():
             return cached.value
+        return (await self._replace(project_id, cached.value if cached else None)).value
+
+    async def _replace(self, project_id: str, stale: str | None) -> Token:
+        """A token other than ``stale``: one fetch per process (lock), per fleet (cache)."""
         async with self._lock(project_id):
             cached = await self._cache.get(project_id)
-            if cached is None or cached.expires_at_s <= self._clock():
-                cached = await self._fetch(project_id)
-                await self._cache.put(project_id, cached)
-            return cached.value
+            if cached is not None and cached.value != stale and cached.expires_at_s > self._clock():
+                return cached  # another call renewed it while this one waited
+            return await self._cache.refresh(
+                project_id, stale=stale, fetch=lambda: self._fetch(project_id)
+            )
 
     def _lock(self, project_id: str) -> asyncio.Lock:
         return self._locks.setdefault(project_id, asyncio.Lock())

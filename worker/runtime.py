@@ -13,12 +13,13 @@ import redis.asyncio as aioredis
 
 from worker.auth import Auth, make_auth
 from worker.client import ImsClient
-from worker.credentials import CredentialSources, load_credentials
+from worker.credentials import CredentialSources, PasswordCredentials, load_credentials
 from worker.engine import EngineContext, run_chunk
 from worker.logs import REDACTOR
 from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.settings import Settings
 from worker.store import ResultStore
+from worker.tokencache import RedisTokenCache
 
 T = TypeVar("T")
 DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"
@@ -54,8 +55,17 @@ class Runtime:
             iam = (
                 self.settings.iam_endpoint or self.credentials.iam_endpoint or DEFAULT_IAM_ENDPOINT
             )
+            credentials = self.credentials.credentials
+            # Password users share their tokens (sealed) through Redis: one renewal for all.
+            cache = (
+                RedisTokenCache(
+                    self._redis, identity=credentials.identity, secret=credentials.password
+                )
+                if isinstance(credentials, PasswordCredentials)
+                else None
+            )
             self._auth = make_auth(
-                self.credentials.credentials, session=self._session, iam_endpoint=iam
+                credentials, session=self._session, iam_endpoint=iam, cache=cache
             )
             self._context = EngineContext(
                 store=ResultStore(self._redis),
