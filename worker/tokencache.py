@@ -77,6 +77,14 @@ class RedisTokenCache:
         lock = self._key(project_id) + ":renewing"
         if await self._redis.set(lock, "1", nx=True, px=LOCK_MS):
             try:
+                # Checked again under the lock: the last holder may have just put a new one.
+                cached = await self.get(project_id)
+                if (
+                    cached is not None
+                    and cached.value != stale
+                    and cached.expires_at_s > self._clock()
+                ):
+                    return cached
                 token = await fetch()
                 await self.put(project_id, token)
                 return token

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,13 @@ from typing import Any
 import pytest
 import redis
 
+from producer.local import (
+    LocalSimulator,
+    LocalWorker,
+    start_simulator,
+    tagsweep_command,
+)
+from producer.local import start_worker as start_local_worker
 from producer.status import JobStatus, read_status
 from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
 
@@ -36,16 +42,15 @@ def e2e_redis_url(redis_url: str) -> Iterator[str]:
     client.close()
 
 
-def tagsweep_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "producer.cli", *args]
-
-
 @dataclass
 class SimProcess:
-    """A ``tagsweep simulator`` process."""
+    """A simulator process, with helpers to read its state over HTTP."""
 
-    process: subprocess.Popen[str]
-    url: str
+    local: LocalSimulator
+
+    @property
+    def url(self) -> str:
+        return self.local.url
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
@@ -73,49 +78,22 @@ def start_sim_process() -> Iterator[Callable[..., SimProcess]]:
     started: list[SimProcess] = []
 
     def start(seed: Path, *args: str) -> SimProcess:
-        command = tagsweep_command("simulator", "--port", "0", "--seed", str(seed))
-        command += ["--ak", TEST_AK, "--sk", TEST_SK, "--project-id", TEST_PROJECT, *args]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("simulator listening on "), line
-        sim = SimProcess(process, line.split()[-1])
+        auth = ["--ak", TEST_AK, "--sk", TEST_SK, "--project-id", TEST_PROJECT]
+        sim = SimProcess(start_simulator(seed, *auth, *args))
         started.append(sim)
         return sim
 
     yield start
     for sim in started:
-        sim.process.terminate()
-        sim.process.wait(timeout=10)
-        if sim.process.stdout:
-            sim.process.stdout.close()
+        sim.local.stop()
 
 
-@dataclass
-class WorkerProcess:
-    """A ``tagsweep worker`` (Celery main process and its pool), in a process group."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker: main process and pool children, as a host dying would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+class WorkerProcess(LocalWorker):
+    """A local worker whose stdout tests read as JSON lines."""
 
     def log_events(self) -> list[dict[str, Any]]:
-        events = []
-        for line in self.log_path.read_text().splitlines():
-            events.append(json.loads(line))  # every stdout line must be one JSON object
-        return events
+        # Every stdout line must be one JSON object: json.loads fails the test otherwise.
+        return [json.loads(line) for line in self.log_path.read_text().splitlines()]
 
 
 def worker_env(redis_url: str, sim: SimProcess, **extra: str) -> dict[str, str]:
@@ -138,17 +116,10 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(env: dict[str, str], *, processes: int = 2) -> WorkerProcess:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        # The child keeps its own copies of the descriptors; the parent's close at once.
-        with log_path.open("wb") as out, log_path.with_suffix(".err").open("wb") as err:
-            process = subprocess.Popen(
-                tagsweep_command("worker", "-c", str(processes)),
-                env=env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(process, log_path)
+        local = start_local_worker(
+            env, processes=processes, log_path=tmp_path / f"worker-{len(started)}.log"
+        )
+        worker = WorkerProcess(local.process, local.log_path)
         started.append(worker)
         return worker
 
