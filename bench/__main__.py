@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bench import submit, validate
+from bench import ratelimit, submit, validate
 
 if __name__ == "__main__":
     validate.main()
     submit.main()
+    ratelimit.main()

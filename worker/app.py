@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
+import celery.apps.worker as celery_worker_app
 from celery import Celery, signals
 
 from worker.credentials import load_credentials
@@ -47,6 +49,14 @@ def setup_worker_logging(**_: Any) -> None:
     """Celery's records go through structlog: one JSON object a line on stdout."""
     fmt = settings.log_format
     configure_logging(json_output=None if fmt == "auto" else fmt == "json")
+    # Celery prints its shutdown notices ("worker: Warm shutdown (MainProcess)") straight to
+    # sys.__stdout__ from its signal handlers; route them through logging so that stdout stays
+    # one JSON object a line. (logging's handler lock is re-entrant, so a signal is safe.)
+    celery_worker_app.safe_say = _say
+
+
+def _say(msg: str, f: Any = None) -> None:
+    logging.getLogger("celery.apps.worker").warning(msg)
 
 
 def _check_credentials(**_: Any) -> None:

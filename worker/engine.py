@@ -149,6 +149,8 @@ class ChunkRun:
                 rate, cut = await limiter.throttled()
                 if cut:
                     log.info("ratelimit.adjusted", rate=round(rate, 2), cause="429")
+            elif outcome.http_status is not None:
+                limiter.accepted()
             if not self.retry_allowed(outcome, attempt, started):
                 break
             delay_s = compute_backoff(

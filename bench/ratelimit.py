@@ -1,0 +1,180 @@
+"""The shared rate limit against a simulator that throttles at 40 requests/s.
+
+    python -m bench.ratelimit [--images 800] [--backup-too]
+
+Two cases, each with two worker processes on a Redis database of its own (REDIS_URL's server,
+database 6): (1) --rate 40 at a limit of 40/s, (2) --rate 400 at a limit of 40/s. Prints the
+achieved rate, its share of the limit, 429s, and calls per row; draws the effective rate (the
+shared limiter's, from the workers' logs) and the accepted calls per second over time to
+bench/out/ratelimit.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import redis
+
+from producer.local import start_simulator, start_worker, tagsweep_command
+from producer.status import read_status
+
+OUT = Path(__file__).parent / "out"
+BENCH_DB = 6
+LIMIT = 40
+
+
+@dataclass
+class CaseResult:
+    name: str
+    rate: float
+    achieved: float
+    throttled: int
+    calls: int
+    rows: int
+    wall_s: float
+    effective: list[tuple[float, float]]  # (seconds since start, limiter rate)
+    accepted: list[tuple[float, int]]  # (second since start, accepted calls)
+
+
+def run_case(name: str, rate: float, images: int, work: Path, redis_url: str) -> CaseResult:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    ids = [str(uuid.uuid4()) for _ in range(images)]
+    csv_path = work / f"{name}.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_id", "key", "value"])
+        writer.writerows([i, "env", "a"] for i in ids)
+    sim = start_simulator(
+        csv_path, "--ak", "BENCHAK", "--sk", "bench-sk-0000", "--rate-limit", str(LIMIT)
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TAGSWEEP_", "HUAWEICLOUD_"))},
+        "REDIS_URL": redis_url,
+        "HUAWEICLOUD_SDK_AK": "BENCHAK",
+        "HUAWEICLOUD_SDK_SK": "bench-sk-0000",
+        "HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef",
+        "TAGSWEEP_ENDPOINT": sim.url,
+        "TAGSWEEP_REGION": "bench-1",
+        "TAGSWEEP_LOG_FORMAT": "json",
+    }
+    log_path = OUT / f"ratelimit-{name}-worker.log"
+    log_path.unlink(missing_ok=True)
+    worker = start_worker(env, processes=2, log_path=log_path)
+    try:
+        time.sleep(2)  # the worker's start-up is not what this measures
+        started = time.monotonic()
+        out = subprocess.run(
+            tagsweep_command("submit", str(csv_path), "--rate", str(rate)),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        job_id = out.strip().splitlines()[-1]
+        while True:
+            status = read_status(client, job_id)
+            if status.job.state.finished and status.done >= status.job.total:
+                break
+            time.sleep(0.5)
+        wall_s = time.monotonic() - started
+        with urllib.request.urlopen(sim.url + "/_sim/stats", timeout=5) as response:  # noqa: S310
+            stats = json.load(response)
+    finally:
+        worker.stop()
+        sim.stop()
+    calls = sum(stats["calls_by_status"].values())
+    ok = stats["calls_by_status"].get("204", 0)
+    achieved = (ok - 1) / (stats["last_call_at"] - stats["first_call_at"])
+    timeline = {int(s): c for s, c in stats["timeline"].items()}
+    first = min(timeline)
+    accepted = [(s - first, c[0] - c[1]) for s, c in sorted(timeline.items())]
+    effective = []
+    start_wall = stats["first_call_at"]
+    for line in log_path.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "batch.done":
+            at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+            effective.append((at - start_wall, float(event["rate"])))
+    return CaseResult(
+        name,
+        rate,
+        achieved,
+        stats["calls_by_status"].get("429", 0),
+        calls,
+        images,
+        wall_s,
+        effective,
+        accepted,
+    )
+
+
+def plot(results: list[CaseResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(results), 1, figsize=(9, 3.2 * len(results)), sharex=True)
+    for axis, result in zip(axes, results, strict=True):
+        axis.plot(
+            *zip(*result.effective, strict=True),
+            ".",
+            markersize=2,
+            label="effective rate (limiter)",
+        )
+        axis.step(
+            *zip(*result.accepted, strict=True), where="post", label="accepted calls/s (simulator)"
+        )
+        axis.axhline(
+            LIMIT, color="red", linestyle="--", linewidth=1, label=f"cloud limit {LIMIT}/s"
+        )
+        axis.set_title(f"{result.name}: --rate {result.rate:g}, limit {LIMIT}/s")
+        axis.set_ylabel("requests/s")
+        axis.set_ylim(0, max(LIMIT * 2.5, 10))
+        axis.legend(loc="upper right", fontsize=8)
+    axes[-1].set_xlabel("seconds since the first call")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=800)
+    args = parser.parse_args()
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    redis_url = f"{base}/{BENCH_DB}"
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [
+            run_case("at-limit", LIMIT, args.images, Path(tmp), redis_url),
+            run_case("over-limit", LIMIT * 10, args.images, Path(tmp), redis_url),
+        ]
+    print(
+        f"{'case':<12}{'--rate':>8}{'achieved/s':>12}{'share':>8}{'429s':>7}"
+        f"{'calls/row':>11}{'wall s':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.name:<12}{r.rate:>8g}{r.achieved:>12.1f}{r.achieved / LIMIT:>8.0%}{r.throttled:>7}"
+            f"{r.calls / r.rows:>11.3f}{r.wall_s:>8.1f}"
+        )
+    png = OUT / "ratelimit.png"
+    plot(results, png)
+    print(f"plot: {png}")
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+if __name__ == "__main__":
+    main()
