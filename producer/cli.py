@@ -5,26 +5,22 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
-import redis
 
-from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
-from producer.collect import Collection, collect
-from producer.connection import connect_redis
-from producer.control import cancel_job, retry_job
+from producer import cli_jobs
+from producer.collect import collect
+from producer.jobspec import EXIT_BAD_INPUT, report_problems
+from producer.options import (
+    files_argument,
+    max_tags_option,
+    project_option,
+    rate_option,
+    region_option,
+)
 from producer.plan import make_plan, render_plan
-from producer.report import iter_report, write_report
-from producer.status import latest_job_id, read_job, read_status, render_status
-from producer.submit import create_job, dispatch_chunks, files_checksum
-from producer.watch import watch_job
 from worker.errors import TagsweepError
-from worker.jobs import Api, JobOptions
-from worker.model import RowStatus
-from worker.settings import Settings
 
 
 @click.group()
@@ -33,43 +29,15 @@ def cli() -> None:
     """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
 
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 3
-DEFAULT_RATE_PER_S = 50.0
-
-files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
-project_option = click.option(
-    "--project-id",
-    envvar="HUAWEICLOUD_SDK_PROJECT_ID",
-    help="Project of rows without a project_id [env HUAWEICLOUD_SDK_PROJECT_ID].",
-)
-region_option = click.option(
-    "--region", envvar="TAGSWEEP_REGION", help="Region of rows without one [env TAGSWEEP_REGION]."
-)
-rate_option = click.option(
-    "--rate",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_RATE_PER_S,
-    show_default=True,
-    envvar="TAGSWEEP_RATE",
-    help="Requests/s for the whole job, all workers together [env TAGSWEEP_RATE].",
-)
-max_tags_option = click.option(
-    "--max-tags-per-request",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_TAGS_PER_REQUEST,
-    show_default=True,
-    help="An image with more tags is split into several requests.",
-)
-
-
-def report_problems(collection: Collection) -> None:
-    """Print warnings, file errors and invalid rows on stderr, one per line."""
-    for warning in collection.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for file_error in collection.file_errors:
-        click.echo(str(file_error), err=True)
-    for error in collection.errors:
-        click.echo(str(error), err=True)
+for command in (
+    cli_jobs.run,
+    cli_jobs.submit,
+    cli_jobs.status,
+    cli_jobs.report,
+    cli_jobs.retry,
+    cli_jobs.cancel,
+):
+    cli.add_command(command)
 
 
 @cli.command()
@@ -105,197 +73,6 @@ def validate(
         click.echo(render_plan(plan))
     if collection.errors or collection.file_errors:
         sys.exit(EXIT_BAD_INPUT)
-
-
-def job_options(func: Callable[..., None]) -> Callable[..., None]:
-    """The options a job carries to every worker (no credentials among them)."""
-    decorators = [
-        click.option(
-            "--endpoint",
-            envvar="TAGSWEEP_ENDPOINT",
-            help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com "
-            "[env TAGSWEEP_ENDPOINT].",
-        ),
-        click.option(
-            "--api",
-            type=click.Choice(["v1", "v2"]),
-            default="v1",
-            show_default=True,
-            help="v1 batch delete, or v2 tags/action for clouds without the v1 path.",
-        ),
-        click.option(
-            "--max-attempts",
-            type=click.IntRange(min=1),
-            default=8,
-            show_default=True,
-            help="Calls per request before its rows end failed.",
-        ),
-        click.option(
-            "--row-deadline",
-            type=click.FloatRange(min=1),
-            default=600.0,
-            show_default=True,
-            help="Seconds of retrying per request at most.",
-        ),
-        click.option(
-            "--breaker-min",
-            type=click.IntRange(min=1),
-            default=100,
-            show_default=True,
-            help="Requests before the failure-share breaker may trip.",
-        ),
-        click.option(
-            "--breaker-ratio",
-            type=click.FloatRange(0, 1),
-            default=0.5,
-            show_default=True,
-            help="Failure share that aborts the job.",
-        ),
-        click.option(
-            "--chunk-requests",
-            type=click.IntRange(min=1),
-            default=100,
-            show_default=True,
-            help="Requests per Celery message.",
-        ),
-        click.option(
-            "--skip-invalid",
-            is_flag=True,
-            help="Queue the valid rows and record the invalid ones as invalid.",
-        ),
-        files_argument,
-        project_option,
-        region_option,
-        rate_option,
-        max_tags_option,
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
-
-
-def _options_from(kw: dict[str, Any]) -> JobOptions:
-    return JobOptions(
-        endpoint=kw["endpoint"],
-        api=Api(kw["api"]),
-        rate_per_s=kw["rate"],
-        max_attempts=kw["max_attempts"],
-        row_deadline_s=kw["row_deadline"],
-        breaker_min=kw["breaker_min"],
-        breaker_ratio=kw["breaker_ratio"],
-    )
-
-
-def prepare_job(client: redis.Redis, kw: dict[str, Any]) -> tuple[str, int]:
-    """Read, check and write a job (nothing queued yet); exit 2 on bad input."""
-    files = list(kw["files"])
-    collection = collect(files, default_project_id=kw["project_id"], default_region=kw["region"])
-    report_problems(collection)
-    if collection.file_errors or (collection.errors and not kw["skip_invalid"]):
-        click.echo(
-            f"tagsweep: nothing queued: {len(collection.file_errors) + len(collection.errors)} "
-            "problem(s) above (--skip-invalid queues the valid rows)",
-            err=True,
-        )
-        sys.exit(EXIT_BAD_INPUT)
-    plan = make_plan(collection, max_tags=kw["max_tags_per_request"], rate_per_s=kw["rate"])
-    click.echo(render_plan(plan))
-    return create_job(
-        client,
-        collection,
-        options=_options_from(kw),
-        max_tags=kw["max_tags_per_request"],
-        chunk_requests=kw["chunk_requests"],
-        skip_invalid=kw["skip_invalid"],
-        checksum=files_checksum(files),
-    )
-
-
-@cli.command()
-@job_options
-def submit(**kw: Any) -> None:
-    """Check FILE... and queue a job for running workers; print its id on the last line."""
-    client = connect_redis(Settings.from_env().redis_url)
-    job_id, chunks = prepare_job(client, kw)
-    from worker.tasks import dispatch_chunk
-
-    dispatch_chunks(dispatch_chunk, job_id, range(chunks))
-    click.echo(job_id)
-
-
-@cli.command()
-@click.argument("job_id", required=False)
-@click.option("--watch", is_flag=True, help="Follow the job until it ends.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds, --watch.")
-def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> None:
-    """Progress, rate, ETA and counts per status of JOB (default: the latest job)."""
-    client = connect_redis(Settings.from_env().redis_url)
-    job_id = job_id or latest_job_id(client)
-    if watch:
-        final = watch_job(client, job_id, interval_s=interval)
-        click.echo(render_status(final) if not as_json else json.dumps(final.as_json()))
-        return
-    current = read_status(client, job_id)
-    click.echo(json.dumps(current.as_json()) if as_json else render_status(current))
-
-
-@cli.command()
-@click.argument("job_id")
-@click.option(
-    "--only",
-    multiple=True,
-    type=click.Choice([s.value for s in RowStatus] + ["pending"]),
-    help="Only rows in this status; repeatable.",
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
-)
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Default: stdout."
-)
-def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> None:
-    """One row per input row: its columns, then its result (`--only failed` is valid input)."""
-    client = connect_redis(Settings.from_env().redis_url)
-    job = read_job(client, job_id)
-    rows = iter_report(client, job)
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            count = write_report(rows, out, fmt=fmt, only=set(only) or None)
-        click.echo(f"{count:,} rows written to {output}", err=True)
-    else:
-        write_report(rows, sys.stdout, fmt=fmt, only=set(only) or None)
-
-
-@cli.command()
-@click.argument("job_id")
-@click.option(
-    "--only",
-    multiple=True,
-    default=("failed",),
-    show_default=True,
-    type=click.Choice([s.value for s in RowStatus if s is not RowStatus.INVALID]),
-    help="Statuses to queue again; repeatable.",
-)
-def retry(job_id: str, only: tuple[str, ...]) -> None:
-    """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
-    client = connect_redis(Settings.from_env().redis_url)
-    numbers = retry_job(client, job_id, set(only))
-    from worker.tasks import dispatch_chunk
-
-    dispatch_chunks(dispatch_chunk, job_id, numbers)
-    click.echo(f"{len(numbers)} chunk(s) queued again for job {job_id}")
-
-
-@cli.command()
-@click.argument("job_id")
-def cancel(job_id: str) -> None:
-    """Cancel JOB: rows not sent yet end `cancelled`."""
-    client = connect_redis(Settings.from_env().redis_url)
-    if cancel_job(client, job_id):
-        click.echo(f"job {job_id} cancelled")
-    else:
-        click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -347,7 +124,8 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
     "--seed",
     "seed_csv",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV (image_id,key,value[,project_id]) of the images that exist.",
+    multiple=True,
+    help="CSV (image_id,key,value[,project_id]) of the images that exist; repeatable.",
 )
 @click.option(
     "--project-id",
@@ -381,7 +159,7 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 def simulator(
     host: str,
     port: int,
-    seed_csv: Path | None,
+    seed_csv: tuple[Path, ...],
     project_id: str,
     ak: str | None,
     sk: str | None,
@@ -419,7 +197,7 @@ def simulator(
         token_ttl_s=token_ttl,
         seed=random_seed,
     )
-    sim = build_simulator(config, seed_csv=seed_csv)
+    sim = build_simulator(config, seed_csv=list(seed_csv))
     asyncio.run(serve_forever(sim, host=host, port=port))
 
 

@@ -62,6 +62,7 @@ class Simulator:
             "tags": sum(len(tags) for tags in self.store.images.values()),
             "deletions": sum(self.store.deletions.values()),
             "tokens_issued": len(self.gateway.tokens),
+            "max_deletions_per_image": max(self.store.deletions.values(), default=0),
             "first_call_at": self.stats.first_call_s,
             "last_call_at": self.stats.last_call_s,
             "timeline": {str(k): v for k, v in sorted(self.stats.timeline.items())},

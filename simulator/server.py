@@ -25,11 +25,14 @@ class RunningSimulator:
         await self.runner.cleanup()
 
 
-def build_simulator(config: SimulatorConfig, *, seed_csv: Path | None = None) -> Simulator:
-    """A simulator holding the images and tags of ``seed_csv`` (under ``config.project_id``)."""
+def build_simulator(
+    config: SimulatorConfig, *, seed_csv: Path | list[Path] | None = None
+) -> Simulator:
+    """A simulator holding the images and tags of the seed CSVs (under ``config.project_id``)."""
     sim = Simulator(config)
-    if seed_csv is not None:
-        sim.store.load_seed(seed_csv, default_project_id=config.project_id)
+    seeds = [seed_csv] if isinstance(seed_csv, Path) else seed_csv or []
+    for seed in seeds:
+        sim.store.load_seed(seed, default_project_id=config.project_id)
     return sim
 
 

@@ -45,6 +45,11 @@ app.conf.update(
 app.steps["worker"].add(ReaperStep)
 
 
+def use_broker(url: str) -> None:
+    """Point this process's app at another Redis (``tagsweep run``'s private one)."""
+    app.conf.broker_url = url
+
+
 def setup_worker_logging(**_: Any) -> None:
     """Celery's records go through structlog: one JSON object a line on stdout."""
     fmt = settings.log_format

@@ -54,6 +54,11 @@ def verified(job_id: str, identity_key: str) -> str:
     return f"{PREFIX}:job:{job_id}:verified:{identity_key}"
 
 
+def resume(run_key: str) -> str:
+    """String: the job id that ``tagsweep run`` made for these files and this target."""
+    return f"{PREFIX}:resume:{run_key}"
+
+
 def lease_member(job_id: str, number: int) -> str:
     return f"{job_id}:{number}"
 

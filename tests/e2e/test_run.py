@@ -1,0 +1,115 @@
+"""``tagsweep run`` on one machine: private Redis, local workers, simulator, resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from producer.local import tagsweep_command
+from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
+from tests.e2e.conftest import SimProcess
+from tests.e2e.test_engine import write
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAGSWEEP_", "HUAWEICLOUD_")) and k != "REDIS_URL"
+    }
+    env.update(extra)
+    return env
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_simulate_does_the_whole_job_on_a_private_redis(tmp_path: Path, redis_url: str) -> None:
+    """The README's first command: no REDIS_URL, the job kept under ./.tagsweep/."""
+    shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
+    result = subprocess.run(
+        tagsweep_command("run", "sample.csv", "--simulate", "--rate", "200", "--report", "out.csv"),
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "sample.csv").open() as handle:
+        inputs = list(csv.DictReader(handle))
+    report = read_report(tmp_path / "out.csv")
+    assert len(report) == len(inputs)
+    assert {row["status"] for row in report} == {"deleted"}
+    assert Counter((r["image_id"], r["key"], r["value"]) for r in report) == Counter(
+        (r["image_id"], r["key"], r["value"]) for r in inputs
+    )
+    assert "deleted       330" in result.stdout
+    aof = tmp_path / ".tagsweep" / "appendonlydir"
+    assert aof.is_dir()
+    assert sum(f.stat().st_size for f in aof.iterdir()) > 10_000
+    job_id = result.stdout.split("job ", 1)[1].split()[0]
+    assert not redis.Redis.from_url(redis_url).exists(
+        f"tagsweep:job:{job_id}"
+    )  # not the shared one
+    for line in (tmp_path / ".tagsweep" / "worker.log").read_text().splitlines():
+        assert line.startswith("{")
+
+
+def test_an_interrupted_run_is_resumed_by_running_it_again(
+    tmp_path: Path, start_sim_process: Callable[..., SimProcess]
+) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(400)]
+    header = ["image_id", "key", "value"]
+    seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
+    write(tmp_path / "job.csv", header, [[i, k, "a"] for i in ids for k in ("env", "x")])
+    sim = start_sim_process(seed)
+    env = clean_env(
+        HUAWEICLOUD_SDK_AK=TEST_AK,
+        HUAWEICLOUD_SDK_SK=TEST_SK,
+        TAGSWEEP_ENDPOINT=sim.url,
+        HUAWEICLOUD_SDK_PROJECT_ID=TEST_PROJECT,
+        TAGSWEEP_REGION="r1",
+    )
+    command = tagsweep_command("run", "job.csv", "--rate", "40", "--report", "out.csv")
+    first = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while sim.stats()["deletions"] < 150:
+        assert time.monotonic() < deadline, "the first run made no progress"
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    _out, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+    assert "run the same command again to resume" in err
+    done_before = sim.stats()["deletions"]
+    assert done_before < 400
+
+    second = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert second.returncode == 0, second.stderr
+    assert "resuming job" in second.stderr
+    stats = sim.stats()
+    assert stats["max_deletions_per_image"] <= 2  # at most once more than needed
+    assert stats["deletions"] <= 400 + 32
+    report = read_report(tmp_path / "out.csv")
+    assert len(report) == 800
+    assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
+    assert {r["status"] for r in report} == {"deleted"}
