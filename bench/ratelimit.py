@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -26,8 +24,8 @@ from pathlib import Path
 
 import redis
 
-from producer.local import start_simulator, start_worker, tagsweep_command
-from producer.status import read_status
+from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from producer.local import start_simulator, start_worker
 
 OUT = Path(__file__).parent / "out"
 BENCH_DB = 6
@@ -59,35 +57,23 @@ def run_case(name: str, rate: float, images: int, work: Path, redis_url: str) ->
     sim = start_simulator(
         csv_path, "--ak", "BENCHAK", "--sk", "bench-sk-0000", "--rate-limit", str(LIMIT)
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TAGSWEEP_", "HUAWEICLOUD_"))},
-        "REDIS_URL": redis_url,
-        "HUAWEICLOUD_SDK_AK": "BENCHAK",
-        "HUAWEICLOUD_SDK_SK": "bench-sk-0000",
-        "HUAWEICLOUD_SDK_PROJECT_ID": "0123456789abcdef0123456789abcdef",
-        "TAGSWEEP_ENDPOINT": sim.url,
-        "TAGSWEEP_REGION": "bench-1",
-        "TAGSWEEP_LOG_FORMAT": "json",
-    }
+    env = client_env(
+        REDIS_URL=redis_url,
+        HUAWEICLOUD_SDK_AK="BENCHAK",
+        HUAWEICLOUD_SDK_SK="bench-sk-0000",
+        HUAWEICLOUD_SDK_PROJECT_ID="0123456789abcdef0123456789abcdef",
+        TAGSWEEP_ENDPOINT=sim.url,
+        TAGSWEEP_REGION="bench-1",
+        TAGSWEEP_LOG_FORMAT="json",
+    )
     log_path = OUT / f"ratelimit-{name}-worker.log"
     log_path.unlink(missing_ok=True)
     worker = start_worker(env, processes=2, log_path=log_path)
     try:
         time.sleep(2)  # the worker's start-up is not what this measures
         started = time.monotonic()
-        out = subprocess.run(
-            tagsweep_command("submit", str(csv_path), "--rate", str(rate)),
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        job_id = out.strip().splitlines()[-1]
-        while True:
-            status = read_status(client, job_id)
-            if status.job.state.finished and status.done >= status.job.total:
-                break
-            time.sleep(0.5)
+        job_id = submit_job(env, str(csv_path), "--rate", str(rate))
+        wait_finished(client, job_id, interval_s=0.5)
         wall_s = time.monotonic() - started
         with urllib.request.urlopen(sim.url + "/_sim/stats", timeout=5) as response:  # noqa: S310
             stats = json.load(response)
@@ -153,8 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=800)
     args = parser.parse_args()
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    redis_url = f"{base}/{BENCH_DB}"
+    redis_url = bench_redis_url(BENCH_DB)
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         results = [

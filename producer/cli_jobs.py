@@ -12,23 +12,28 @@ from producer.connection import connect_redis
 from producer.control import cancel_job, retry_job
 from producer.jobspec import prepare_job
 from producer.options import job_options
+from producer.progress import follow_job
 from producer.report import iter_report, write_report
 from producer.status import latest_job_id, read_job, read_status, render_status
-from producer.submit import dispatch_chunks
-from producer.watch import watch_job
+from producer.submit import dispatch_pending
 from worker.model import RowStatus
 from worker.settings import Settings
 
 
 @click.command()
 @job_options
-def submit(**kw: Any) -> None:
-    """Check FILE... and queue a job for running workers; print its id on the last line."""
+@click.option("--new", is_flag=True, help="A new job even if these files were submitted before.")
+def submit(new: bool, **kw: Any) -> None:
+    """Check FILE... and queue a job for running workers; print its id on the last line.
+
+    Submitting the same files for the same target again resumes that job: only the chunks not
+    queued yet are queued (after a submission that was killed, say).
+    """
     client = connect_redis(Settings.from_env().redis_url)
-    job_id, chunks = prepare_job(client, kw)
+    job_id, _ = prepare_job(client, kw, new=new)
     from worker.tasks import dispatch_chunk
 
-    dispatch_chunks(dispatch_chunk, job_id, range(chunks))
+    dispatch_pending(client, dispatch_chunk, job_id)
     click.echo(job_id)
 
 
@@ -42,7 +47,7 @@ def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> N
     client = connect_redis(Settings.from_env().redis_url)
     job_id = job_id or latest_job_id(client)
     if watch:
-        final = watch_job(client, job_id, interval_s=interval)
+        final = follow_job(client, job_id, tty=sys.stderr.isatty(), interval_s=interval)
         click.echo(render_status(final) if not as_json else json.dumps(final.as_json()))
         return
     current = read_status(client, job_id)
@@ -89,11 +94,11 @@ def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> 
 def retry(job_id: str, only: tuple[str, ...]) -> None:
     """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
     client = connect_redis(Settings.from_env().redis_url)
-    numbers = retry_job(client, job_id, set(only))
+    retry_job(client, job_id, set(only))
     from worker.tasks import dispatch_chunk
 
-    dispatch_chunks(dispatch_chunk, job_id, numbers)
-    click.echo(f"{len(numbers)} chunk(s) queued again for job {job_id}")
+    queued = dispatch_pending(client, dispatch_chunk, job_id)
+    click.echo(f"{queued} chunk(s) queued again for job {job_id}")
 
 
 @click.command()

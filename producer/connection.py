@@ -11,8 +11,12 @@ from worker.settings import redact_url
 def connect_redis(url: str) -> redis.Redis:
     """A client for ``url`` that answered a PING; ``ConfigError`` (no password shown) if not."""
     try:
+        # socket_timeout too: a TLS client on a plain port (or the reverse) waits for an answer
+        # that never comes.
+        probe = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        probe.ping()
+        probe.close()
         client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
-        client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"cannot use Redis at {redact_url(url)}: {reason}") from None

@@ -60,7 +60,7 @@ class EmbeddedRedis:
         (self.directory / "redis.pid").unlink(missing_ok=True)
 
 
-def start_embedded_redis(directory: Path = STATE_DIR) -> EmbeddedRedis:
+def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None) -> EmbeddedRedis:
     """Start the private Redis over ``directory`` (created if needed) and wait for it."""
     directory.mkdir(parents=True, exist_ok=True)
     pidfile = directory / "redis.pid"
@@ -68,7 +68,7 @@ def start_embedded_redis(directory: Path = STATE_DIR) -> EmbeddedRedis:
         other = int(pidfile.read_text() or "0")
         if other and _alive(other):
             raise ConfigError(f"another tagsweep run uses {directory}/ (Redis pid {other})")
-    port = _free_port()
+    port = port or _free_port()
     command = [
         redis_server_binary(),
         "--port",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from typing import Any
 
@@ -10,7 +12,14 @@ import redis
 
 from producer.collect import Collection, collect
 from producer.plan import make_plan, render_plan
-from producer.submit import create_job, files_checksum
+from producer.submit import (
+    claim_job_id,
+    create_job,
+    files_checksum,
+    find_submitted,
+    new_job_id,
+)
+from worker import keys
 from worker.jobs import Api, JobOptions
 
 EXIT_BAD_INPUT = 2
@@ -38,9 +47,36 @@ def options_from(kw: dict[str, Any]) -> JobOptions:
     )
 
 
-def prepare_job(client: redis.Redis, kw: dict[str, Any]) -> tuple[str, int]:
-    """Read, check and write a job (nothing queued yet); exit 2 on bad input."""
+def submission_key(kw: dict[str, Any], checksum: str) -> str | None:
+    """What finds a job again: the files' bytes and the target. None for stdin (not re-read)."""
+    if "-" in kw["files"]:
+        return None
+    material = [
+        checksum,
+        kw["endpoint"],
+        kw["region"],
+        kw["project_id"],
+        kw["api"],
+        kw["max_tags_per_request"],
+        kw["chunk_requests"],
+        kw["skip_invalid"],
+    ]
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]
+
+
+def prepare_job(client: redis.Redis, kw: dict[str, Any], *, new: bool = False) -> tuple[str, bool]:
+    """Find the job these files and this target already have, or check and write a new one.
+
+    Returns (job id, whether it existed). Exits 2 on bad input, with nothing written.
+    """
     files = list(kw["files"])
+    checksum = files_checksum(files)
+    key = submission_key(kw, checksum)
+    if key and not new and (found := find_submitted(client, key)):
+        click.echo(
+            f"job {found} was submitted for these files and this target: resuming it", err=True
+        )
+        return found, True
     collection = collect(files, default_project_id=kw["project_id"], default_region=kw["region"])
     report_problems(collection)
     if collection.file_errors or (collection.errors and not kw["skip_invalid"]):
@@ -52,12 +88,21 @@ def prepare_job(client: redis.Redis, kw: dict[str, Any]) -> tuple[str, int]:
         sys.exit(EXIT_BAD_INPUT)
     plan = make_plan(collection, max_tags=kw["max_tags_per_request"], rate_per_s=kw["rate"])
     click.echo(render_plan(plan))
-    return create_job(
+    if key is None:
+        job_id = new_job_id()
+    elif new:
+        job_id = new_job_id()
+        client.set(keys.resume(key), job_id)
+    else:
+        job_id = claim_job_id(client, key)
+    create_job(
         client,
         collection,
         options=options_from(kw),
         max_tags=kw["max_tags_per_request"],
         chunk_requests=kw["chunk_requests"],
         skip_invalid=kw["skip_invalid"],
-        checksum=files_checksum(files),
+        checksum=checksum,
+        job_id=job_id,
     )
+    return job_id, False

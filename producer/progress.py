@@ -11,7 +11,8 @@ import click
 import redis
 
 from producer.plan import format_duration
-from producer.status import JobStatus, progress_line, read_status
+from producer.status import JobStatus, progress_line
+from producer.status import read_status_patiently as read_status
 
 
 def finished(status: JobStatus) -> bool:

@@ -3,20 +3,16 @@
 Without ``REDIS_URL`` it starts a private Redis (``./.tagsweep/``, AOF on); it starts local
 Celery workers against whichever Redis it uses; ``--simulate`` adds a simulator seeded from the
 same files. Running the same command again after an interruption continues the same job:
-a job is found again by a key over the files' bytes and the target (endpoint, region, project,
-API, request size).
+a job is found again by a key over the files' bytes and the target (``jobspec.submission_key``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import secrets
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +37,6 @@ SIM_AK = "TAGSWEEPDEMOAK"
 
 class WorkersGone(TagsweepError):
     """Raised when every local worker process has exited while the job still runs."""
-
-
-@dataclass
-class Target:
-    """Where the job goes: what the resume key is made of, with the files' checksum."""
-
-    endpoint: str | None
-    region: str | None
-    project_id: str | None
-    api: str
-    max_tags: int
-
-    def resume_key(self, checksum: str, skip_invalid: bool) -> str:
-        material = json.dumps([checksum, skip_invalid, *vars(self).values()], sort_keys=True)
-        return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def exit_code(status: JobStatus) -> int:
@@ -111,13 +92,6 @@ def simulated(files: list[str], env: dict[str, str], kw: dict[str, Any]) -> Iter
         yield
     finally:
         sim.stop()
-
-
-def find_resumable(client: redis.Redis, key: str) -> str | None:
-    job_id = client.get(keys.resume(key))
-    if job_id and client.exists(keys.job(str(job_id))):
-        return str(job_id)
-    return None
 
 
 def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
@@ -176,7 +150,6 @@ def run_job(
 ) -> int:
     """Validate, submit (or resume), work, follow, report; return DESIGN's exit code."""
     from producer.jobspec import prepare_job
-    from producer.submit import files_checksum
 
     files = list(kw["files"])
     env = dict(os.environ)
@@ -190,24 +163,15 @@ def run_job(
             workers = stack.enter_context(
                 local_workers(worker_environment(redis_url, env), processes)
             )
-            target = Target(
-                kw["endpoint"],
-                kw["region"],
-                kw["project_id"],
-                kw["api"],
-                kw["max_tags_per_request"],
-            )
-            key = target.resume_key(files_checksum(files), kw["skip_invalid"])
-            job_id = None if new or simulate else find_resumable(client, key)
-            if job_id is not None:
+            # A simulator starts empty each time: its jobs are never resumed.
+            job_id, resumed = prepare_job(client, kw, new=new or simulate)
+            if resumed:
                 chunks = pending_chunks(client, job_id)
                 click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
                 if not env.get("REDIS_URL"):
                     clear_stale_leases(client, job_id, chunks)
             else:
-                job_id, count = prepare_job(client, kw)
-                client.set(keys.resume(key), job_id)
-                chunks = list(range(count))
+                chunks = list(range(int(client.hget(keys.job(job_id), "next_chunk") or 0)))
             dispatch(redis_url, job_id, chunks)
             status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
             return finish(client, status, Path(report or f"tagsweep-report-{job_id}.csv"))

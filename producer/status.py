@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import cast
@@ -90,6 +91,21 @@ def read_status(client: redis.Redis, job_id: str) -> JobStatus:
         {status: int(n) for status, n in counts.items() if int(n)},
         int(time.time() * 1000),
     )
+
+
+def read_status_patiently(
+    client: redis.Redis, job_id: str, *, retry_s: float = 1.0, give_up_s: float = 600.0
+) -> JobStatus:
+    """``read_status`` that waits out a Redis restart (say so on stderr) instead of failing."""
+    deadline = time.monotonic() + give_up_s
+    while True:
+        try:
+            return read_status(client, job_id)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            print(f"Redis unreachable ({exc}); retrying", file=sys.stderr, flush=True)
+            time.sleep(retry_s)
 
 
 def render_status(status: JobStatus) -> str:

@@ -79,7 +79,11 @@ def create_job(
     checksum: str = "",
     job_id: str | None = None,
 ) -> tuple[str, int]:
-    """Write a job (record, invalid rows, chunks); return (job id, chunks). Nothing is queued."""
+    """Write a job (chunks, invalid rows, then the record); return (job id, chunks).
+
+    Nothing is queued. Every write is idempotent, so a submission killed half-way is written
+    again over itself under the same job id (chunks come out the same from the same files).
+    """
     job_id = job_id or new_job_id()
     invalid = collection.errors if skip_invalid else []
     total = collection.valid + collection.duplicates + len(invalid)
@@ -94,6 +98,7 @@ def create_job(
         "total": total,
         "chunks": chunks,
         "next_chunk": chunks,
+        "dispatched": 0,
         "options": options.to_json(),
         "files": json.dumps([span.name for span in collection.files]),
         "checksum": checksum,
@@ -112,18 +117,40 @@ def _final_state(invalid: list[RowError]) -> JobState:
 
 def _write_invalid(client: redis.Redis, job_id: str, invalid: list[RowError], now_ms: int) -> None:
     """Invalid rows get their final result now, and their columns are kept for the report."""
-    pipe = client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys.invalid_rows(job_id))
     for number, error in enumerate(invalid):
-        # Invalid rows are not in any chunk; they get refs past every real one, by position.
+        # Invalid rows are not in any chunk; their refs are "i" and their position.
         ref = f"i{number}"
         result = RowResult(RowStatus.INVALID, error_message=str(error), finished_at_ms=now_ms)
         pipe.hset(keys.results(job_id), ref, result.to_json())
         pipe.rpush(keys.invalid_rows(job_id), json.dumps([ref, *error.fields]))
     if invalid:
-        pipe.hincrby(keys.counts(job_id), RowStatus.INVALID.value, len(invalid))
+        pipe.hset(keys.counts(job_id), RowStatus.INVALID.value, len(invalid))
     pipe.execute()
 
 
-def dispatch_chunks(dispatch: Dispatch, job_id: str, numbers: range) -> None:
-    for number in numbers:
+def find_submitted(client: redis.Redis, key: str) -> str | None:
+    """The job already written for this submission key, if its record is complete."""
+    job_id = client.get(keys.resume(key))
+    if job_id and client.hexists(keys.job(str(job_id)), "chunks"):
+        return str(job_id)
+    return None
+
+
+def claim_job_id(client: redis.Redis, key: str) -> str:
+    """The job id for a submission key: the one a killed submission had started, or a new one."""
+    client.set(keys.resume(key), new_job_id(), nx=True)
+    return str(client.get(keys.resume(key)))
+
+
+def dispatch_pending(client: redis.Redis, dispatch: Dispatch, job_id: str) -> int:
+    """Queue the job's chunks not queued yet; the count is kept as they go, so a killed
+    submission resumes where it stopped (at most the one chunk in flight is sent twice, and
+    workers skip a chunk already done). Returns how many were queued."""
+    first = int(client.hget(keys.job(job_id), "dispatched") or 0)
+    end = int(client.hget(keys.job(job_id), "next_chunk") or 0)
+    for number in range(first, end):
         dispatch(job_id, number)
+        client.hset(keys.job(job_id), "dispatched", number + 1)
+    return max(0, end - first)

@@ -141,6 +141,11 @@ async def image_tags(request: web.Request) -> web.Response:
     return web.json_response({"tags": tags})
 
 
+async def tokens(request: web.Request) -> web.Response:
+    """``GET /_sim/tokens``: the tokens issued so far, so that tests can look for leaks."""
+    return web.json_response({"tokens": list(request.app[SIM_KEY].gateway.tokens)})
+
+
 async def set_faults(request: web.Request) -> web.Response:
     """``POST /_sim/faults`` ``{"fail_rates": {"503": 0.2}, "drop_rate": 0.05}``: for tests."""
     sim = request.app[SIM_KEY]
@@ -164,4 +169,5 @@ def make_app(sim: Simulator) -> web.Application:
     app.router.add_get("/_sim/stats", stats)
     app.router.add_get("/_sim/images/{project_id}/{image_id}", image_tags)
     app.router.add_post("/_sim/faults", set_faults)
+    app.router.add_get("/_sim/tokens", tokens)
     return app

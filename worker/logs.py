@@ -18,12 +18,23 @@ import structlog
 
 MASK = "***"
 _SECRET_NAMES = re.compile(r"(^|_)(sk|password|passwd|secret|token|authorization)$", re.I)
-# Signature and token shapes that may sit inside free text (a repr of headers, a URL).
+# Signature and token shapes that may sit inside free text (a repr of headers, a URL), each
+# with a plain substring that must be present for the pattern to apply: most log fields hold
+# none, and the substring test is what keeps redaction off the per-request cost (profiled: the
+# regexes alone were a third of a worker's logging time).
 _INLINE = [
-    (re.compile(r"(Signature=)[0-9a-fA-F]{16,}"), r"\1" + MASK),
-    (re.compile(r"(X-Auth-Token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I), r"\1" + MASK),
-    (re.compile(r"(X-Security-Token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I), r"\1" + MASK),
-    (re.compile(r"(://[^:/@\s]*:)[^@/\s]+@"), r"\1" + MASK + "@"),
+    (("Signature=",), re.compile(r"(Signature=)[0-9a-fA-F]{16,}"), r"\1" + MASK),
+    (
+        ("oken", "OKEN"),
+        re.compile(r"(X-Auth-Token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I),
+        r"\1" + MASK,
+    ),
+    (
+        "oken",
+        re.compile(r"(X-Security-Token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.I),
+        r"\1" + MASK,
+    ),
+    (("@",), re.compile(r"(://[^:/@\s]*:)[^@/\s]+@"), r"\1" + MASK + "@"),
 ]
 
 
@@ -41,8 +52,9 @@ class Redactor:
         for value in self._values:
             if value in text:
                 text = text.replace(value, MASK)
-        for pattern, replacement in _INLINE:
-            text = pattern.sub(replacement, text)
+        for needles, pattern, replacement in _INLINE:
+            if any(needle in text for needle in needles):
+                text = pattern.sub(replacement, text)
         return text
 
     def __call__(

@@ -40,7 +40,11 @@ class Runtime:
         self._limiters: dict[tuple[str, str], SharedRateLimiter] = {}
         secrets = credentials.credentials
         REDACTOR.register(
-            [getattr(secrets, name, None) for name in ("sk", "security_token", "token", "password")]
+            # The AK is an id, not a key, but a job's logs have no need of it either.
+            [
+                getattr(secrets, name, None)
+                for name in ("ak", "sk", "security_token", "token", "password")
+            ]
         )
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -34,6 +34,7 @@ def test_secret_values_and_secret_fields_are_masked() -> None:
             "header": "Authorization: SDK-HMAC-SHA256 Access=AK, SignedHeaders=host, Signature="
             + "ab" * 32,
             "url": "redis://:hunter22@host:6379/0",
+            "headers": "{'X-AUTH-TOKEN': 'MIIabc123'}",
             "attempt": 2,
             "short": "abc is not masked",
         },
@@ -44,6 +45,7 @@ def test_secret_values_and_secret_fields_are_masked() -> None:
     assert event["error"] == f"token {MASK}"
     assert event["header"].endswith(f"Signature={MASK}")
     assert event["url"] == f"redis://:{MASK}@host:6379/0"
+    assert event["headers"] == f"{{'X-AUTH-TOKEN': '{MASK}'}}"
     assert event["attempt"] == 2
     assert event["short"] == "abc is not masked"
 

@@ -1,0 +1,235 @@
+"""Restarts, resumes, bad connections, untrusted messages and secrets, with real processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from producer.embedded import start_embedded_redis
+from producer.local import tagsweep_command
+from tests.conftest import TEST_PROJECT
+from tests.e2e.conftest import (
+    SimProcess,
+    WorkerProcess,
+    report_rows,
+    submit,
+    wait_for_job,
+    worker_env,
+)
+from tests.e2e.test_engine import write
+from tests.e2e.test_limits import seeded
+from worker import keys
+
+QUEUES = ("tagsweep", "tagsweep:0", "tagsweep:5", "tagsweep:9")
+
+
+def queued_chunks(client: redis.Redis) -> Counter[int]:
+    """Chunk numbers of the tagsweep messages waiting in the broker's lists."""
+    found: Counter[int] = Counter()
+    for queue in QUEUES:
+        for raw in client.lrange(queue, 0, -1):
+            message = json.loads(raw)
+            args = json.loads(base64.b64decode(message["body"]))[0]
+            found[args[1]] += 1
+    return found
+
+
+def test_redis_restarted_mid_job_loses_and_doubles_nothing(
+    tmp_path: Path,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    seed, job_csv = seeded(tmp_path, 300)
+    sim = start_sim_process(seed)
+    server = start_embedded_redis(tmp_path / "redis")
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        env = worker_env(server.url, sim, TAGSWEEP_LEASE_S="5")
+        start_worker(env, processes=2)
+        job_id = submit(env, str(job_csv), "--rate", "30", "--chunk-requests", "20")
+        wait_for_job(server.url, job_id, timeout_s=60, until=lambda s: s.done >= 90)
+        server.stop()  # SHUTDOWN: the AOF is written
+        time.sleep(2)
+        server = start_embedded_redis(tmp_path / "redis", port=port)
+        status = wait_for_job(server.url, job_id, timeout_s=120)
+        assert status.counts == {"deleted": 300}
+        client = redis.Redis.from_url(server.url)
+        assert client.hlen(keys.results(job_id)) == 300
+        assert sim.stats()["deletions"] <= 300 + 2 * 16 + 20  # in flight, or a chunk re-done
+    finally:
+        server.stop()
+
+
+def test_a_submit_killed_half_way_resumes_and_queues_only_the_rest(
+    tmp_path: Path, e2e_redis_url: str, start_sim_process: Callable[..., SimProcess]
+) -> None:
+    seed, job_csv = seeded(tmp_path, 3000)
+    env = worker_env(e2e_redis_url, start_sim_process(seed))
+    command = tagsweep_command("submit", str(job_csv), "--chunk-requests", "1")
+    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        jobs = client.zrange(keys.JOBS, 0, -1)
+        if jobs and int(client.hget(keys.job(jobs[0]), "dispatched") or 0) > 300:
+            break
+        assert time.monotonic() < deadline
+        assert first.poll() is None, "submit ended before it could be killed"
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    job_id = jobs[0]
+    assert int(client.hget(keys.job(job_id), "dispatched")) < 3000
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert second.stdout.strip().splitlines()[-1] == job_id
+    assert "resuming" in second.stderr
+    counts = queued_chunks(client)
+    assert set(counts) == set(range(3000))
+    assert sum(counts.values()) <= 3001  # at most the chunk in flight at the kill, twice
+
+
+@pytest.mark.parametrize(
+    ("make_url", "expected"),
+    [
+        (lambda port: f"redis://:not-the-pw-4711@127.0.0.1:{port}/0", ":***@127.0.0.1"),
+        (lambda port: f"rediss://127.0.0.1:{port}/0", "rediss://127.0.0.1"),
+    ],
+)
+def test_a_wrong_password_or_tls_on_a_plain_server_is_one_clear_line(
+    tmp_path: Path, make_url: Callable[[int], str], expected: str
+) -> None:
+    server = start_embedded_redis(tmp_path / "redis")
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    redis.Redis.from_url(server.url).config_set("requirepass", "the-right-pw-0815")
+    try:
+        result = subprocess.run(
+            tagsweep_command("status"),
+            env={"PATH": "/usr/bin:/bin", "REDIS_URL": make_url(port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        redis.Redis.from_url(server.url, password="the-right-pw-0815").shutdown(nosave=True)
+        server.process.wait(timeout=10)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert expected in result.stderr
+    assert "not-the-pw-4711" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_and_foreign_messages_are_refused_and_the_worker_goes_on(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    seed, job_csv = seeded(tmp_path, 30)
+    env = worker_env(e2e_redis_url, start_sim_process(seed))
+    worker = start_worker(env, processes=1)
+    client = redis.Redis.from_url(e2e_redis_url)
+    client.lpush("tagsweep:5", b"\x00not json at all")
+    sender = (
+        "import sys; from worker.app import app, use_broker; use_broker(sys.argv[1]);"
+        "app.send_task('tagsweep.chunk', args=[1, 'x']);"
+        "app.send_task('tagsweep.chunk', args=['only-one']);"
+        "app.send_task('evil.task', args=[]);"
+        "app.send_task('tagsweep.chunk', args=['j', 0], serializer='pickle')"
+    )
+    subprocess.run([*tagsweep_command()[:1], "-c", sender, e2e_redis_url], env=env, check=True)
+    job_id = submit(env, str(job_csv), "--rate", "100")
+    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    assert status.counts == {"deleted": 30}
+    assert worker.process.poll() is None
+    text = worker.log_path.read_text()
+    assert "message.rejected" in text  # wrong argument types
+    assert "unregistered task" in text.lower()  # a task tagsweep does not have
+    assert "untrusted content" in text.lower() or "content disallowed" in text.lower()
+
+
+def all_redis_text(client: redis.Redis) -> str:
+    """Every key and value in a Redis database, as text."""
+    parts = []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        parts.append(str(key))
+        if kind == b"string":
+            parts.append(str(client.get(key)))
+        elif kind == b"hash":
+            parts.append(str(client.hgetall(key)))
+        elif kind == b"list":
+            parts.append(str(client.lrange(key, 0, -1)))
+        elif kind == b"set":
+            parts.append(str(client.smembers(key)))
+        elif kind == b"zset":
+            parts.append(str(client.zrange(key, 0, -1, withscores=True)))
+    return "\n".join(parts)
+
+
+def test_no_secret_reaches_a_log_redis_a_report_or_an_error(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    ak, sk, password = "AKRECOGNISE0000042", "SK-RECOGNISE-secret-42", "PW-RECOGNISE-secret-42"
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    seed = write(
+        tmp_path / "seed.csv", ["image_id", "key", "value"], [[i, "env", "a"] for i in ids]
+    )
+    job_csv = write(
+        tmp_path / "job.csv", ["image_id", "key", "value"], [[i, "env", "a"] for i in ids]
+    )
+    sim = start_sim_process(
+        seed, "--ak", ak, "--sk", sk, "--user", "ops", "--password", password, "--domain", "acme"
+    )
+    aksk_env = worker_env(e2e_redis_url, sim, HUAWEICLOUD_SDK_AK=ak, HUAWEICLOUD_SDK_SK=sk)
+    token_env = worker_env(
+        e2e_redis_url,
+        sim,
+        TAGSWEEP_IAM_USER="ops",
+        TAGSWEEP_IAM_PASSWORD=password,
+        TAGSWEEP_IAM_DOMAIN="acme",
+        TAGSWEEP_IAM_ENDPOINT=sim.url,
+    )
+    del token_env["HUAWEICLOUD_SDK_AK"], token_env["HUAWEICLOUD_SDK_SK"]
+    bad_env = worker_env(e2e_redis_url, sim, HUAWEICLOUD_SDK_AK=ak, HUAWEICLOUD_SDK_SK=sk + "x")
+    outputs: list[str] = []
+    for env in (aksk_env, token_env, bad_env):
+        worker = start_worker(env, processes=1)
+        job_id = submit(env, str(job_csv), "--rate", "100", "--new")
+        wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+        worker.stop()
+        outputs.append(
+            worker.log_path.read_text() + worker.log_path.with_suffix(".err").read_text()
+        )
+        outputs.append(json.dumps(report_rows(env, job_id)))
+        outputs.append(
+            subprocess.run(
+                tagsweep_command("status", job_id),
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    tokens: list[Any] = sim.get("/_sim/tokens")["tokens"]
+    assert tokens  # the token job really used tokens
+    everything = "\n".join(outputs) + all_redis_text(redis.Redis.from_url(e2e_redis_url))
+    for secret in (ak, sk, password, *tokens):
+        assert secret not in everything, secret[:6]
+    assert TEST_PROJECT in everything  # the scan did see the job's data

@@ -1,0 +1,108 @@
+"""Hostile CSVs: clear errors or faithful handling, bounded memory, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from producer.collect import collect
+
+IMG = "67e17426-359e-49fb-aa12-0bd1756ec240"
+
+
+def run_collect(path: Path) -> object:
+    return collect([str(path)], default_project_id="p", default_region="r")
+
+
+def test_a_huge_field_is_one_clear_error_and_the_rest_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text(f"image_id,key,value\n{IMG},k1,{'v' * 300_000}\n{IMG},k2,ok\n")
+    collection = run_collect(path)
+    assert [str(e) for e in collection.errors] == [  # type: ignore[attr-defined]
+        f"{path}:2: malformed CSV: field larger than field limit (131072)"
+    ]
+    assert collection.valid == 1  # type: ignore[attr-defined]
+
+
+def test_nul_bytes_and_formula_like_values_are_kept_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(f"image_id,key,value\n{IMG},k\x00ey,=cmd|' /C calc'!A0\n".encode())
+    collection = run_collect(path)
+    [image] = list(collection.iter_images())  # type: ignore[attr-defined]
+    assert (image.tags[0].key, image.tags[0].value) == ("k\x00ey", "=cmd|' /C calc'!A0")
+
+
+def test_ten_thousand_columns_are_read_with_one_short_warning(tmp_path: Path) -> None:
+    extra = [f"c{i}" for i in range(10_000)]
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        ",".join(["image_id", "key", *extra]) + "\n" + ",".join([IMG, "k", *extra]) + "\n"
+    )
+    collection = run_collect(path)
+    assert collection.valid == 1  # type: ignore[attr-defined]
+    [warning] = collection.warnings  # type: ignore[attr-defined]
+    assert warning.endswith(
+        "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9 and 9990 more not used; ignored"
+    )
+
+
+def test_a_200_mb_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """The line is read in 1 MiB pieces; validate's peak RSS stays far below the line's size."""
+    path = tmp_path / "long.csv"
+    with path.open("w") as handle:
+        handle.write(f"image_id,key,value\n{IMG},k,ok\n{IMG},big,")
+        block = "x" * (1 << 20)
+        for _ in range(200):
+            handle.write(block)
+        handle.write("\n")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "producer.cli",
+            "validate",
+            str(path),
+            "--project-id",
+            "p",
+            "--region",
+            "r",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.stderr is not None
+    errors = process.stderr.read().splitlines()
+    process.stderr.close()
+    assert process.returncode == 2
+    assert errors[0] == f"{path}:3: malformed CSV: field larger than field limit (131072)"
+    assert "Traceback" not in "".join(errors)
+    assert usage.ru_maxrss / 1024 < 150  # MB: the line is 200 MB
+
+
+def test_binary_garbage_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.csv"
+    path.write_bytes(os.urandom(50_000))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "producer.cli",
+            "validate",
+            str(path),
+            "--project-id",
+            "p",
+            "--region",
+            "r",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(str(path))
