@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import redis
+from typing import TYPE_CHECKING
 
 from worker.errors import ConfigError
 from worker.settings import redact_url
 
+if TYPE_CHECKING:
+    import redis
+
 
 def connect_redis(url: str) -> redis.Redis:
     """A client for ``url`` that answered a PING; ``ConfigError`` (no password shown) if not."""
+    import redis  # here: the commands that need no Redis start faster without it
+
     try:
         # socket_timeout too: a TLS client on a plain port (or the reverse) waits for an answer
         # that never comes.

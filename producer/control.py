@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import cast
-
-import redis
+from typing import TYPE_CHECKING, cast
 
 from producer.status import read_job
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
@@ -14,7 +12,10 @@ from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import JobState, decode_chunk
 from worker.model import ImageBatch, RowStatus
-from worker.store import STOP_JOB
+from worker.scripts import STOP_JOB
+
+if TYPE_CHECKING:
+    import redis
 
 
 class JobStateError(TagsweepError):

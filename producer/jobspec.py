@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import redis
 
 from producer.collect import Collection, collect
 from producer.plan import make_plan, render_plan
@@ -21,6 +20,9 @@ from producer.submit import (
 )
 from worker import keys
 from worker.jobs import Api, JobOptions
+
+if TYPE_CHECKING:
+    import redis
 
 EXIT_BAD_INPUT = 2
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
-import redis
 
 from producer.plan import format_duration
 from producer.status import JobStatus, progress_line
 from producer.status import read_status_patiently as read_status
+
+if TYPE_CHECKING:
+    import redis
 
 
 def finished(status: JobStatus) -> bool:

@@ -10,12 +10,13 @@ import csv
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, cast
-
-import redis
+from typing import IO, TYPE_CHECKING, cast
 
 from worker import keys
 from worker.jobs import Job, RowResult, decode_chunk
+
+if TYPE_CHECKING:
+    import redis
 
 INPUT_COLUMNS = ["image_id", "key", "value", "project_id", "region"]
 RESULT_COLUMNS = [

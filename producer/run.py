@@ -14,10 +14,9 @@ import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import redis
 
 from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
@@ -28,6 +27,9 @@ from producer.status import JobStatus, read_job, render_status
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import JobState
+
+if TYPE_CHECKING:
+    import redis
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SIM_PROJECT = "0123456789abcdef0123456789abcdef"

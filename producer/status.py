@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import cast
-
-import redis
+from typing import TYPE_CHECKING, cast
 
 from producer.plan import format_duration
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import Job, JobState
 from worker.model import RowStatus
+
+if TYPE_CHECKING:
+    import redis
 
 
 class JobNotFound(TagsweepError):
@@ -97,6 +98,8 @@ def read_status_patiently(
     client: redis.Redis, job_id: str, *, retry_s: float = 1.0, give_up_s: float = 600.0
 ) -> JobStatus:
     """``read_status`` that waits out a Redis restart (say so on stderr) instead of failing."""
+    import redis
+
     deadline = time.monotonic() + give_up_s
     while True:
         try:

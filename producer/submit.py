@@ -13,9 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import redis
-from redis.typing import EncodableT, FieldT
+from typing import TYPE_CHECKING
 
 from producer.batching import iter_requests
 from producer.collect import Collection
@@ -23,6 +21,10 @@ from producer.errors import RowError
 from worker import keys
 from worker.jobs import JobOptions, JobState, RowResult, encode_chunk
 from worker.model import ImageBatch, RowStatus
+
+if TYPE_CHECKING:
+    import redis
+    from redis.typing import EncodableT, FieldT
 
 DEFAULT_CHUNK_REQUESTS = 100
 PIPELINE_CHUNKS = 200

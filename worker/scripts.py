@@ -96,3 +96,27 @@ end
 return expired
 """
 )
+
+# A queued job becomes running (with its start time) when its first chunk starts.
+MARK_RUNNING = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[1], 'state') == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', now)
+end
+return redis.call('HGET', KEYS[1], 'state')
+"""
+)
+
+# Abort or cancel a job that is still going; keeps the first reason.
+STOP_JOB = (
+    _NOW
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'queued' or state == 'running' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'finished_at', now)
+  return 1
+end
+return 0
+"""
+)

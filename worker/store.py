@@ -15,29 +15,7 @@ import redis.asyncio as aioredis
 from worker import keys, scripts
 from worker.jobs import Job, JobState, RowResult, decode_chunk
 from worker.model import ImageBatch
-
-MARK_RUNNING = (
-    scripts._NOW
-    + """
-if redis.call('HGET', KEYS[1], 'state') == 'queued' then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', now)
-end
-return redis.call('HGET', KEYS[1], 'state')
-"""
-)
-
-# Abort or cancel a job that is still going; keeps the first reason.
-STOP_JOB = (
-    scripts._NOW
-    + """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'queued' or state == 'running' then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'finished_at', now)
-  return 1
-end
-return 0
-"""
-)
+from worker.scripts import MARK_RUNNING, STOP_JOB
 
 
 @dataclass(frozen=True)
