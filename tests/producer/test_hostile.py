@@ -12,6 +12,23 @@ from producer.collect import collect
 IMG = "67e17426-359e-49fb-aa12-0bd1756ec240"
 
 
+def run_validate(path: Path) -> tuple[int, list[str], float]:
+    """``tagsweep validate PATH`` in a process: (exit code, stderr lines, peak RSS in MB)."""
+    command = [sys.executable, "-m", "producer.cli", "validate", str(path)]
+    process = subprocess.Popen(
+        [*command, "--project-id", "p", "--region", "r"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read().splitlines()
+    process.stderr.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, errors, usage.ru_maxrss / 1024
+
+
 def run_collect(path: Path) -> object:
     return collect([str(path)], default_project_id="p", default_region="r")
 
@@ -57,52 +74,17 @@ def test_a_200_mb_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
         for _ in range(200):
             handle.write(block)
         handle.write("\n")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "producer.cli",
-            "validate",
-            str(path),
-            "--project-id",
-            "p",
-            "--region",
-            "r",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    assert process.stderr is not None
-    errors = process.stderr.read().splitlines()
-    process.stderr.close()
-    assert process.returncode == 2
+    returncode, errors, peak_rss_mb = run_validate(path)
+    assert returncode == 2
     assert errors[0] == f"{path}:3: malformed CSV: field larger than field limit (131072)"
     assert "Traceback" not in "".join(errors)
-    assert usage.ru_maxrss / 1024 < 150  # MB: the line is 200 MB
+    assert peak_rss_mb < 150  # the line is 200 MB
 
 
 def test_binary_garbage_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     path = tmp_path / "garbage.csv"
     path.write_bytes(os.urandom(50_000))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "producer.cli",
-            "validate",
-            str(path),
-            "--project-id",
-            "p",
-            "--region",
-            "r",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith(str(path))
+    returncode, errors, _ = run_validate(path)
+    assert returncode == 2
+    assert "Traceback" not in "".join(errors)
+    assert errors[0].startswith(str(path))
