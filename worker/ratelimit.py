@@ -9,10 +9,13 @@ hosts, which is why this one is hand-written.
 The rate adapts. A 429 means the cloud's bucket is empty, and then the calls it accepted in
 the last whole second are its real rate: the shared rate is set to ``settle_share`` of that
 (per-second counts of accepted calls, which each limiter reports with its next reservation, so
-at no extra round trip), or cut by ``cut_factor`` when there is no measure yet; at most once per
-``cut_cooldown_s``, so one burst of 429s counts once. The rate then grows back by
-``recovery_per_s`` of itself each second, up to the ceiling (``--rate``), probing gently above
-the limit where a token-bucket gateway drains slowly. Plain AIMD (halve, then climb 5%/s) was
+at no extra round trip), yet never below ``cut_factor`` of the rate (a count taken while workers
+sat idle between chunks comes in low and must not collapse the rate; a CI run saw it fall to a
+quarter of the limit that way) nor above it; at most once per ``cut_cooldown_s``, so one burst of
+429s counts once. The rate then grows back by
+``fast_recovery_per_s`` of itself each second while below 90% of the accepted rate last
+measured, then by ``recovery_per_s``, up to the ceiling (``--rate``): probing gently above the
+limit, where a token-bucket gateway drains slowly. Plain AIMD (halve, then climb 5%/s) was
 measured first at --rate 400 against a 40/s limit: 85% of the limit, 97 429s; settling on the
 measured accepted rate: 96%, 103 429s, nearly all in the first two seconds
 (bench/ratelimit.py).
@@ -32,16 +35,19 @@ from worker.keys import PREFIX
 _NOW_PRECISE = "local t = redis.call('TIME'); local now = t[1] * 1000 + t[2] / 1000\n"
 
 # KEYS: bucket. ARGV: ceiling per s, permits, recovery share per s, min rate, calls accepted
-# since this limiter's last reservation.
+# since this limiter's last reservation, fast recovery share per s.
 # Returns {ms to wait before the first permit, effective rate}.
 RESERVE = (
     _NOW_PRECISE
     + """
 local ceiling = tonumber(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'updated')
+local h = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'updated', 'known')
 local rate = tonumber(h[2]) or ceiling
 local updated = tonumber(h[3]) or now
-rate = math.min(ceiling, rate * (1 + tonumber(ARGV[3]) * (now - updated) / 1000))
+-- Well below the rate the cloud was last seen to accept: climb back fast; near it: probe slowly.
+local growth = tonumber(ARGV[3])
+if rate < 0.9 * (tonumber(h[4]) or 0) then growth = tonumber(ARGV[6]) end
+rate = math.min(ceiling, rate * (1 + growth * (now - updated) / 1000))
 rate = math.max(rate, tonumber(ARGV[4]))
 local tat = math.max(tonumber(h[1]) or now, now)
 local slot = tat
@@ -69,8 +75,13 @@ local cut_at = tonumber(h[2]) or 0
 if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
 local last = math.floor(now / 1000) - 1
 local accepted = tonumber(redis.call('GET', KEYS[1] .. ':accepted:' .. last) or '0')
+-- One 429 burst cuts by cut_factor at most: an accepted count that came in low (workers idle
+-- between chunks report nothing) must not collapse the rate.
 local target = rate * tonumber(ARGV[1])
-if accepted > 0 then target = math.min(rate, accepted * tonumber(ARGV[4])) end
+if accepted > 0 then
+  target = math.max(target, math.min(rate, accepted * tonumber(ARGV[4])))
+  redis.call('HSET', KEYS[1], 'known', tostring(accepted))
+end
 rate = math.max(tonumber(ARGV[2]), target)
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut_at', tostring(now),
   'updated', tostring(now))
@@ -95,6 +106,7 @@ class SharedRateLimiter:
     redis: aioredis.Redis
     key: str
     recovery_per_s: float = 0.02
+    fast_recovery_per_s: float = 0.25
     cut_factor: float = 0.5
     cut_cooldown_s: float = 1.0
     settle_share: float = 0.95
@@ -116,7 +128,14 @@ class SharedRateLimiter:
         accepted, self._accepted = self._accepted, 0
         wait_ms, rate = await self._reserve(
             keys=[self.key],
-            args=[ceiling_per_s, 1, self.recovery_per_s, self.min_rate_per_s, accepted],
+            args=[
+                ceiling_per_s,
+                1,
+                self.recovery_per_s,
+                self.min_rate_per_s,
+                accepted,
+                self.fast_recovery_per_s,
+            ],
         )
         self.effective_rate_per_s = float(rate)
         if float(wait_ms) > 0:
