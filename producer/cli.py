@@ -55,7 +55,7 @@ def validate(
     max_tags_per_request: int,
     as_json: bool,
 ) -> None:
-    """Read and check FILE... (`-` for stdin) and print the plan; nothing is sent.
+    """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
 
     Exit code 0 when every row is valid, 2 otherwise.
     """

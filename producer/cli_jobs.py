@@ -24,7 +24,7 @@ from worker.settings import Settings
 @job_options
 @click.option("--new", is_flag=True, help="A new job even if these files were submitted before.")
 def submit(new: bool, **kw: Any) -> None:
-    """Check FILE... and queue a job for running workers; print its id on the last line.
+    """Check the files and queue a job for running workers; print its id on the last line.
 
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
@@ -137,7 +137,7 @@ def cancel(job_id: str) -> None:
     "--new", is_flag=True, help="Start a new job even if one for these files can be resumed."
 )
 def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw: Any) -> None:
-    """Validate, submit, work and report FILE... on this machine; resumable.
+    """Validate, submit, work and report the files on this machine; resumable.
 
     Without REDIS_URL a private Redis keeps the job under ./.tagsweep/. Exit code 0: every row
     deleted or not_found; 1: some rows in another final status; 2: bad input; 3: the job was
