@@ -44,7 +44,7 @@ def wait_finished(
     """Poll until the job is over and every row is counted."""
     while True:
         status = read_status(client, job_id)
-        if status.job.state.finished and status.done >= status.job.total:
+        if status.over:
             return status
         if on_tick is not None:
             on_tick()

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from producer.plan import format_duration
 from producer.status import JobStatus, progress_line
 from producer.status import read_status_patiently as read_status
 
@@ -17,16 +16,13 @@ if TYPE_CHECKING:
     import redis
 
 
-def finished(status: JobStatus) -> bool:
-    return status.job.state.finished and status.done >= status.job.total
-
-
 def _detail(status: JobStatus | None) -> str:
     if status is None:
         return ""
-    failures = status.done - status.counts.get("deleted", 0) - status.counts.get("not_found", 0)
-    eta = "-" if status.eta_s is None else format_duration(status.eta_s)
-    return f"{status.rate_rows_per_s:,.0f} rows/s  ETA {eta}  not deleted {failures:,}"
+    return (
+        f"{status.rate_rows_per_s:,.0f} rows/s  ETA {status.eta_text}  "
+        f"not deleted {status.not_deleted:,}"
+    )
 
 
 def follow_job(
@@ -42,7 +38,7 @@ def follow_job(
     current = read_status(client, job_id)
     if not tty:
         last_line = 0.0
-        while not finished(current):
+        while not current.over:
             if time.monotonic() - last_line >= plain_every_s:
                 click.echo(progress_line(current), err=True)
                 last_line = time.monotonic()
@@ -65,7 +61,7 @@ def follow_job(
         while True:
             bar.update(current.done - shown, current)
             shown = current.done
-            if finished(current):
+            if current.over:
                 return current
             time.sleep(interval_s)
             if check:

@@ -31,7 +31,8 @@ from worker.jobs import JobState
 if TYPE_CHECKING:
     import redis
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# DESIGN's exit codes (2, bad input, is jobspec.EXIT_BAD_INPUT), and 130 for Ctrl-C.
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 SIM_PROJECT = "0123456789abcdef0123456789abcdef"
 SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
@@ -45,8 +46,7 @@ def exit_code(status: JobStatus) -> int:
     """DESIGN's codes: 0 all deleted or not_found, 1 other final statuses, 3 aborted/cancelled."""
     if status.job.state in (JobState.ABORTED, JobState.CANCELLED):
         return EXIT_ABORTED
-    good = status.counts.get("deleted", 0) + status.counts.get("not_found", 0)
-    return EXIT_OK if good == status.done else EXIT_SOME_FAILED
+    return EXIT_SOME_FAILED if status.not_deleted else EXIT_OK
 
 
 @contextlib.contextmanager

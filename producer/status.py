@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 from producer.plan import format_duration
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import Job, JobState
+from worker.jobs import Job
 from worker.model import RowStatus
 
 if TYPE_CHECKING:
@@ -30,6 +30,20 @@ class JobStatus:
     @property
     def done(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def over(self) -> bool:
+        """The job has ended and every row's result is counted."""
+        return self.job.state.finished and self.done >= self.job.total
+
+    @property
+    def not_deleted(self) -> int:
+        """Final rows in any status but deleted or not_found."""
+        return self.done - self.counts.get("deleted", 0) - self.counts.get("not_found", 0)
+
+    @property
+    def eta_text(self) -> str:
+        return "-" if self.eta_s is None else format_duration(self.eta_s)
 
     @property
     def elapsed_s(self) -> float:
@@ -129,12 +143,8 @@ def render_status(status: JobStatus) -> str:
 
 def progress_line(status: JobStatus) -> str:
     """One line for a log or a non-terminal watcher."""
-    failures = status.done - status.counts.get("deleted", 0) - status.counts.get("not_found", 0)
-    eta = "-" if status.eta_s is None else format_duration(status.eta_s)
     return (
         f"{status.job.state.value}: {status.done:,}/{status.job.total:,} rows, "
-        f"{status.rate_rows_per_s:,.1f} rows/s, ETA {eta}, {failures:,} not deleted"
+        f"{status.rate_rows_per_s:,.1f} rows/s, ETA {status.eta_text}, "
+        f"{status.not_deleted:,} not deleted"
     )
-
-
-FINISHED = {state for state in JobState if state.finished}

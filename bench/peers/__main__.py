@@ -233,13 +233,13 @@ def run_tagsweep(
     job_id = (work / "submit.out").read_text().strip().splitlines()[-1]
     while True:
         status = read_status(client, job_id)
-        if status.job.state.finished and status.done >= status.job.total:
+        if status.over:
             break
         time.sleep(0.1)
     wall_s = time.perf_counter() - started
     cpu_s += stop_group(workers)
     sampler.stop()
-    failed = status.done - status.counts.get("deleted", 0) - status.counts.get("not_found", 0)
+    failed = status.not_deleted
     client.flushdb()
     return wall_s, cpu_s, sampler.peak_rss_mb, failed
 

@@ -146,7 +146,7 @@ def wait_for_job(
 ) -> JobStatus:
     """Poll the job until ``until`` holds (default: finished with every row counted)."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    done = until or (lambda s: s.job.state.finished and s.done >= s.job.total)
+    done = until or (lambda s: s.over)
     deadline = time.monotonic() + timeout_s
     try:
         while True:
