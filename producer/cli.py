@@ -36,6 +36,8 @@ for command in (
     cli_jobs.report,
     cli_jobs.retry,
     cli_jobs.cancel,
+    cli_jobs.plan,
+    cli_jobs.undo,
 ):
     cli.add_command(command)
 

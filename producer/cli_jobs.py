@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from producer.connection import connect_redis
 from producer.control import cancel_job, retry_job
-from producer.jobspec import prepare_job
-from producer.options import job_options
+from producer.jobspec import options_from, prepare_job
+from producer.options import job_options, safety_options
 from producer.progress import follow_job
-from producer.report import iter_report, write_report
+from producer.report import write_job_report
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
+from worker.jobs import Mode
 from worker.model import RowStatus
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    import redis
 
 
 @click.command()
 @job_options
+@safety_options
 @click.option("--new", is_flag=True, help="A new job even if these files were submitted before.")
 def submit(new: bool, **kw: Any) -> None:
     """Check the files and queue a job for running workers; print its id on the last line.
@@ -29,6 +34,7 @@ def submit(new: bool, **kw: Any) -> None:
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
     """
+    options_from(kw)  # refuses bad combinations before anything is read
     client = connect_redis(Settings.from_env().redis_url)
     job_id, _ = prepare_job(client, kw, new=new)
     from worker.tasks import dispatch_chunk
@@ -72,13 +78,13 @@ def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> 
     """One row per input row: its columns, then its result (`--only failed` is valid input)."""
     client = connect_redis(Settings.from_env().redis_url)
     job = read_job(client, job_id)
-    rows = iter_report(client, job)
+    wanted = set(only) or None
     if output:
         with open(output, "w", encoding="utf-8", newline="") as out:
-            count = write_report(rows, out, fmt=fmt, only=set(only) or None)
+            count = write_job_report(client, job, out, fmt=fmt, only=wanted)
         click.echo(f"{count:,} rows written to {output}", err=True)
     else:
-        write_report(rows, sys.stdout, fmt=fmt, only=set(only) or None)
+        write_job_report(client, job, sys.stdout, fmt=fmt, only=wanted)
 
 
 @click.command()
@@ -112,9 +118,7 @@ def cancel(job_id: str) -> None:
         click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)
 
 
-@click.command()
-@job_options
-@click.option(
+workers_option = click.option(
     "--workers",
     "processes",
     type=click.IntRange(min=1),
@@ -122,11 +126,18 @@ def cancel(job_id: str) -> None:
     show_default=True,
     help="Local worker processes (each with many calls in flight).",
 )
-@click.option(
+simulate_option = click.option(
     "--simulate",
     is_flag=True,
-    help="Run against a simulator seeded from the same files, with demo credentials.",
+    help="Work against a simulator seeded from the same files, with demo credentials.",
 )
+
+
+@click.command()
+@job_options
+@safety_options
+@workers_option
+@simulate_option
 @click.option(
     "--report",
     "report_path",
@@ -141,8 +152,86 @@ def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw
 
     Without REDIS_URL a private Redis keeps the job under ./.tagsweep/. Exit code 0: every row
     deleted or not_found; 1: some rows in another final status; 2: bad input; 3: the job was
-    aborted or cancelled; 130: interrupted (run the same command again to resume).
+    aborted or cancelled (or not confirmed); 130: interrupted (run the same command again to
+    resume). With --backup, `tagsweep undo JOB` can put the deleted tags back.
     """
     from producer.run import run_job
 
+    options_from(kw)
     sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=new))
+
+
+@click.command()
+@job_options
+@workers_option
+@simulate_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    help="Where the per-row plan goes [default: stdout].",
+)
+def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
+    """Read the live tags of the files' images and say, per row, what a run would do.
+
+    Each row ends would_delete (key present, same value), value_differs (present with another
+    value, shown in current_value), absent, or image_not_found. Read-only: the reads go
+    through local workers under the same rate limit and retries as a run. Totals go to stderr.
+    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input.
+    """
+    from producer.run import run_job
+
+    kw["mode"] = Mode.PLAN.value
+    sys.exit(run_job(kw, processes=processes, simulate=simulate, report=output, new=True))
+
+
+@click.command()
+@click.argument("job_id")
+@workers_option
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    help="Requests/s for the undo, all workers together [default: the job's own rate].",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Where the report goes [default: ./tagsweep-report-UNDOJOB.csv].",
+)
+@click.option(
+    "--queue-only",
+    is_flag=True,
+    help="Only queue the undo job for workers already running (like submit); print its id.",
+)
+def undo(
+    job_id: str, processes: int, rate: float | None, report_path: str | None, queue_only: bool
+) -> None:
+    """Re-create, with the v2 tags API, every tag that JOB (run with --backup) deleted.
+
+    A key set again since JOB deleted it keeps its newer value (kept_newer). The undo is a job
+    like any other: rate limit, retries, status, report; running undo again follows the same
+    undo job. Exit codes as for run; 2 when JOB cannot be undone (no backup, still running).
+    """
+    from producer.run import run_job
+    from producer.undo import prepare_undo
+
+    def make(client: redis.Redis) -> tuple[str, bool]:
+        undo_id, existed = prepare_undo(client, job_id, rate_per_s=rate)
+        verb = "follows" if existed else "is"
+        click.echo(f"undo job {undo_id} {verb} the undo of job {job_id}", err=True)
+        return undo_id, existed
+
+    if queue_only:
+        client = connect_redis(Settings.from_env().redis_url)
+        undo_id, _ = make(client)
+        from worker.tasks import dispatch_chunk
+
+        dispatch_pending(client, dispatch_chunk, undo_id)
+        click.echo(undo_id)
+        return
+    code = run_job(
+        {}, processes=processes, simulate=False, report=report_path, new=False, make_job=make
+    )
+    sys.exit(code)

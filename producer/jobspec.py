@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from producer.collect import Collection, collect
+from producer.options import DEFAULT_CONFIRM_ABOVE
 from producer.plan import make_plan, render_plan
 from producer.submit import (
     claim_job_id,
@@ -19,12 +20,37 @@ from producer.submit import (
     new_job_id,
 )
 from worker import keys
-from worker.jobs import Api, JobOptions
+from worker.jobs import Api, JobOptions, Mode
 
 if TYPE_CHECKING:
     import redis
 
 EXIT_BAD_INPUT = 2
+# The user said no at the confirmation: nothing was queued (DESIGN's "cancelled" code).
+EXIT_DECLINED = 3
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question: standard input and error are terminals."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def confirm(rows: int, options: JobOptions, kw: dict[str, Any]) -> None:
+    """On a terminal, ask before queueing a deletion of more than ``--confirm-above`` rows
+    (the plan was just printed); ``--yes`` and no terminal skip the question."""
+    if kw.get("yes") or rows <= kw.get("confirm_above", DEFAULT_CONFIRM_ABOVE):
+        return
+    if not interactive():
+        return
+    backup = (
+        "a backup is kept (tagsweep undo can put the tags back)"
+        if options.backup
+        else "NO backup is kept (add --backup to be able to undo)"
+    )
+    question = f"Delete the tags of {rows:,} rows? {backup}."
+    if not click.confirm(question, default=False, err=True):
+        click.echo("tagsweep: nothing queued", err=True)
+        sys.exit(EXIT_DECLINED)
 
 
 def report_problems(collection: Collection) -> None:
@@ -38,7 +64,12 @@ def report_problems(collection: Collection) -> None:
 
 
 def options_from(kw: dict[str, Any]) -> JobOptions:
+    if kw.get("match_values") and not kw.get("backup"):
+        raise click.UsageError("--match-values needs --backup (the values are read by the backup)")
     return JobOptions(
+        mode=Mode(kw.get("mode", Mode.DELETE)),
+        backup=bool(kw.get("backup")),
+        match_values=bool(kw.get("match_values")),
         endpoint=kw["endpoint"],
         api=Api(kw["api"]),
         rate_per_s=kw["rate"],
@@ -62,16 +93,23 @@ def submission_key(kw: dict[str, Any], checksum: str) -> str | None:
         kw["max_tags_per_request"],
         kw["chunk_requests"],
         kw["skip_invalid"],
+        kw.get("mode", Mode.DELETE),
+        bool(kw.get("backup")),
+        bool(kw.get("match_values")),
     ]
     return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]
 
 
-def prepare_job(client: redis.Redis, kw: dict[str, Any], *, new: bool = False) -> tuple[str, bool]:
+def prepare_job(
+    client: redis.Redis, kw: dict[str, Any], *, new: bool = False, err: bool = False
+) -> tuple[str, bool]:
     """Find the job these files and this target already have, or check and write a new one.
 
-    Returns (job id, whether it existed). Exits 2 on bad input, with nothing written.
+    Returns (job id, whether it existed). Exits 2 on bad input, with nothing written. ``err``:
+    print the plan on stderr (stdout carries a report).
     """
     files = list(kw["files"])
+    options = options_from(kw)
     checksum = files_checksum(files)
     key = submission_key(kw, checksum)
     if key and not new and (found := find_submitted(client, key)):
@@ -88,8 +126,16 @@ def prepare_job(client: redis.Redis, kw: dict[str, Any], *, new: bool = False) -
             err=True,
         )
         sys.exit(EXIT_BAD_INPUT)
-    plan = make_plan(collection, max_tags=kw["max_tags_per_request"], rate_per_s=kw["rate"])
-    click.echo(render_plan(plan))
+    plan = make_plan(
+        collection,
+        max_tags=kw["max_tags_per_request"],
+        rate_per_s=kw["rate"],
+        calls_per_request=2 if options.backup else 1,
+    )
+    click.echo(render_plan(plan), err=err)
+    click.echo(f"job kind    {options.describe()}", err=err)
+    if options.mode is Mode.DELETE:
+        confirm(plan.valid + plan.duplicate, options, kw)
     if key is None:
         job_id = new_job_id()
     elif new:
@@ -100,7 +146,7 @@ def prepare_job(client: redis.Redis, kw: dict[str, Any], *, new: bool = False) -
     create_job(
         client,
         collection,
-        options=options_from(kw),
+        options=options,
         max_tags=kw["max_tags_per_request"],
         chunk_requests=kw["chunk_requests"],
         skip_invalid=kw["skip_invalid"],

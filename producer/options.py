@@ -9,6 +9,7 @@ import click
 from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
 
 DEFAULT_RATE_PER_S = 50.0
+DEFAULT_CONFIRM_ABOVE = 1000
 
 files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
 project_option = click.option(
@@ -97,6 +98,35 @@ def job_options(func: Callable[..., None]) -> Callable[..., None]:
         region_option,
         rate_option,
         max_tags_option,
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def safety_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options of a deleting job that make it reversible and ask before it starts."""
+    decorators = [
+        click.option(
+            "--backup",
+            is_flag=True,
+            help="Read each image's tags first and keep the values of the keys deleted, so that "
+            "`tagsweep undo JOB` can put them back (each image costs one more call).",
+        ),
+        click.option(
+            "--match-values",
+            is_flag=True,
+            help="With --backup: delete a key only when its current value is the CSV's; other "
+            "rows end value_differs and are not sent.",
+        ),
+        click.option(
+            "--confirm-above",
+            type=click.IntRange(min=0),
+            default=DEFAULT_CONFIRM_ABOVE,
+            show_default=True,
+            help="On a terminal, ask before queueing a job of more rows than this.",
+        ),
+        click.option("--yes", "-y", is_flag=True, help="Do not ask; queue the job."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

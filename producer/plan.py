@@ -22,13 +22,18 @@ class Plan:
     max_tags_per_request: int
     rate_per_s: float
     estimated_s: float
+    # Calls each request costs: 2 when the image's tags are read first (--backup).
+    calls_per_request: int = 1
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
 
 
-def make_plan(collection: Collection, *, max_tags: int, rate_per_s: float) -> Plan:
+def make_plan(
+    collection: Collection, *, max_tags: int, rate_per_s: float, calls_per_request: int = 1
+) -> Plan:
     requests = count_requests(collection, max_tags=max_tags)
+    calls = requests * calls_per_request
     return Plan(
         files=tuple(span.name for span in collection.files),
         rows_read=collection.rows_read,
@@ -39,7 +44,8 @@ def make_plan(collection: Collection, *, max_tags: int, rate_per_s: float) -> Pl
         requests=requests,
         max_tags_per_request=max_tags,
         rate_per_s=rate_per_s,
-        estimated_s=requests / rate_per_s if rate_per_s > 0 else 0.0,
+        estimated_s=calls / rate_per_s if rate_per_s > 0 else 0.0,
+        calls_per_request=calls_per_request,
     )
 
 
@@ -65,6 +71,7 @@ def render_plan(plan: Plan) -> str:
         f"  invalid   {plan.invalid:,}",
         f"images      {plan.images:,}",
         f"requests    {plan.requests:,} (at most {plan.max_tags_per_request} tags each)",
-        f"estimated   {format_duration(plan.estimated_s)} at {plan.rate_per_s:g} requests/s",
+        f"estimated   {format_duration(plan.estimated_s)} at {plan.rate_per_s:g} requests/s"
+        + (" (each image read first, then changed)" if plan.calls_per_request > 1 else ""),
     ]
     return "\n".join(lines)

@@ -21,7 +21,7 @@ def _detail(status: JobStatus | None) -> str:
         return ""
     return (
         f"{status.rate_rows_per_s:,.0f} rows/s  ETA {status.eta_text}  "
-        f"not deleted {status.not_deleted:,}"
+        f"{status.missed_label} {status.missed:,}"
     )
 
 

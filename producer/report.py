@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, cast
 
 from worker import keys
-from worker.jobs import Job, RowResult, decode_chunk
+from worker.jobs import Job, Mode, RowResult, decode_chunk
 
 if TYPE_CHECKING:
     import redis
@@ -30,6 +30,20 @@ RESULT_COLUMNS = [
 ]
 COLUMNS = INPUT_COLUMNS + RESULT_COLUMNS
 PENDING = "pending"
+# What a job that reads first adds after its status: the value its read found for the key.
+BACKUP_COLUMNS = ["previous_value", "was_present"]
+CURRENT_COLUMNS = ["current_value"]
+
+
+def report_columns(job: Job) -> list[str]:
+    """The columns of a job's report: input, status, then what its reads found, then the rest."""
+    return INPUT_COLUMNS + RESULT_COLUMNS[:1] + _read_columns(job) + RESULT_COLUMNS[1:]
+
+
+def _read_columns(job: Job) -> list[str]:
+    if job.options.mode is not Mode.DELETE:
+        return CURRENT_COLUMNS
+    return BACKUP_COLUMNS if job.options.backup else []
 
 
 def _iso(ms: int) -> str:
@@ -58,32 +72,65 @@ def _row(columns: list[str], raw: str | None) -> dict[str, object]:
     return row
 
 
+def _add_observed(row: dict[str, object], columns: list[str], observed: str | None) -> None:
+    """Fill the read columns: for a backup, previous_value and was_present (empty while the
+    image was not read: it was not found, or the row never got that far)."""
+    if columns is BACKUP_COLUMNS:
+        row["previous_value"] = json.loads(observed) if observed is not None else None
+        row["was_present"] = None if observed is None else observed != "null"
+    elif columns is CURRENT_COLUMNS:
+        row["current_value"] = json.loads(observed) if observed is not None else None
+
+
+def _csv_text(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def iter_report(client: redis.Redis, job: Job) -> Iterator[dict[str, object]]:
     """Every input row of the job with its result (``pending`` while it has none)."""
+    read_columns = _read_columns(job)
     for number in range(job.chunks):
         text = cast(str | None, client.get(keys.chunk(job.job_id, number)))
         if text is None:
             continue
-        rows: list[tuple[int, list[str]]] = []
+        rows: list[tuple[int, int, list[str]]] = []
         for batch in decode_chunk(text):
             for tag in batch.tags:
                 columns = [batch.image_id, tag.key, tag.value, batch.project_id, batch.region]
-                rows.extend((ref, columns) for ref in tag.refs)
+                rows.extend((ref, tag.refs[0], columns) for ref in tag.refs)
         found = cast(
-            list[str | None], client.hmget(keys.results(job.job_id), [str(r) for r, _ in rows])
+            list[str | None], client.hmget(keys.results(job.job_id), [str(r[0]) for r in rows])
         )
-        for (_, columns), raw in zip(rows, found, strict=True):
-            yield _row(columns, raw)
+        observed: list[str | None] = [None] * len(rows)
+        if read_columns:
+            observed = cast(
+                list[str | None],
+                client.hmget(keys.observed(job.job_id), [str(r[1]) for r in rows]),
+            )
+        for (_, _, columns), raw, seen in zip(rows, found, observed, strict=True):
+            row = _row(columns, raw)
+            _add_observed(row, read_columns, seen)
+            yield row
     for entry in cast(list[str], client.lrange(keys.invalid_rows(job.job_id), 0, -1)):
         ref, *columns = json.loads(entry)
-        yield _row(columns, cast(str | None, client.hget(keys.results(job.job_id), ref)))
+        row = _row(columns, cast(str | None, client.hget(keys.results(job.job_id), ref)))
+        _add_observed(row, read_columns, None)
+        yield row
 
 
 def write_report(
-    rows: Iterator[dict[str, object]], out: IO[str], *, fmt: str, only: set[str] | None
+    rows: Iterator[dict[str, object]],
+    out: IO[str],
+    *,
+    fmt: str,
+    only: set[str] | None,
+    columns: list[str] = COLUMNS,
 ) -> int:
-    """Write rows as CSV or JSON lines; return how many were written."""
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n") if fmt == "csv" else None
+    """Write rows as CSV or JSON lines; return how many were written. In CSV, a boolean is
+    ``true``/``false`` and a missing value an empty field; JSON keeps true/false/null."""
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writeheader()
     written = 0
@@ -91,8 +138,17 @@ def write_report(
         if only and row["status"] not in only:
             continue
         if writer is not None:
-            writer.writerow(row)
+            writer.writerow({k: _csv_text(v) for k, v in row.items()})
         else:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         written += 1
     return written
+
+
+def write_job_report(
+    client: redis.Redis, job: Job, out: IO[str], *, fmt: str = "csv", only: set[str] | None = None
+) -> int:
+    """The job's report with its own columns; returns how many rows were written."""
+    return write_report(
+        iter_report(client, job), out, fmt=fmt, only=only, columns=report_columns(job)
+    )

@@ -12,7 +12,7 @@ import contextlib
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
-from producer.report import iter_report, write_report
+from producer.report import write_job_report
 from producer.status import JobStatus, read_job, render_status
 from worker import keys
 from worker.errors import TagsweepError
@@ -38,6 +38,10 @@ SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
 
 
+# Writes a job into Redis, or finds the one to resume: (job id, whether it existed).
+MakeJob = Callable[["redis.Redis"], tuple[str, bool]]
+
+
 class WorkersGone(TagsweepError):
     """Raised when every local worker process has exited while the job still runs."""
 
@@ -46,7 +50,7 @@ def exit_code(status: JobStatus) -> int:
     """DESIGN's codes: 0 all deleted or not_found, 1 other final statuses, 3 aborted/cancelled."""
     if status.job.state in (JobState.ABORTED, JobState.CANCELLED):
         return EXIT_ABORTED
-    return EXIT_SOME_FAILED if status.not_deleted else EXIT_OK
+    return EXIT_SOME_FAILED if status.missed else EXIT_OK
 
 
 @contextlib.contextmanager
@@ -116,14 +120,21 @@ def check_alive(workers: list[LocalWorker]) -> None:
         raise WorkersGone(f"the local workers exited; see {STATE_DIR / 'worker.log'}")
 
 
-def finish(client: redis.Redis, status: JobStatus, report_path: Path) -> int:
-    """Write the report and print the summary; return the exit code."""
+def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
+    """Write the report (``-``: on stdout, the summary then on stderr) and print the summary;
+    return the exit code."""
     job = read_job(client, status.job.job_id)
-    with report_path.open("w", encoding="utf-8", newline="") as out:
-        rows = write_report(iter_report(client, job), out, fmt="csv", only=None)
-    click.echo(render_status(status))
-    click.echo(f"report      {report_path} ({rows:,} rows)")
-    click.echo(f"worker log  {STATE_DIR / 'worker.log'}")
+    err = report == "-"
+    if err:
+        rows = write_job_report(client, job, sys.stdout)
+    else:
+        with Path(report).open("w", encoding="utf-8", newline="") as out:
+            rows = write_job_report(client, job, out)
+    click.echo(render_status(status), err=err)
+    click.echo(f"report      {'stdout' if err else report} ({rows:,} rows)", err=err)
+    click.echo(f"worker log  {STATE_DIR / 'worker.log'}", err=err)
+    if job.options.backup and not err:
+        click.echo(f"undo        tagsweep undo {job.job_id}  (re-creates the deleted tags)")
     return exit_code(status)
 
 
@@ -148,12 +159,22 @@ def is_tty() -> bool:
 
 
 def run_job(
-    kw: dict[str, Any], *, processes: int, simulate: bool, report: str | None, new: bool
+    kw: dict[str, Any],
+    *,
+    processes: int,
+    simulate: bool,
+    report: str | None,
+    new: bool,
+    make_job: MakeJob | None = None,
 ) -> int:
-    """Validate, submit (or resume), work, follow, report; return DESIGN's exit code."""
+    """Validate, submit (or resume), work, follow, report; return DESIGN's exit code.
+
+    ``make_job`` writes the job instead of the files of ``kw`` (``undo``); ``report`` ``-``
+    puts the report on stdout and everything else on stderr (``plan``).
+    """
     from producer.jobspec import prepare_job
 
-    files = list(kw["files"])
+    files = list(kw.get("files", ()))
     env = dict(os.environ)
     job_id: str | None = None
     try:
@@ -165,8 +186,11 @@ def run_job(
             workers = stack.enter_context(
                 local_workers(worker_environment(redis_url, env), processes)
             )
-            # A simulator starts empty each time: its jobs are never resumed.
-            job_id, resumed = prepare_job(client, kw, new=new or simulate)
+            if make_job is None:
+                # A simulator starts empty each time: its jobs are never resumed.
+                job_id, resumed = prepare_job(client, kw, new=new or simulate, err=report == "-")
+            else:
+                job_id, resumed = make_job(client)
             if resumed:
                 chunks = pending_chunks(client, job_id)
                 click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
@@ -176,7 +200,7 @@ def run_job(
                 chunks = list(range(int(client.hget(keys.job(job_id), "next_chunk") or 0)))
             dispatch(redis_url, job_id, chunks)
             status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
-            return finish(client, status, Path(report or f"tagsweep-report-{job_id}.csv"))
+            return finish(client, status, report or f"tagsweep-report-{job_id}.csv")
     except KeyboardInterrupt:
         if job_id is None:
             click.echo("\ninterrupted before anything was queued", err=True)

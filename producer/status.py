@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING, cast
 from producer.plan import format_duration
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import Job
+from worker.jobs import STATUSES, Job, Mode
 from worker.model import RowStatus
 
 if TYPE_CHECKING:
     import redis
+
+
+# How rows outside a job's goals are called, per mode.
+MISSED_LABEL = {Mode.DELETE: "not deleted", Mode.PLAN: "unanswered", Mode.UNDO: "not restored"}
 
 
 class JobNotFound(TagsweepError):
@@ -37,9 +41,20 @@ class JobStatus:
         return self.job.state.finished and self.done >= self.job.total
 
     @property
-    def not_deleted(self) -> int:
-        """Final rows in any status but deleted or not_found."""
-        return self.done - self.counts.get("deleted", 0) - self.counts.get("not_found", 0)
+    def missed(self) -> int:
+        """Final rows outside the job's goals (for a delete: any status but deleted or
+        not_found; value_differs counts, the tag is still there)."""
+        goals = self.job.options.goals
+        return sum(n for name, n in self.counts.items() if name not in goals)
+
+    @property
+    def statuses(self) -> tuple[RowStatus, ...]:
+        """Every status a row of this kind of job can end in."""
+        return STATUSES[self.job.options.mode]
+
+    @property
+    def missed_label(self) -> str:
+        return MISSED_LABEL[self.job.options.mode]
 
     @property
     def eta_text(self) -> str:
@@ -68,10 +83,11 @@ class JobStatus:
         return {
             "job_id": self.job.job_id,
             "state": self.job.state.value,
+            "kind": self.job.options.describe(),
             "reason": self.job.reason or None,
             "total": self.job.total,
             "done": self.done,
-            "counts": {status.value: self.counts.get(status.value, 0) for status in RowStatus},
+            "counts": {s.value: self.counts.get(s.value, 0) for s in self.statuses},
             "rate_rows_per_s": round(self.rate_rows_per_s, 2),
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
             "elapsed_s": round(self.elapsed_s, 1),
@@ -130,7 +146,7 @@ def render_status(status: JobStatus) -> str:
     share = status.done / job.total if job.total else 1.0
     eta = "-" if status.eta_s is None else format_duration(status.eta_s)
     lines = [
-        f"job         {job.job_id}",
+        f"job         {job.job_id}: {job.options.describe()}",
         f"state       {job.state.value}" + (f" ({job.reason})" if job.reason else ""),
         f"progress    {status.done:,} / {job.total:,} rows ({share:.1%})",
         f"rate        {status.rate_rows_per_s:,.1f} rows/s (limit {job.options.rate_per_s:g}"
@@ -146,5 +162,5 @@ def progress_line(status: JobStatus) -> str:
     return (
         f"{status.job.state.value}: {status.done:,}/{status.job.total:,} rows, "
         f"{status.rate_rows_per_s:,.1f} rows/s, ETA {status.eta_text}, "
-        f"{status.not_deleted:,} not deleted"
+        f"{status.missed:,} {status.missed_label}"
     )

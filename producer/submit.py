@@ -95,6 +95,23 @@ def create_job(
     )
     _write_invalid(client, job_id, invalid, now_ms)
     state = JobState.QUEUED if total > len(invalid) else _final_state(invalid)
+    files = [span.name for span in collection.files]
+    write_record(client, job_id, state, total, chunks, options, files, checksum, now_ms)
+    return job_id, chunks
+
+
+def write_record(
+    client: redis.Redis,
+    job_id: str,
+    state: JobState,
+    total: int,
+    chunks: int,
+    options: JobOptions,
+    files: list[str],
+    checksum: str,
+    now_ms: int,
+) -> None:
+    """Write the job record (last: its "chunks" field tells that the job is whole)."""
     record: dict[FieldT, EncodableT] = {
         "state": state.value,
         "total": total,
@@ -102,7 +119,7 @@ def create_job(
         "next_chunk": chunks,
         "dispatched": 0,
         "options": options.to_json(),
-        "files": json.dumps([span.name for span in collection.files]),
+        "files": json.dumps(files),
         "checksum": checksum,
         "created_at": now_ms,
     }
@@ -110,7 +127,6 @@ def create_job(
         record["finished_at"] = now_ms
     client.hset(keys.job(job_id), mapping=record)
     client.zadd(keys.JOBS, {job_id: now_ms})
-    return job_id, chunks
 
 
 def _final_state(invalid: list[RowError]) -> JobState:

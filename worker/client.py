@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 from urllib.parse import quote
 
@@ -82,9 +83,17 @@ class ImsClient:
         return await self._call("POST", path, encode_tags(tags, action=action), project_id)
 
     async def list_image_tags(self, project_id: str, image_id: str) -> Outcome:
-        """v2 ``GET .../images/{image}/tags``; the outcome carries the tags."""
+        """v2 ``GET .../images/{image}/tags``; the outcome carries the tags. A success whose
+        body holds no tag list (a proxy's page, say) is a server error: worth another try."""
         path = _path("v2", project_id, "images", image_id, "tags")
-        return await self._call("GET", path, b"", project_id)
+        outcome = await self._call("GET", path, b"", project_id)
+        if outcome.kind is OutcomeKind.OK and outcome.tags is None:
+            return replace(
+                outcome,
+                kind=OutcomeKind.SERVER_ERROR,
+                error_message="the response holds no tag list",
+            )
+        return outcome
 
     async def _call(self, method: str, path: str, body: bytes, project_id: str) -> Outcome:
         url = URL(self._endpoint + path, encoded=True)

@@ -11,15 +11,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import structlog
 
 from worker.backoff import compute_backoff
 from worker.client import ImsClient, ims_endpoint
 from worker.errors import AuthError
-from worker.jobs import Api, Job, JobState, MalformedChunk, RowResult
+from worker.jobs import Api, Job, JobState, MalformedChunk, Mode, RowResult
 from worker.lease import ChunkLease, LeaseLost
-from worker.model import ImageBatch, RowStatus
+from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.store import Recorded, ResultStore
@@ -27,6 +28,8 @@ from worker.store import Recorded, ResultStore
 log = structlog.get_logger("tagsweep.worker")
 
 ClientFor = Callable[[str], ImsClient]
+# The calls a batch can make: read its image's tags, delete them, or re-create them (undo).
+Action = Literal["list", "delete", "create"]
 LimiterFor = Callable[[str, str], SharedRateLimiter]
 
 
@@ -44,6 +47,25 @@ class EngineContext:
     rng: random.Random = field(default_factory=random.Random)
     # (job, identity key) pairs whose credentials a call has proven, in this process.
     verified: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Line:
+    """Where a batch's calls go: the client for its endpoint, the shared limiter of that
+    endpoint and identity, and the identity's key (for the first-call gate)."""
+
+    client: ImsClient
+    limiter: SharedRateLimiter
+    identity: str
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The last answer to a call made with retries, after how many attempts, at what rate."""
+
+    outcome: Outcome
+    attempts: int
+    rate: float
 
 
 # error_code given to rows when IAM refuses to issue a token (wrong user, password or scope).
@@ -125,34 +147,108 @@ class ChunkRun:
             return
         batch = replace(batch, tags=tags)
         if await self.stopped():
-            await self.record(batch, RowResult(RowStatus.CANCELLED), request=False)
+            await self.record(batch, RowResult(RowStatus.CANCELLED))
             return
+        line = self.line_for(batch)
         options = self.job.options
-        endpoint = ims_endpoint(batch.region, options.endpoint)
+        if not options.reads_first:
+            await self.act(batch, line, "delete")
+            return
+        read = await self.send(batch, line, "list")
+        if read is None:
+            return
+        if read.outcome.kind is not OutcomeKind.OK:
+            await self.finish(batch, read, "list", self.status_for("list", read.outcome))
+            return
+        current = {tag.key: tag.value for tag in read.outcome.tags or ()}
+        # Kept before anything is changed: a backup survives a crash between read and delete.
+        kept = await self.ctx.store.observe(
+            self.job.job_id, {tag.refs[0]: current.get(tag.key) for tag in batch.tags}
+        )
+        if options.mode is Mode.PLAN:
+            await self.finish(batch, read, "list", lambda tag: _planned(tag, kept[tag.refs[0]]))
+        elif options.mode is Mode.UNDO:
+            await self.restore(batch, line, read, current)
+        else:
+            await self.delete_after_backup(batch, line, read, kept)
+
+    async def delete_after_backup(
+        self, batch: ImageBatch, line: Line, read: Sent, kept: dict[int, str | None]
+    ) -> None:
+        """Delete what the backup read allows: with --match-values, keys holding another
+        value than the CSV's are left alone (value_differs) and not sent."""
+        send, differs = list(batch.tags), []
+        if self.job.options.match_values:
+            send = [t for t in batch.tags if kept[t.refs[0]] in (None, t.value)]
+            differs = [t for t in batch.tags if kept[t.refs[0]] not in (None, t.value)]
+        if differs:
+            await self.record(
+                replace(batch, tags=tuple(differs)), _read(read, RowStatus.VALUE_DIFFERS)
+            )
+        if send:
+            await self.act(replace(batch, tags=tuple(send)), line, "delete")
+
+    async def restore(
+        self, batch: ImageBatch, line: Line, read: Sent, current: dict[str, str]
+    ) -> None:
+        """Undo: create the keys that are absent now; a key present again is never
+        overwritten (kept_newer), and one already holding the backed-up value is restored."""
+        missing = [t for t in batch.tags if t.key not in current]
+        same = [t for t in batch.tags if current.get(t.key) == t.value]
+        newer = [t for t in batch.tags if t.key in current and current[t.key] != t.value]
+        for tags, status in ((same, RowStatus.RESTORED), (newer, RowStatus.KEPT_NEWER)):
+            if tags:
+                await self.record(replace(batch, tags=tuple(tags)), _read(read, status))
+        if missing:
+            await self.act(replace(batch, tags=tuple(missing)), line, "create")
+
+    def line_for(self, batch: ImageBatch) -> Line:
+        endpoint = ims_endpoint(batch.region, self.job.options.endpoint)
         client = self.ctx.client_for(endpoint)
         limiter = self.ctx.limiter_for(endpoint, client.identity)
-        identity = bucket_key(endpoint, client.identity)
+        return Line(client, limiter, bucket_key(endpoint, client.identity))
+
+    async def act(self, batch: ImageBatch, line: Line, action: Action) -> None:
+        """One changing call for the batch (delete or create), its rows recorded."""
+        sent = await self.send(batch, line, action)
+        if sent is not None:
+            await self.finish(batch, sent, action, self.status_for(action, sent.outcome))
+
+    def status_for(self, action: Action, outcome: Outcome) -> RowStatus:
+        """Every row's status after a call that decides the batch as a whole."""
+        if outcome.kind is OutcomeKind.OK:
+            return RowStatus.RESTORED if action == "create" else RowStatus.DELETED
+        if outcome.kind is OutcomeKind.NOT_FOUND and self.job.options.mode is Mode.PLAN:
+            return RowStatus.IMAGE_NOT_FOUND
+        return outcome.row_status
+
+    async def send(self, batch: ImageBatch, line: Line, action: Action) -> Sent | None:
+        """Make one call for the batch under the shared rate, retrying what is worth it.
+
+        Returns None when the job stopped first (the rows are then recorded cancelled).
+        """
+        options = self.job.options
         started, attempt = self.ctx.clock(), 0
         while True:
             attempt += 1
             self.lease.check()
-            probe = await self.gate(identity)
-            rate = await limiter.acquire(options.rate_per_s) if probe is not None else 0.0
+            probe = await self.gate(line.identity)
+            rate = await line.limiter.acquire(options.rate_per_s) if probe is not None else 0.0
             if probe is None or await self.stopped():
                 await self.record(batch, RowResult(RowStatus.CANCELLED, attempts=attempt - 1))
-                return
+                return None
             self.lease.check()
-            outcome = await self.call(client, batch)
+            outcome = await self.call(line.client, batch, action)
             if probe:
-                await self.settle(identity, outcome)
+                await self.settle(line.identity, outcome)
             if outcome.kind is OutcomeKind.THROTTLED:
-                rate, cut = await limiter.throttled()
+                rate, cut = await line.limiter.throttled()
                 if cut:
                     log.info("ratelimit.adjusted", rate=round(rate, 2), cause="429")
             elif outcome.http_status is not None:
-                limiter.accepted()
+                line.limiter.accepted()
             if not self.retry_allowed(outcome, attempt, started):
-                break
+                return Sent(outcome, attempt, rate)
             delay_s = compute_backoff(
                 attempt,
                 base_s=options.backoff_base_s,
@@ -160,9 +256,12 @@ class ChunkRun:
                 rng=self.ctx.rng,
                 retry_after_s=outcome.retry_after_s,
             )
-            log.info("batch.retry", **_fields(batch, outcome, attempt), delay_s=round(delay_s, 3))
+            log.info(
+                "batch.retry",
+                **_fields(batch, outcome, attempt, action, outcome.row_status),
+                delay_s=round(delay_s, 3),
+            )
             await self.ctx.sleep(delay_s)
-        await self.finish_batch(batch, outcome, attempt, rate)
 
     async def gate(self, identity: str) -> bool | None:
         """Hold calls back until one call has proven the job's credentials for an identity.
@@ -204,39 +303,54 @@ class ChunkRun:
             and self.ctx.clock() - started < options.row_deadline_s
         )
 
-    async def call(self, client: ImsClient, batch: ImageBatch) -> Outcome:
+    async def call(self, client: ImsClient, batch: ImageBatch, action: Action) -> Outcome:
         tags = [tag.tag for tag in batch.tags]
+        project, image = batch.project_id, batch.image_id
         try:
+            if action == "list":
+                return await client.list_image_tags(project, image)
+            if action == "create":
+                return await client.tags_action(project, image, tags, action="create")
             if self.job.options.api is Api.V2:
-                return await client.tags_action(
-                    batch.project_id, batch.image_id, tags, action="delete"
-                )
-            return await client.batch_delete_tags(batch.project_id, batch.image_id, tags)
+                return await client.tags_action(project, image, tags, action="delete")
+            return await client.batch_delete_tags(project, image, tags)
         except AuthError as exc:
             return Outcome(OutcomeKind.UNAUTHORIZED, exc.http_status, IAM_REFUSED, str(exc))
 
-    async def finish_batch(
-        self, batch: ImageBatch, outcome: Outcome, attempt: int, rate: float
+    async def finish(
+        self,
+        batch: ImageBatch,
+        sent: Sent,
+        action: Action,
+        status: RowStatus | Callable[[TagRows], RowStatus],
     ) -> None:
-        result = RowResult(
+        """Record the rows a call decided, log it, and check the breakers."""
+        outcome = sent.outcome
+        status_of = status if callable(status) else (lambda _: status)
+        base = RowResult(
             status=outcome.row_status,
             http_status=outcome.http_status,
             error_code=outcome.error_code,
             error_message=outcome.error_message,
-            attempts=attempt,
+            attempts=sent.attempts,
             request_id=outcome.request_id,
-            finished_at_ms=int(time.time() * 1000),
+            finished_at_ms=_now_ms(),
         )
-        failed = outcome.row_status not in (RowStatus.DELETED, RowStatus.NOT_FOUND)
-        recorded = await self.record(batch, result, request=True, failed=failed)
+        statuses = {tag.key: status_of(tag) for tag in batch.tags}
+        rows = [
+            (ref, replace(base, status=statuses[tag.key])) for tag in batch.tags for ref in tag.refs
+        ]
+        failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
+        recorded = await self.record_rows(rows, request=True, failed=failed)
+        shown = statuses.popitem()[1] if len(set(statuses.values())) == 1 else "mixed"
         log.info(
             "batch.done",
-            **_fields(batch, outcome, attempt),
+            **_fields(batch, outcome, sent.attempts, action, shown),
             latency_ms=round(outcome.latency_ms, 1),
-            rate=round(rate, 2),
+            rate=round(sent.rate, 2),
         )
         await self.check_breakers(outcome, recorded)
-        await self.show_rate(rate)
+        await self.show_rate(sent.rate)
 
     async def show_rate(self, rate: float) -> None:
         """Publish the effective rate when it moved (1% of the ceiling) or every 2 s."""
@@ -269,13 +383,22 @@ class ChunkRun:
             self._state = JobState.ABORTED
             log.error("job.aborted", reason=reason)
 
-    async def record(
-        self, batch: ImageBatch, result: RowResult, *, request: bool = False, failed: bool = False
+    async def record(self, batch: ImageBatch, result: RowResult) -> Recorded:
+        """Record one result for every row of the batch (no request counted)."""
+        return await self.record_rows([(ref, result) for tag in batch.tags for ref in tag.refs])
+
+    async def record_rows(
+        self, rows: list[tuple[int, RowResult]], *, request: bool = False, failed: bool = False
     ) -> Recorded:
-        rows = [(ref, result) for tag in batch.tags for ref in tag.refs]
         # Shielded: a cancelled coroutine must still record what it learnt (STYLE: errors).
         recorded = await asyncio.shield(
-            self.ctx.store.record(self.job.job_id, rows, request=request, failed=failed)
+            self.ctx.store.record(
+                self.job.job_id,
+                rows,
+                request=request,
+                failed=failed,
+                goals=self.job.options.goals,
+            )
         )
         self.final.update(ref for ref, _ in rows)
         if recorded.finished is not None:
@@ -283,12 +406,39 @@ class ChunkRun:
         return recorded
 
 
-def _fields(batch: ImageBatch, outcome: Outcome, attempt: int) -> dict[str, object]:
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _read(read: Sent, status: RowStatus) -> RowResult:
+    """The result of rows decided by the read alone (value_differs, kept_newer): the read's
+    answer is what they are recorded with."""
+    outcome = read.outcome
+    return RowResult(
+        status,
+        http_status=outcome.http_status,
+        attempts=read.attempts,
+        request_id=outcome.request_id,
+        finished_at_ms=_now_ms(),
+    )
+
+
+def _planned(tag: TagRows, current: str | None) -> RowStatus:
+    """What a delete would do to a tag, given the value the image holds for its key now."""
+    if current is None:
+        return RowStatus.ABSENT
+    return RowStatus.WOULD_DELETE if current == tag.value else RowStatus.VALUE_DIFFERS
+
+
+def _fields(
+    batch: ImageBatch, outcome: Outcome, attempt: int, action: Action, status: str
+) -> dict[str, object]:
     return {
         "image_id": batch.image_id,
         "project_id": batch.project_id,
+        "action": action,
         "tags": len(batch.tags),
-        "status": outcome.row_status.value,
+        "status": status,
         "outcome": outcome.kind.value,
         "http_status": outcome.http_status,
         "error_code": outcome.error_code,

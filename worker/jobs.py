@@ -23,6 +23,53 @@ class JobState(StrEnum):
         return self not in (JobState.QUEUED, JobState.RUNNING)
 
 
+class Mode(StrEnum):
+    """What a job does with its rows."""
+
+    DELETE = "delete"  # delete the tags (optionally reading them first: --backup)
+    PLAN = "plan"  # read the tags and say what a delete would do; changes nothing
+    UNDO = "undo"  # re-create tags a --backup job deleted, unless set again since
+
+
+# Per mode, the final statuses that mean "this row's intent was carried out". A job whose rows
+# all end in one of them is ``completed``, else ``completed_with_failures``; ``run`` exits 0 or 1
+# on the same test. value_differs is not among the delete goals: the tag is still there.
+GOALS: dict[Mode, frozenset[RowStatus]] = {
+    Mode.DELETE: frozenset({RowStatus.DELETED, RowStatus.NOT_FOUND}),
+    Mode.PLAN: frozenset(
+        {
+            RowStatus.WOULD_DELETE,
+            RowStatus.VALUE_DIFFERS,
+            RowStatus.ABSENT,
+            RowStatus.IMAGE_NOT_FOUND,
+        }
+    ),
+    Mode.UNDO: frozenset({RowStatus.RESTORED, RowStatus.KEPT_NEWER, RowStatus.NOT_FOUND}),
+}
+
+# Statuses any mode can end a row in when a call fails or the job stops.
+_TROUBLE = (
+    RowStatus.REJECTED,
+    RowStatus.FORBIDDEN,
+    RowStatus.UNAUTHORIZED,
+    RowStatus.FAILED,
+    RowStatus.INVALID,
+    RowStatus.CANCELLED,
+)
+# Per mode, every status its rows can end in (for status output and --only choices).
+STATUSES: dict[Mode, tuple[RowStatus, ...]] = {
+    Mode.DELETE: (RowStatus.DELETED, RowStatus.NOT_FOUND, RowStatus.VALUE_DIFFERS, *_TROUBLE),
+    Mode.PLAN: (
+        RowStatus.WOULD_DELETE,
+        RowStatus.VALUE_DIFFERS,
+        RowStatus.ABSENT,
+        RowStatus.IMAGE_NOT_FOUND,
+        *_TROUBLE,
+    ),
+    Mode.UNDO: (RowStatus.RESTORED, RowStatus.KEPT_NEWER, RowStatus.NOT_FOUND, *_TROUBLE),
+}
+
+
 class Api(StrEnum):
     V1 = "v1"  # DELETE /v1/{project}/cloudimages/{image}/tags/delete (the seed API)
     V2 = "v2"  # POST /v2/{project}/images/{image}/tags/action, action=delete
@@ -41,6 +88,32 @@ class JobOptions:
     backoff_cap_s: float = 30.0
     breaker_min: int = 100
     breaker_ratio: float = 0.5
+    mode: Mode = Mode.DELETE
+    # Read each image's tags before deleting and keep the values of the keys deleted.
+    backup: bool = False
+    # With backup: leave keys whose current value is not the CSV's (value_differs).
+    match_values: bool = False
+    # For an undo: the job whose deletions it reverses.
+    undo_of: str | None = None
+
+    @property
+    def reads_first(self) -> bool:
+        """Whether each batch starts by reading the image's current tags."""
+        return self.backup or self.mode is not Mode.DELETE
+
+    @property
+    def goals(self) -> frozenset[RowStatus]:
+        return GOALS[self.mode]
+
+    def describe(self) -> str:
+        """The kind of job in a few words, for status and summaries."""
+        if self.mode is Mode.UNDO:
+            return f"undo of job {self.undo_of}"
+        if self.mode is Mode.PLAN:
+            return "plan (read-only)"
+        if self.match_values:
+            return "delete with backup, only matching values"
+        return "delete with backup" if self.backup else "delete (no backup)"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -50,6 +123,7 @@ class JobOptions:
         data = json.loads(text)
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         known["api"] = Api(known.get("api", Api.V1))
+        known["mode"] = Mode(known.get("mode", Mode.DELETE))
         return cls(**known)
 
 

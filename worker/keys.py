@@ -48,6 +48,13 @@ def invalid_rows(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:invalid"
 
 
+def observed(job_id: str) -> str:
+    """Hash: row ref -> JSON of the value a read found for the row's key before the job acted
+    (null: the key was absent). Written once per row (HSETNX) by workers of jobs that read
+    first (--backup, plan, undo); read by report and undo."""
+    return f"{PREFIX}:job:{job_id}:observed"
+
+
 def verified(job_id: str, identity_key: str) -> str:
     """String: "ok" once a call of the job with this identity was not refused for its
     credentials; "probing" while the first call is out. Written by workers."""

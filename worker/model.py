@@ -18,6 +18,13 @@ class RowStatus(StrEnum):
     INVALID = "invalid"
     CANCELLED = "cancelled"
     VALUE_DIFFERS = "value_differs"
+    # A plan (read-only) answers each row with what a run would do.
+    WOULD_DELETE = "would_delete"
+    ABSENT = "absent"
+    IMAGE_NOT_FOUND = "image_not_found"
+    # An undo answers each tag it was asked to put back.
+    RESTORED = "restored"
+    KEPT_NEWER = "kept_newer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,10 +207,15 @@ def _parse_tags(body: bytes) -> tuple[Tag, ...] | None:
     if not isinstance(tags, list):
         return None
     return tuple(
-        Tag(str(item.get("key", "")), str(item.get("value", "")))
+        Tag(_text(item.get("key")), _text(item.get("value")))
         for item in tags
         if isinstance(item, dict)
     )
+
+
+def _text(value: object) -> str:
+    """A tag field as text; a missing or null value is the empty string."""
+    return "" if value is None else str(value)
 
 
 def _str_or_none(value: object) -> str | None:

@@ -6,13 +6,17 @@ the caller sleeps until its slot. N workers together therefore never exceed the 
 spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
 hosts, which is why this one is hand-written.
 
-The rate adapts. A 429 means the cloud's bucket is empty, and then the calls it accepted in
-the last whole second are its real rate: the shared rate is set to ``settle_share`` of that
-(per-second counts of accepted calls, which each limiter reports with its next reservation, so
-at no extra round trip), yet never below ``cut_factor`` of the rate (a count taken while workers
-sat idle between chunks comes in low and must not collapse the rate; a CI run saw it fall to a
-quarter of the limit that way) nor above it; at most once per ``cut_cooldown_s``, so one burst of
-429s counts once. The rate then grows back by
+The rate adapts. A 429 means the cloud's bucket is empty, and the calls it accepted in a whole
+second that also saw 429s are its real rate: the shared rate is set to ``settle_share`` of the
+larger such count of the last two seconds (per-second counts of accepted calls, which each
+limiter reports with its next reservation, so at no extra round trip; 429s are counted by this
+script), cutting by at most ``deep_cut_factor`` at once. Without such a saturated second, the
+count of the last second is used but never cuts below ``cut_factor`` of the rate (a count taken
+while workers sat idle between chunks comes in low and must not collapse the rate; a CI run saw
+it fall to a quarter of the limit that way). At most once per ``cut_cooldown_s``, so one burst
+of 429s counts once. (Halving only, the rate took four cuts, about 5 s, to come down from
+--rate 400 to a 40/s limit, and the 429s of those seconds made a CI run fail its "< 5% after
+5 s" check.) The rate then grows back by
 ``fast_recovery_per_s`` of itself each second while below 90% of the accepted rate last
 measured, then by ``recovery_per_s``, up to the ceiling (``--rate``): probing gently above the
 limit, where a token-bucket gateway drains slowly. Plain AIMD (halve, then climb 5%/s) was
@@ -63,22 +67,37 @@ return {tostring(slot - now), tostring(rate)}
 """
 )
 
-# KEYS: bucket. ARGV: cut factor, min rate, cooldown ms, settle share.
+# KEYS: bucket. ARGV: cut factor, min rate, cooldown ms, settle share, deep cut factor.
 # Returns {effective rate, 1 if this call changed it}.
 THROTTLED = (
     _NOW_PRECISE
     + """
+local second = math.floor(now / 1000)
+local throttled = KEYS[1] .. ':throttled:' .. second
+redis.call('INCR', throttled)
+redis.call('EXPIRE', throttled, 10)
 local h = redis.call('HMGET', KEYS[1], 'rate', 'cut_at')
 local rate = tonumber(h[1])
 if not rate then return {'0', 0} end
 local cut_at = tonumber(h[2]) or 0
 if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
-local last = math.floor(now / 1000) - 1
-local accepted = tonumber(redis.call('GET', KEYS[1] .. ':accepted:' .. last) or '0')
--- One 429 burst cuts by cut_factor at most: an accepted count that came in low (workers idle
--- between chunks report nothing) must not collapse the rate.
+-- Calls accepted in the last two whole seconds; a second that also saw 429s was saturated,
+-- and what the cloud accepted in it is its real rate.
+local saturated, accepted = 0, 0
+for s = second - 2, second - 1 do
+  local ok = tonumber(redis.call('GET', KEYS[1] .. ':accepted:' .. s) or '0')
+  local refused = tonumber(redis.call('GET', KEYS[1] .. ':throttled:' .. s) or '0')
+  if refused > 0 then saturated = math.max(saturated, ok) end
+  if s == second - 1 then accepted = ok end
+end
 local target = rate * tonumber(ARGV[1])
-if accepted > 0 then
+if saturated > 0 then
+  -- Settle on the measured rate, at most a deep cut at once.
+  target = math.max(rate * tonumber(ARGV[5]), math.min(rate, saturated * tonumber(ARGV[4])))
+  redis.call('HSET', KEYS[1], 'known', tostring(saturated))
+elseif accepted > 0 then
+  -- A count from a second without 429s may come in low (workers idle between chunks report
+  -- nothing): it must not cut by more than cut_factor.
   target = math.max(target, math.min(rate, accepted * tonumber(ARGV[4])))
   redis.call('HSET', KEYS[1], 'known', tostring(accepted))
 end
@@ -108,6 +127,7 @@ class SharedRateLimiter:
     recovery_per_s: float = 0.02
     fast_recovery_per_s: float = 0.25
     cut_factor: float = 0.5
+    deep_cut_factor: float = 0.25
     cut_cooldown_s: float = 1.0
     settle_share: float = 0.95
     min_rate_per_s: float = 0.2
@@ -151,6 +171,7 @@ class SharedRateLimiter:
                 self.min_rate_per_s,
                 int(self.cut_cooldown_s * 1000),
                 self.settle_share,
+                self.deep_cut_factor,
             ],
         )
         self.effective_rate_per_s = float(rate)

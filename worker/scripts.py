@@ -8,16 +8,20 @@ from __future__ import annotations
 _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
 # Record rows' results once each (HSETNX), count them, count the request for the circuit
-# breaker, and finish the job when the last row of all is final.
-# KEYS: results, counts, job. ARGV: requests (0/1), failed (0/1), then ref, status, json, ...
+# breaker, and finish the job when the last row of all is final: ``completed`` when every row
+# ended in one of the job's goal statuses, else ``completed_with_failures``.
+# KEYS: results, counts, job. ARGV: requests (0/1), failed (0/1), goal statuses (space
+# separated), then ref, status, json, ...
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
 RECORD_RESULTS = (
     _NOW
     + """
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
+local goals = {}
+for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
 local added = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
     redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
     added = added + 1
@@ -28,7 +32,7 @@ local counts = redis.call('HGETALL', KEYS[2])
 for i = 1, #counts, 2 do
   local n = tonumber(counts[i + 1])
   done = done + n
-  if counts[i] == 'deleted' or counts[i] == 'not_found' then good = good + n end
+  if goals[counts[i]] then good = good + n end
 end
 local total = tonumber(redis.call('HGET', KEYS[3], 'total') or '-1')
 local finished = ''

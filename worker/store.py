@@ -6,15 +6,16 @@ script, so a chunk delivered twice neither double-counts nor overwrites a result
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
 
 from worker import keys, scripts
-from worker.jobs import Job, JobState, RowResult, decode_chunk
-from worker.model import ImageBatch
+from worker.jobs import GOALS, Job, JobState, Mode, RowResult, decode_chunk
+from worker.model import ImageBatch, RowStatus
 from worker.scripts import MARK_RUNNING, STOP_JOB
 
 
@@ -96,9 +97,13 @@ class ResultStore:
         *,
         request: bool = False,
         failed: bool = False,
+        goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
     ) -> Recorded:
-        """Record results not recorded yet, and count the request that produced them."""
-        args: list[str | int] = [int(request), int(failed)]
+        """Record results not recorded yet, and count the request that produced them.
+
+        ``goals``: the statuses that leave the job ``completed`` (the job's mode decides).
+        """
+        args: list[str | int] = [int(request), int(failed), " ".join(sorted(goals))]
         for ref, result in results:
             args += [str(ref), result.status.value, result.to_json()]
         added, done, requests, failures, finished = await self._record(
@@ -111,6 +116,21 @@ class ResultStore:
             int(failures),
             JobState(finished) if finished else None,
         )
+
+    async def observe(self, job_id: str, values: Mapping[int, str | None]) -> dict[int, str | None]:
+        """Keep what a read found for rows (the value, or None: the key was absent) and return
+        what is kept: the first observation of a row wins, so a chunk worked again after a
+        crash between a backup read and its delete keeps the value from before the delete."""
+        if not values:
+            return {}
+        key = keys.observed(job_id)
+        fields = [str(ref) for ref in values]
+        pipe = self.redis.pipeline(transaction=True)
+        for field, value in zip(fields, values.values(), strict=True):
+            pipe.hsetnx(key, field, json.dumps(value, ensure_ascii=False))
+        pipe.hmget(key, fields)
+        kept = (await pipe.execute())[-1]
+        return {ref: json.loads(text) for ref, text in zip(values, kept, strict=True)}
 
     async def acquire_lease(self, job_id: str, number: int, owner: str, ttl_ms: int) -> str:
         return str(

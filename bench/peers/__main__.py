@@ -239,7 +239,7 @@ def run_tagsweep(
     wall_s = time.perf_counter() - started
     cpu_s += stop_group(workers)
     sampler.stop()
-    failed = status.not_deleted
+    failed = status.missed
     client.flushdb()
     return wall_s, cpu_s, sampler.peak_rss_mb, failed
 
