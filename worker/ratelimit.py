@@ -7,16 +7,17 @@ spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) can
 hosts, which is why this one is hand-written.
 
 The rate adapts. A 429 means the cloud's bucket is empty, and the calls it accepted in a whole
-second that also saw 429s are its real rate: the shared rate is set to ``settle_share`` of the
-larger such count of the last two seconds (per-second counts of accepted calls, which each
-limiter reports with its next reservation, so at no extra round trip; 429s are counted by this
-script), cutting by at most ``deep_cut_factor`` at once. Without such a saturated second, the
-count of the last second is used but never cuts below ``cut_factor`` of the rate (a count taken
-while workers sat idle between chunks comes in low and must not collapse the rate; a CI run saw
-it fall to a quarter of the limit that way). At most once per ``cut_cooldown_s``, so one burst
-of 429s counts once. (Halving only, the rate took four cuts, about 5 s, to come down from
---rate 400 to a 40/s limit, and the 429s of those seconds made a CI run fail its "< 5% after
-5 s" check.) The rate then grows back by
+second that also saw 429s, while calls came at least at half the rate, are its real rate: the
+shared rate is set to ``settle_share`` of the latest such count of the last two seconds
+(per-second counts of accepted calls, which each limiter reports with its next reservation, so
+at no extra round trip; 429s are counted by this script), cutting by at most
+``deep_cut_factor`` at once. Without such a saturated second the rate is cut by
+``cut_factor`` (a count taken while workers sat idle, between chunks or in backoff, comes in
+low and must not collapse the rate; a CI run saw it fall to a quarter of the limit that way,
+and a high count from a second without 429s must not stop a cut either). At most once per
+``cut_cooldown_s``, so one burst of 429s counts once. (Halving only, the rate took four cuts,
+about 5 s, to come down from --rate 400 to a 40/s limit, and the 429s of those seconds failed
+a test's "< 5% after 5 s" check.) The rate then grows back by
 ``fast_recovery_per_s`` of itself each second while below 90% of the accepted rate last
 measured, then by ``recovery_per_s``, up to the ceiling (``--rate``): probing gently above the
 limit, where a token-bucket gateway drains slowly. Plain AIMD (halve, then climb 5%/s) was
@@ -81,25 +82,20 @@ local rate = tonumber(h[1])
 if not rate then return {'0', 0} end
 local cut_at = tonumber(h[2]) or 0
 if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
--- Calls accepted in the last two whole seconds; a second that also saw 429s was saturated,
--- and what the cloud accepted in it is its real rate.
-local saturated, accepted = 0, 0
-for s = second - 2, second - 1 do
+-- The latest of the last two whole seconds that was saturated: it saw 429s while calls came at
+-- least at half the rate (not a second of workers idle in backoff). What the cloud accepted in
+-- it is its real rate (an over-count by the bucket's burst in the first such second).
+local measured = nil
+for s = second - 1, second - 2, -1 do
   local ok = tonumber(redis.call('GET', KEYS[1] .. ':accepted:' .. s) or '0')
   local refused = tonumber(redis.call('GET', KEYS[1] .. ':throttled:' .. s) or '0')
-  if refused > 0 then saturated = math.max(saturated, ok) end
-  if s == second - 1 then accepted = ok end
+  if measured == nil and refused > 0 and ok + refused >= 0.5 * rate then measured = ok end
 end
 local target = rate * tonumber(ARGV[1])
-if saturated > 0 then
-  -- Settle on the measured rate, at most a deep cut at once.
-  target = math.max(rate * tonumber(ARGV[5]), math.min(rate, saturated * tonumber(ARGV[4])))
-  redis.call('HSET', KEYS[1], 'known', tostring(saturated))
-elseif accepted > 0 then
-  -- A count from a second without 429s may come in low (workers idle between chunks report
-  -- nothing): it must not cut by more than cut_factor.
-  target = math.max(target, math.min(rate, accepted * tonumber(ARGV[4])))
-  redis.call('HSET', KEYS[1], 'known', tostring(accepted))
+if measured and measured > 0 then
+  -- Settle just under the measured rate, cutting by at most deep_cut_factor at once.
+  target = math.max(rate * tonumber(ARGV[5]), math.min(rate, measured * tonumber(ARGV[4])))
+  redis.call('HSET', KEYS[1], 'known', tostring(measured))
 end
 rate = math.max(tonumber(ARGV[2]), target)
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut_at', tostring(now),
