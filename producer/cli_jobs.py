@@ -161,7 +161,7 @@ def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw
     sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=new))
 
 
-@click.command()
+@click.command(short_help="Say per row what a run would change (read-only).")
 @job_options
 @workers_option
 @simulate_option
@@ -186,7 +186,7 @@ def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
     sys.exit(run_job(kw, processes=processes, simulate=simulate, report=output, new=True))
 
 
-@click.command()
+@click.command(short_help="Re-create the tags a --backup job deleted.")
 @click.argument("job_id")
 @workers_option
 @click.option(
