@@ -63,6 +63,7 @@ def validate(
     """
     collection = collect(list(files), default_project_id=project_id, default_region=region)
     plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
+    ENDING.skip_teardown = True
     if as_json:
         document = {
             "plan": plan.as_json(),
@@ -203,6 +204,17 @@ def simulator(
     asyncio.run(serve_forever(sim, host=host, port=port))
 
 
+class _Ending:
+    """How the process ends. ``skip_teardown``: a command that holds a large structure and has
+    nothing left to clean up (``validate``: a million rows' collection) exits without freeing
+    it; freeing is 85 ms of a 2.5 s validation of 1M rows (bench/validate.py)."""
+
+    skip_teardown = False
+
+
+ENDING = _Ending()
+
+
 def main() -> None:
     """Entry point: run the command line, turning expected errors into one line and exit 2."""
     try:
@@ -210,6 +222,13 @@ def main() -> None:
     except TagsweepError as exc:
         click.echo(f"tagsweep: {exc}", err=True)
         sys.exit(2)
+    except SystemExit as done:
+        if ENDING.skip_teardown:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
