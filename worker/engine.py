@@ -326,9 +326,8 @@ class ChunkRun:
     ) -> None:
         """Record the rows a call decided, log it, and check the breakers."""
         outcome = sent.outcome
-        status_of = status if callable(status) else (lambda _: status)
         base = RowResult(
-            status=outcome.row_status,
+            status=status if isinstance(status, RowStatus) else outcome.row_status,
             http_status=outcome.http_status,
             error_code=outcome.error_code,
             error_message=outcome.error_message,
@@ -336,13 +335,16 @@ class ChunkRun:
             request_id=outcome.request_id,
             finished_at_ms=_now_ms(),
         )
-        statuses = {tag.key: status_of(tag) for tag in batch.tags}
-        rows = [
-            (ref, replace(base, status=statuses[tag.key])) for tag in batch.tags for ref in tag.refs
-        ]
+        if isinstance(status, RowStatus):  # the usual case: one result shared by every row
+            rows = [(ref, base) for tag in batch.tags for ref in tag.refs]
+            shown: str = status.value
+        else:
+            statuses = {tag.key: status(tag) for tag in batch.tags}
+            results = {s: replace(base, status=s) for s in set(statuses.values())}
+            rows = [(ref, results[statuses[tag.key]]) for tag in batch.tags for ref in tag.refs]
+            shown = statuses[batch.tags[0].key].value if len(results) == 1 else "mixed"
         failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
         recorded = await self.record_rows(rows, request=True, failed=failed)
-        shown = statuses.popitem()[1] if len(set(statuses.values())) == 1 else "mixed"
         log.info(
             "batch.done",
             **_fields(batch, outcome, sent.attempts, action, shown),
