@@ -14,8 +14,11 @@ at no extra round trip; 429s are counted by this script), cutting by at most
 ``deep_cut_factor`` at once. Without such a saturated second the rate is cut by
 ``cut_factor`` (a count taken while workers sat idle, between chunks or in backoff, comes in
 low and must not collapse the rate; a CI run saw it fall to a quarter of the limit that way,
-and a high count from a second without 429s must not stop a cut either). At most once per
-``cut_cooldown_s``, so one burst of 429s counts once. (Halving only, the rate took four cuts,
+and a high count from a second without 429s must not stop a cut either), at most once per
+``cut_cooldown_s``, so one burst of 429s counts once. Settling has no cooldown: settling twice
+on one count changes nothing, and the first count, which includes the bucket's burst, must give
+way to the next as soon as it comes (a CI run with a 1 s cooldown on both kept the rate 40%
+above the limit for two more seconds). (Halving only, the rate took four cuts,
 about 5 s, to come down from --rate 400 to a 40/s limit, and the 429s of those seconds failed
 a test's "< 5% after 5 s" check.) The rate then grows back by
 ``fast_recovery_per_s`` of itself each second while below 90% of the accepted rate last
@@ -81,7 +84,6 @@ local h = redis.call('HMGET', KEYS[1], 'rate', 'cut_at')
 local rate = tonumber(h[1])
 if not rate then return {'0', 0} end
 local cut_at = tonumber(h[2]) or 0
-if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
 -- The latest of the last two whole seconds that was saturated: it saw 429s while calls came at
 -- least at half the rate (not a second of workers idle in backoff). What the cloud accepted in
 -- it is its real rate (an over-count by the bucket's burst in the first such second).
@@ -91,11 +93,18 @@ for s = second - 1, second - 2, -1 do
   local refused = tonumber(redis.call('GET', KEYS[1] .. ':throttled:' .. s) or '0')
   if measured == nil and refused > 0 and ok + refused >= 0.5 * rate then measured = ok end
 end
-local target = rate * tonumber(ARGV[1])
+local target
 if measured and measured > 0 then
-  -- Settle just under the measured rate, cutting by at most deep_cut_factor at once.
+  -- Settle just under the measured rate, cutting by at most deep_cut_factor at once. Settling
+  -- again on the same count changes nothing, so this needs no cooldown: a newer measurement is
+  -- taken as soon as it comes, which the first one (burst included) needs.
   target = math.max(rate * tonumber(ARGV[5]), math.min(rate, measured * tonumber(ARGV[4])))
+  if target > 0.99 * rate then return {tostring(rate), 0} end
   redis.call('HSET', KEYS[1], 'known', tostring(measured))
+else
+  -- No measurement: halve, once per burst of 429s.
+  if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
+  target = rate * tonumber(ARGV[1])
 end
 rate = math.max(tonumber(ARGV[2]), target)
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut_at', tostring(now),
