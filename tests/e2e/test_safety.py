@@ -12,9 +12,11 @@ import select
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import pytest
 import redis
 
 from producer.local import tagsweep_command
@@ -92,16 +94,28 @@ def by_row(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
     return {(row["image_id"], row["key"]): row for row in rows}
 
 
-def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
-) -> None:
+@dataclass
+class Scene:
+    job_csv: Path
+    sim: SimProcess
+    env: dict[str, str]
+
+
+@pytest.fixture
+def scene(
+    tmp_path: Path, e2e_redis_url: str, start_sim_process: Callable[..., SimProcess]
+) -> Scene:
+    """The seeded simulator, the job's CSV, and the environment of workers and commands."""
     seed = write_csv(tmp_path / "seed.csv", seed_rows(), COLUMNS)
     job_csv = write_csv(tmp_path / "job.csv", job_rows(), COLUMNS)
     sim = start_sim_process(seed, "--rate-limit", "200")
-    env = worker_env(e2e_redis_url, sim)
+    return Scene(job_csv, sim, worker_env(e2e_redis_url, sim))
+
+
+def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
+    tmp_path: Path, e2e_redis_url: str, scene: Scene, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    job_csv, sim, env = scene.job_csv, scene.sim, scene.env
     before = all_tags(sim)
 
     # plan: read-only, through workers it starts itself; per-row answers on stdout.
@@ -163,15 +177,9 @@ def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
 
 
 def test_match_values_leaves_other_values_alone_and_undo_needs_a_backup(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, e2e_redis_url: str, scene: Scene, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    seed = write_csv(tmp_path / "seed.csv", seed_rows(), COLUMNS)
-    job_csv = write_csv(tmp_path / "job.csv", job_rows(), COLUMNS)
-    sim = start_sim_process(seed, "--rate-limit", "200")
-    env = worker_env(e2e_redis_url, sim)
+    job_csv, sim, env = scene.job_csv, scene.sim, scene.env
     start_worker(env)
 
     usage = run_cli(env, "submit", str(job_csv), "--match-values", cwd=tmp_path)
