@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from producer.connection import connect_redis
+from producer.connection import connect_redis, job_redis
 from producer.control import cancel_job, retry_job
 from producer.jobspec import options_from, prepare_job
 from producer.options import job_options, safety_options
@@ -50,7 +50,13 @@ def submit(new: bool, **kw: Any) -> None:
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds, --watch.")
 def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> None:
     """Progress, rate, ETA and counts per status of JOB (default: the latest job)."""
-    client = connect_redis(Settings.from_env().redis_url)
+    with job_redis() as client:
+        _status(client, job_id, watch=watch, as_json=as_json, interval=interval)
+
+
+def _status(
+    client: redis.Redis, job_id: str | None, *, watch: bool, as_json: bool, interval: float
+) -> None:
     job_id = job_id or latest_job_id(client)
     if watch:
         final = follow_job(client, job_id, tty=sys.stderr.isatty(), interval_s=interval)
@@ -76,7 +82,13 @@ def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> N
 )
 def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> None:
     """One row per input row: its columns, then its result (`--only failed` is valid input)."""
-    client = connect_redis(Settings.from_env().redis_url)
+    with job_redis() as client:
+        _report(client, job_id, only, fmt, output)
+
+
+def _report(
+    client: redis.Redis, job_id: str, only: tuple[str, ...], fmt: str, output: str | None
+) -> None:
     job = read_job(client, job_id)
     wanted = set(only) or None
     if output:
@@ -111,8 +123,9 @@ def retry(job_id: str, only: tuple[str, ...]) -> None:
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
     """Cancel JOB: rows not sent yet end `cancelled`."""
-    client = connect_redis(Settings.from_env().redis_url)
-    if cancel_job(client, job_id):
+    with job_redis() as client:
+        cancelled = cancel_job(client, job_id)
+    if cancelled:
         click.echo(f"job {job_id} cancelled")
     else:
         click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)

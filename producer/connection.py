@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from worker.errors import ConfigError
-from worker.settings import redact_url
+from worker.settings import Settings, redact_url
 
 if TYPE_CHECKING:
     import redis
@@ -26,3 +29,25 @@ def connect_redis(url: str) -> redis.Redis:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"cannot use Redis at {redact_url(url)}: {reason}") from None
     return client
+
+
+@contextlib.contextmanager
+def job_redis() -> Iterator[redis.Redis]:
+    """The Redis that holds the jobs a command asks about: ``REDIS_URL`` when set; else, in a
+    directory where ``run``, ``plan`` or ``undo`` kept a private Redis (``./.tagsweep/``), that
+    one (started for the command's duration if it is not running); else the default URL."""
+    from producer.embedded import holds_private_data, running_private_url, start_embedded_redis
+
+    settings = Settings.from_env()
+    if os.environ.get("REDIS_URL") or not holds_private_data():
+        yield connect_redis(settings.redis_url)
+        return
+    url = running_private_url()
+    if url is not None:
+        yield connect_redis(url)
+        return
+    private = start_embedded_redis()
+    try:
+        yield connect_redis(private.url)
+    finally:
+        private.stop()

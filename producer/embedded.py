@@ -17,6 +17,22 @@ import redis
 from worker.errors import ConfigError
 
 STATE_DIR = Path(".tagsweep")
+# Where a running private Redis can be reached, for the commands run beside it (status, ...).
+URL_FILE = "redis.url"
+
+
+def holds_private_data(directory: Path = STATE_DIR) -> bool:
+    """Whether a private Redis kept data under ``directory`` (an earlier run, plan or undo)."""
+    return (directory / "appendonlydir").is_dir()
+
+
+def running_private_url(directory: Path = STATE_DIR) -> str | None:
+    """The URL of the private Redis running over ``directory``, if one is."""
+    pidfile, urlfile = directory / "redis.pid", directory / URL_FILE
+    if not (pidfile.exists() and urlfile.exists()):
+        return None
+    pid = int(pidfile.read_text().strip() or "0")
+    return urlfile.read_text().strip() if pid and _alive(pid) else None
 
 
 def redis_server_binary() -> str:
@@ -58,6 +74,7 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait(timeout=10)
         (self.directory / "redis.pid").unlink(missing_ok=True)
+        (self.directory / URL_FILE).unlink(missing_ok=True)
 
 
 def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None) -> EmbeddedRedis:
@@ -102,6 +119,7 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
             log = (directory / "redis.log").read_text(errors="replace")[-500:]
             raise ConfigError(f"the private Redis did not start: {log.strip()}")
         time.sleep(0.05)
+    (directory / URL_FILE).write_text(url + "\n")
     return EmbeddedRedis(process, url, directory)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -63,12 +66,31 @@ def test_run_simulate_does_the_whole_job_on_a_private_redis(tmp_path: Path, redi
     aof = tmp_path / ".tagsweep" / "appendonlydir"
     assert aof.is_dir()
     assert sum(f.stat().st_size for f in aof.iterdir()) > 10_000
-    job_id = result.stdout.split("job ", 1)[1].split()[0]
+    job_id = re.search(r"^job +([0-9a-f]{16}):", result.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
     assert not redis.Redis.from_url(redis_url).exists(
         f"tagsweep:job:{job_id}"
     )  # not the shared one
     for line in (tmp_path / ".tagsweep" / "worker.log").read_text().splitlines():
         assert line.startswith("{")
+
+    # Beside it, status and report find the job in the private Redis (started for them).
+    def beside(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            tagsweep_command(*args),
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    shown = beside("status", job_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["counts"]["deleted"] == 330
+    rows = beside("report", job_id, "--only", "deleted")
+    assert len(list(csv.DictReader(io.StringIO(rows.stdout)))) == 330
+    assert not (tmp_path / ".tagsweep" / "redis.pid").exists()  # stopped again
 
 
 def test_an_interrupted_run_is_resumed_by_running_it_again(
