@@ -112,11 +112,11 @@ def _report(
 def retry(job_id: str, only: tuple[str, ...]) -> None:
     """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
     client = connect_redis(Settings.from_env().redis_url)
-    retry_job(client, job_id, set(only))
+    rows = retry_job(client, job_id, set(only))
     from worker.tasks import dispatch_chunk
 
     queued = dispatch_pending(client, dispatch_chunk, job_id)
-    click.echo(f"{queued} chunk(s) queued again for job {job_id}")
+    click.echo(f"{rows:,} row(s) in {queued} chunk(s) queued again for job {job_id}")
 
 
 @click.command()

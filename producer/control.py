@@ -47,10 +47,10 @@ def retry_job(
     statuses: set[str],
     *,
     chunk_requests: int = DEFAULT_CHUNK_REQUESTS,
-) -> range:
+) -> int:
     """Forget the results of rows in ``statuses`` and write chunks for them again.
 
-    Returns the numbers of the new chunks; the caller queues them.
+    Returns how many rows will be sent again; the caller queues the new chunks.
     """
     if RowStatus.INVALID.value in statuses:
         raise JobStateError("invalid rows cannot be retried: fix them and submit them anew")
@@ -59,7 +59,7 @@ def retry_job(
         raise JobStateError(f"job {job_id} is {job.state.value}; retry it once it has finished")
     rows = rows_in(client, job_id, statuses)
     if not rows:
-        return range(0)
+        return 0
     pipe = client.pipeline(transaction=True)
     for ref, status in rows.items():
         pipe.hdel(keys.results(job_id), str(ref))
@@ -76,7 +76,7 @@ def retry_job(
         size=chunk_requests,
     )
     client.hincrby(keys.job(job_id), "next_chunk", count)
-    return range(first, first + count)
+    return len(rows)
 
 
 def _batches_for(
