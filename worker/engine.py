@@ -183,7 +183,7 @@ class ChunkRun:
             differs = [t for t in batch.tags if kept[t.refs[0]] not in (None, t.value)]
         if differs:
             await self.record(
-                replace(batch, tags=tuple(differs)), _read(read, RowStatus.VALUE_DIFFERS)
+                replace(batch, tags=tuple(differs)), _result(read, RowStatus.VALUE_DIFFERS)
             )
         if send:
             await self.act(replace(batch, tags=tuple(send)), line, "delete")
@@ -198,7 +198,7 @@ class ChunkRun:
         newer = [t for t in batch.tags if t.key in current and current[t.key] != t.value]
         for tags, status in ((same, RowStatus.RESTORED), (newer, RowStatus.KEPT_NEWER)):
             if tags:
-                await self.record(replace(batch, tags=tuple(tags)), _read(read, status))
+                await self.record(replace(batch, tags=tuple(tags)), _result(read, status))
         if missing:
             await self.act(replace(batch, tags=tuple(missing)), line, "create")
 
@@ -326,15 +326,7 @@ class ChunkRun:
     ) -> None:
         """Record the rows a call decided, log it, and check the breakers."""
         outcome = sent.outcome
-        base = RowResult(
-            status=status if isinstance(status, RowStatus) else outcome.row_status,
-            http_status=outcome.http_status,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message,
-            attempts=sent.attempts,
-            request_id=outcome.request_id,
-            finished_at_ms=_now_ms(),
-        )
+        base = _result(sent, status if isinstance(status, RowStatus) else outcome.row_status)
         if isinstance(status, RowStatus):  # the usual case: one result shared by every row
             rows = [(ref, base) for tag in batch.tags for ref in tag.refs]
             shown: str = status.value
@@ -408,20 +400,18 @@ class ChunkRun:
         return recorded
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _read(read: Sent, status: RowStatus) -> RowResult:
-    """The result of rows decided by the read alone (value_differs, kept_newer): the read's
-    answer is what they are recorded with."""
-    outcome = read.outcome
+def _result(sent: Sent, status: RowStatus) -> RowResult:
+    """A row's result as the call ``sent`` decided it; rows decided by a read alone
+    (value_differs, kept_newer) are recorded with the read's answer."""
+    outcome = sent.outcome
     return RowResult(
-        status,
+        status=status,
         http_status=outcome.http_status,
-        attempts=read.attempts,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+        attempts=sent.attempts,
         request_id=outcome.request_id,
-        finished_at_ms=_now_ms(),
+        finished_at_ms=int(time.time() * 1000),
     )
 
 
