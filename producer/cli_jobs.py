@@ -37,6 +37,11 @@ def submit(new: bool, **kw: Any) -> None:
     options_from(kw)  # refuses bad combinations before anything is read
     client = connect_redis(Settings.from_env().redis_url)
     job_id, _ = prepare_job(client, kw, new=new)
+    queue_for_workers(client, job_id)
+
+
+def queue_for_workers(client: redis.Redis, job_id: str) -> None:
+    """Queue the job's chunks not queued yet for the running workers; print its id last."""
     from worker.tasks import dispatch_chunk
 
     dispatch_pending(client, dispatch_chunk, job_id)
@@ -238,11 +243,7 @@ def undo(
 
     if queue_only:
         client = connect_redis(Settings.from_env().redis_url)
-        undo_id, _ = make(client)
-        from worker.tasks import dispatch_chunk
-
-        dispatch_pending(client, dispatch_chunk, undo_id)
-        click.echo(undo_id)
+        queue_for_workers(client, make(client)[0])
         return
     code = run_job(
         {}, processes=processes, simulate=False, report=report_path, new=False, make_job=make

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
 from producer.status import read_job
-from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
+from producer.submit import DEFAULT_CHUNK_REQUESTS, read_chunks, write_chunks
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import JobState, decode_chunk
+from worker.jobs import JobState
 from worker.model import ImageBatch, RowStatus
 from worker.scripts import STOP_JOB
 
@@ -83,9 +83,8 @@ def _batches_for(
     client: redis.Redis, job_id: str, chunks: int, refs: set[int]
 ) -> Iterator[ImageBatch]:
     """The original batches cut down to the tags of ``refs``."""
-    for number in range(chunks):
-        text = cast(str | None, client.get(keys.chunk(job_id, number)))
-        for batch in decode_chunk(text) if text else []:
+    for batches in read_chunks(client, job_id, chunks):
+        for batch in batches:
             tags = tuple(tag for tag in batch.tags if refs.intersection(tag.refs))
             if tags:
                 yield ImageBatch(batch.region, batch.project_id, batch.image_id, tags)

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, cast
 
+from producer.submit import read_chunks
 from worker import keys
-from worker.jobs import Job, Mode, RowResult, decode_chunk
+from worker.jobs import Job, Mode, RowResult
 
 if TYPE_CHECKING:
     import redis
@@ -91,12 +92,9 @@ def _csv_text(value: object) -> object:
 def iter_report(client: redis.Redis, job: Job) -> Iterator[dict[str, object]]:
     """Every input row of the job with its result (``pending`` while it has none)."""
     read_columns = _read_columns(job)
-    for number in range(job.chunks):
-        text = cast(str | None, client.get(keys.chunk(job.job_id, number)))
-        if text is None:
-            continue
+    for batches in read_chunks(client, job.job_id, job.chunks):
         rows: list[tuple[int, int, list[str]]] = []
-        for batch in decode_chunk(text):
+        for batch in batches:
             for tag in batch.tags:
                 columns = [batch.image_id, tag.key, tag.value, batch.project_id, batch.region]
                 rows.extend((ref, tag.refs[0], columns) for ref in tag.refs)

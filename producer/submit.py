@@ -19,7 +19,7 @@ from producer.batching import iter_requests
 from producer.collect import Collection
 from producer.errors import RowError
 from worker import keys
-from worker.jobs import JobOptions, JobState, RowResult, encode_chunk
+from worker.jobs import JobOptions, JobState, RowResult, decode_chunk, encode_chunk
 from worker.model import ImageBatch, RowStatus
 
 if TYPE_CHECKING:
@@ -68,6 +68,14 @@ def write_chunks(
             pipe.execute()
     pipe.execute()
     return count
+
+
+def read_chunks(client: redis.Redis, job_id: str, chunks: int) -> Iterator[list[ImageBatch]]:
+    """The batches of chunks 0 .. ``chunks`` - 1, one chunk at a time (a missing one skipped)."""
+    for number in range(chunks):
+        text = client.get(keys.chunk(job_id, number))
+        if text is not None:
+            yield decode_chunk(text)
 
 
 def create_job(

@@ -20,12 +20,13 @@ from producer.submit import (
     DEFAULT_CHUNK_REQUESTS,
     claim_job_id,
     find_submitted,
+    read_chunks,
     write_chunks,
     write_record,
 )
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import Api, Job, JobState, Mode, decode_chunk
+from worker.jobs import Api, Job, JobState, Mode, RowResult
 from worker.model import ImageBatch, RowStatus, TagRows
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ class _Counter:
 def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[ImageBatch]:
     """The job's batches cut down to the tags it deleted while present, each with the value
     the backup kept and a new row ref (counted in ``counter``). Reads one chunk at a time."""
-    for number in range(job.chunks):
-        text = cast(str | None, client.get(keys.chunk(job.job_id, number)))
-        batches = decode_chunk(text) if text else []
+    for batches in read_chunks(client, job.job_id, job.chunks):
         firsts = [str(tag.refs[0]) for batch in batches for tag in batch.tags]
         if not firsts:
             continue
@@ -83,7 +82,7 @@ def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[Ima
                 if result is None or previous is None:
                     continue
                 value = json.loads(previous)
-                if json.loads(result)[0] != RowStatus.DELETED.value or value is None:
+                if RowResult.from_json(result).status is not RowStatus.DELETED or value is None:
                     continue
                 tags.append(TagRows(tag.key, value, (counter.rows,)))
                 counter.rows += 1
