@@ -128,6 +128,21 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
+def run_cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tagsweep ARGS``, its output captured as text; the caller checks the exit code."""
+    return subprocess.run(
+        tagsweep_command(*args),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 def submit(env: dict[str, str], *args: str) -> str:
     """Run ``tagsweep submit`` and return the job id (the last line of stdout)."""
     result = subprocess.run(

@@ -20,7 +20,7 @@ import redis
 
 from producer.local import tagsweep_command
 from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.e2e.conftest import SimProcess
+from tests.e2e.conftest import SimProcess, run_cli
 from tests.e2e.test_engine import write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,21 +74,10 @@ def test_run_simulate_does_the_whole_job_on_a_private_redis(tmp_path: Path, redi
         assert line.startswith("{")
 
     # Beside it, status and report find the job in the private Redis (started for them).
-    def beside(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            tagsweep_command(*args),
-            cwd=tmp_path,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    shown = beside("status", job_id, "--json")
+    shown = run_cli(clean_env(), "status", job_id, "--json", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["counts"]["deleted"] == 330
-    rows = beside("report", job_id, "--only", "deleted")
+    rows = run_cli(clean_env(), "report", job_id, "--only", "deleted", cwd=tmp_path)
     assert len(list(csv.DictReader(io.StringIO(rows.stdout)))) == 330
     assert not (tmp_path / ".tagsweep" / "redis.pid").exists()  # stopped again
 

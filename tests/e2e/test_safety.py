@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     SimProcess,
     WorkerProcess,
     report_rows,
+    run_cli,
     submit,
     wait_for_job,
     worker_env,
@@ -82,12 +83,6 @@ def set_tag(sim: SimProcess, image: str, key: str, value: str) -> None:
             assert outcome.http_status == 204, outcome
 
     asyncio.run(call())
-
-
-def run_cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        tagsweep_command(*args), env=env, cwd=cwd, capture_output=True, text=True, check=False
-    )
 
 
 def by_row(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
