@@ -87,7 +87,14 @@ def validate(
     show_default=True,
     help="Worker processes (each with many calls in flight).",
 )
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--loglevel",
+    envvar="TAGSWEEP_LOG_LEVEL",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
     """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too)."""
@@ -96,6 +103,9 @@ def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> Non
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
+        # Celery's default, celery@HOST, is the same for every worker of a host.
+        argv.append(f"--hostname=tagsweep-{os.getpid()}@%h")
     app.worker_main(argv=[*argv, *celery_args])
 
 
