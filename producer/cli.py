@@ -13,21 +13,37 @@ from producer import cli_jobs
 from producer.collect import collect
 from producer.jobspec import EXIT_BAD_INPUT, report_problems
 from producer.options import (
+    estimate_rate_option,
     files_argument,
     max_tags_option,
     project_option,
-    rate_option,
     region_option,
 )
 from producer.plan import make_plan, render_plan
 from worker.errors import TagsweepError
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tagsweep")
 def cli() -> None:
     """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
 
+
+# What `tagsweep --help` lists: one line each that fits (click cuts a docstring's first
+# sentence at about 45 characters with "...").
+SHORT_HELP = {
+    "run": "Validate, queue, work and report on this machine.",
+    "validate": "Check the files and print the plan; send nothing.",
+    "submit": "Queue a job for running workers; print its id.",
+    "status": "Progress, rate, ETA and counts per status of a job.",
+    "report": "One line per input row with its result.",
+    "retry": "Queue again the rows that ended failed.",
+    "cancel": "Cancel a job: rows not sent yet end cancelled.",
+    "plan": "Say per row what a run would change (read-only).",
+    "undo": "Re-create the tags a --backup job deleted.",
+    "worker": "Start a Celery worker with tagsweep's settings.",
+    "simulator": "Serve the IMS + IAM simulator over HTTP.",
+}
 
 for command in (
     cli_jobs.run,
@@ -46,7 +62,7 @@ for command in (
 @files_argument
 @project_option
 @region_option
-@rate_option
+@estimate_rate_option
 @max_tags_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def validate(
@@ -95,7 +111,7 @@ def validate(
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
 )
-@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[CELERY_ARGS]...")
 def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
     """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too)."""
     from worker.app import app, setup_worker_logging
@@ -131,7 +147,7 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
 @click.option(
     "--seed",
@@ -149,11 +165,27 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 @click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
 @click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
 @click.option("--user", help="IAM user that may fetch tokens.")
-@click.option("--password", envvar="TAGSWEEP_IAM_PASSWORD", help="[env TAGSWEEP_IAM_PASSWORD]")
+@click.option(
+    "--password",
+    envvar="TAGSWEEP_IAM_PASSWORD",
+    help="That user's password [env TAGSWEEP_IAM_PASSWORD].",
+)
 @click.option("--domain", help="The user's account (domain) name; defaults to the user.")
-@click.option("--rate-limit", type=float, help="Requests/s per identity before 429 APIGW.0308.")
-@click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--latency-jitter-ms", type=float, default=0.0, show_default=True)
+@click.option(
+    "--rate-limit",
+    type=float,
+    help="Requests/s per identity before 429 APIGW.0308 [default: no limit].",
+)
+@click.option(
+    "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every answer."
+)
+@click.option(
+    "--latency-jitter-ms",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Latency varies by up to this much either way.",
+)
 @click.option(
     "--fail-rate",
     multiple=True,
@@ -212,6 +244,10 @@ def simulator(
     )
     sim = build_simulator(config, seed_csv=list(seed_csv))
     asyncio.run(serve_forever(sim, host=host, port=port))
+
+
+for _name, _text in SHORT_HELP.items():
+    cli.commands[_name].short_help = _text
 
 
 class _Ending:

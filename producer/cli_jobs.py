@@ -11,7 +11,7 @@ import click
 from producer.connection import connect_redis, job_redis
 from producer.control import cancel_job, retry_job
 from producer.jobspec import options_from, prepare_job
-from producer.options import job_options, safety_options
+from producer.options import job_options, report_option, safety_options
 from producer.progress import follow_job
 from producer.report import write_job_report
 from producer.status import latest_job_id, read_job, read_status, render_status
@@ -77,10 +77,15 @@ def _status(
     "--only",
     multiple=True,
     type=click.Choice([s.value for s in RowStatus] + ["pending"]),
-    help="Only rows in this status; repeatable.",
+    help="Only rows in this status (pending: no result yet); repeatable.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="CSV with a header, or one JSON object a line.",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Default: stdout."
@@ -156,12 +161,7 @@ simulate_option = click.option(
 @safety_options
 @workers_option
 @simulate_option
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    help="Where the report goes [default: ./tagsweep-report-JOB.csv].",
-)
+@report_option("./tagsweep-report-JOB.csv")
 @click.option(
     "--new", is_flag=True, help="Start a new job even if one for these files can be resumed."
 )
@@ -183,14 +183,8 @@ def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw
 @job_options
 @workers_option
 @simulate_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    default="-",
-    help="Where the per-row plan goes [default: stdout].",
-)
-def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
+@report_option("stdout", default="-")
+def plan(processes: int, simulate: bool, report_path: str, **kw: Any) -> None:
     """Read the live tags of the files' images and say, per row, what a run would do.
 
     Each row ends would_delete (key present, same value), value_differs (present with another
@@ -201,7 +195,7 @@ def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
     from producer.run import run_job
 
     kw["mode"] = Mode.PLAN.value
-    sys.exit(run_job(kw, processes=processes, simulate=simulate, report=output, new=True))
+    sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=True))
 
 
 @click.command(short_help="Re-create the tags a --backup job deleted.")
@@ -212,12 +206,7 @@ def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
     type=click.FloatRange(min=0.1),
     help="Requests/s for the undo, all workers together [default: the job's own rate].",
 )
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    help="Where the report goes [default: ./tagsweep-report-UNDOJOB.csv].",
-)
+@report_option("./tagsweep-report-UNDOJOB.csv")
 @click.option(
     "--queue-only",
     is_flag=True,
