@@ -26,7 +26,7 @@ class BadRequest(Exception):
 
 def parse_tags(body: bytes, *, field: str = "tags") -> list[tuple[str, str]]:
     """The ``(key, value)`` pairs of a tag body, checked as IMS checks them (lengths only)."""
-    tags = _document(body).get(field)
+    tags = document(body).get(field)
     if not isinstance(tags, list) or not tags:
         raise BadRequest(f"The parameter {field} is missing or empty.")
     return [check_tag(tag) for tag in tags]
@@ -46,14 +46,15 @@ def check_tag(tag: object) -> tuple[str, str]:
     return key, value
 
 
-def _document(body: bytes) -> dict[str, object]:
+def document(body: bytes) -> dict[str, object]:
+    """The request body as a JSON object; ``BadRequest`` when it is not one."""
     try:
-        document = json.loads(body)
+        parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(document, dict):
+    if not isinstance(parsed, dict):
         raise BadRequest("The request body must be a JSON object.")
-    return document
+    return parsed
 
 
 def _image(request: web.Request) -> tuple[ImageStore, str, str, dict[str, str] | None]:
@@ -93,7 +94,7 @@ async def tags_action_v2(request: web.Request) -> web.Response:
     if tags is None:
         return _not_found(request)
     try:
-        action = _document(request[BODY_KEY]).get("action")
+        action = document(request[BODY_KEY]).get("action")
         pairs = parse_tags(request[BODY_KEY])
         if action not in ("create", "delete"):  # case-sensitive, as the real API
             raise BadRequest("The action must be create or delete.")
@@ -131,7 +132,7 @@ async def add_tag_v2(request: web.Request) -> web.Response:
     if tags is None:
         return _not_found(request)
     try:
-        key, value = check_tag(_document(request[BODY_KEY]).get("tag"))
+        key, value = check_tag(document(request[BODY_KEY]).get("tag"))
         _check_room(request, tags, [(key, value)])
     except BadRequest as exc:
         return _bad(request, exc)
