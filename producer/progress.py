@@ -67,3 +67,30 @@ def follow_job(
             if check:
                 check()
             current = read_status(client, job_id)
+
+
+class CountBar:
+    """A bar over a known number of items on a terminal (click), nothing otherwise; for work
+    that is not a job, such as select's listing."""
+
+    def __init__(self, *, tty: bool) -> None:
+        self.tty = tty
+        self._bar: Any = None
+
+    def start(self, length: int, label: str) -> None:
+        """End the current bar, if any, and start one of ``length`` items."""
+        self.close()
+        if self.tty:
+            self._bar = click.progressbar(
+                length=max(length, 1), label=label, show_pos=True, file=sys.stderr
+            )
+            self._bar.__enter__()
+
+    def advance(self, items: int) -> None:
+        if self._bar is not None:
+            self._bar.update(items)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None

@@ -8,6 +8,7 @@ it before any call instead of learning it from a 400.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,11 +51,12 @@ class ImageQuery:
             "not_tags_any": self.not_tags_any,
         }
 
-    def problems(self) -> list[str]:
-        """Every API limit this query breaks, one message each (empty when it is fine)."""
+    def problems(self, labels: Mapping[str, str] | None = None) -> list[str]:
+        """Every API limit this query breaks, one message each (empty when it is fine);
+        ``labels`` names the filters as the caller's user knows them (``--tag-any``)."""
         found: list[str] = []
         for name, terms in self.filters().items():
-            found.extend(_term_problems(name, terms))
+            found.extend(_term_problems((labels or {}).get(name, name), terms))
         if self.name_contains is not None and len(self.name_contains) > MAX_NAME_MATCH:
             found.append(f"the name to match is longer than {MAX_NAME_MATCH} characters")
         return found
