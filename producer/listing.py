@@ -194,18 +194,19 @@ async def list_project(
 ) -> Listing:
     """Read passes until one can be trusted (see the module's docstring)."""
     previous: Pass | None = None
-    pages = 0
+    pages, reason = 0, ""
     for number in range(1, max_passes + 1):
+        if previous is not None:
+            progress.changed(project_id, reason)
         current = await read_pass(
             caller, project_id, query, number=number, progress=progress, page_size=page_size
         )
         pages += current.pages
-        reason = _distrust(current, previous)
-        if reason is None:
+        distrust = _distrust(current, previous)
+        if distrust is None:
             return Listing(project_id, list(current.images.values()), pages, number)
-        progress.changed(project_id, reason)
-        previous = current
+        previous, reason = current, distrust
     raise ListingFailed(
         f"could not get a stable listing of project {project_id} in {max_passes} passes "
-        "(the matching images kept changing); nothing written"
+        f"(the last: {reason}); nothing written"
     )

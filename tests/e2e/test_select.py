@@ -224,3 +224,77 @@ def test_refused_options_exit_2_with_one_line_before_any_call(
     assert message in result.stderr
     assert result.stdout == ""
     assert server.stats()["calls_by_status"] == {}
+
+
+def test_a_listing_that_changes_while_paged_is_read_again_until_two_passes_agree(
+    sim: Callable[..., SimProcess], e2e_redis_url: str, tmp_path: Path
+) -> None:
+    """An image appears after the first page (the simulator's churn hook): select says that
+    total_count changed, reads again, and the CSV holds the new image too."""
+    server = sim()
+    server.post("/_sim/churn", {"tags": {"env": "staging", "owner": "team-9"}, "pages": 1})
+    case = CASES["tags"]
+    code, rows, err = select(worker_env(e2e_redis_url, server), *case.args, cwd=tmp_path)
+    assert code == 0, err
+    (added,) = server.get("/_sim/churn")["added"]
+    matched = sum(1 for image in SEED.values() if case.matches(image))
+    assert f"total_count changed during paging ({matched:,}, then {matched + 1:,})" in err
+    assert "in 2 pass(es)" in err
+    expected = expected_rows(SEED, case.matches, case.removes)
+    expected |= {(added, "env", "staging", TEST_PROJECT), (added, "owner", "team-9", TEST_PROJECT)}
+    assert sorted(rows) == sorted(expected)
+
+
+def test_a_listing_that_never_settles_is_refused_and_nothing_is_written(
+    sim: Callable[..., SimProcess], e2e_redis_url: str, tmp_path: Path
+) -> None:
+    """Images keep appearing on every page: after five passes select gives up, in one line."""
+    server = sim()
+    server.post("/_sim/churn", {"tags": {"env": "staging", "owner": "x"}, "pages": 10_000})
+    env = worker_env(e2e_redis_url, server)
+    result = run_cli(env, "select", *CASES["tags"].args, "-o", "out.csv", cwd=tmp_path)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        f"tagsweep: could not get a stable listing of project {TEST_PROJECT} in 5 passes "
+        r"\(the last: total_count changed during paging \([\d,]+, then [\d,]+\)\); "
+        "nothing written",
+        last,
+    )
+    assert result.stderr.count("reading the listing again") == 4
+    assert not (tmp_path / "out.csv").exists()
+    assert not (tmp_path / "out.csv.partial").exists()
+
+
+def test_a_call_refused_for_good_ends_select_with_one_line_and_no_file(
+    sim: Callable[..., SimProcess], e2e_redis_url: str, tmp_path: Path
+) -> None:
+    """403 is not retried: exit 1, the reason in one line."""
+    server = sim("--fail-rate", "403=1")
+    env = worker_env(e2e_redis_url, server)
+    result = run_cli(env, "select", "--tag", "env", "-o", "out.csv", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"tagsweep: the count of project {TEST_PROJECT} failed: 403 APIGW.0302: "
+        "The IAM user is forbidden in the currently selected region. (after 1 attempt(s))"
+    ]
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_select_output_fed_to_run_deletes_exactly_those_tags(
+    sim: Callable[..., SimProcess], e2e_redis_url: str, tmp_path: Path
+) -> None:
+    """select, then run (real workers): the selected tags are gone, every other tag stays."""
+    server = sim()
+    env = worker_env(e2e_redis_url, server)
+    case = CASES["not_tags_any"]
+    chosen = run_cli(env, "select", *case.args, "-o", "cleanup.csv", cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    ran = run_cli(env, "run", "cleanup.csv", "--rate", "1000", "--report", "r.csv", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    removed = expected_rows(SEED, case.matches, case.removes)
+    assert len(removed) > 500
+    gone = {(image_id, key) for image_id, key, _, _ in removed}
+    for image_id, image in SEED.items():
+        left = {k: v for k, v in image.tags.items() if (image_id, k) not in gone}
+        assert server.tags(TEST_PROJECT, image_id) == left
