@@ -158,7 +158,7 @@ async def read_pass(
     return reading
 
 
-def _distrust(current: Pass, previous: Pass | None) -> str | None:
+def distrust(current: Pass, previous: Pass | None) -> str | None:
     """Why this pass cannot be the listing, or None when it can."""
     changed = [total for total in current.totals if total != current.count]
     if changed:
@@ -202,10 +202,10 @@ async def list_project(
             caller, project_id, query, number=number, progress=progress, page_size=page_size
         )
         pages += current.pages
-        distrust = _distrust(current, previous)
-        if distrust is None:
+        doubt = distrust(current, previous)
+        if doubt is None:
             return Listing(project_id, list(current.images.values()), pages, number)
-        previous, reason = current, distrust
+        previous, reason = current, doubt
     raise ListingFailed(
         f"could not get a stable listing of project {project_id} in {max_passes} passes "
         f"(the last: {reason}); nothing written"
