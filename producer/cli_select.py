@@ -18,7 +18,7 @@ import click
 
 from producer.connection import private_or_shared_url
 from producer.listing import Caller, Listing, ListingFailed, list_project
-from producer.options import rate_option, region_option
+from producer.options import DEFAULT_RATE_PER_S
 from producer.plan import format_duration
 from producer.progress import CountBar
 from producer.selection import CSV_COLUMNS, KeyChoice, SelectionRefused, build_query, choose_keys
@@ -59,7 +59,9 @@ class ShownProgress:
     envvar="HUAWEICLOUD_SDK_PROJECT_ID",
     help="Project to query; repeatable [env HUAWEICLOUD_SDK_PROJECT_ID, else the profile's].",
 )
-@region_option
+@click.option(
+    "--region", envvar="TAGSWEEP_REGION", help="The images' region [env TAGSWEEP_REGION]."
+)
 @click.option("--endpoint", envvar="TAGSWEEP_ENDPOINT", help="IMS base URL [env TAGSWEEP_ENDPOINT]")
 @click.option(
     "--tag", "tags", multiple=True, metavar=TERM, help="Images with this tag (all of them)."
@@ -71,7 +73,15 @@ class ShownProgress:
 @click.option("--name-contains", metavar="TEXT", help="Only images whose name contains TEXT.")
 @click.option("--keys", metavar="K1,K2", help="Remove these keys [default: the keys of --tag].")
 @click.option("--key-pattern", metavar="REGEX", help="Remove the keys REGEX finds (search).")
-@rate_option
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_RATE_PER_S,
+    show_default=True,
+    envvar="TAGSWEEP_RATE",
+    help="Calls/s at most, on the schedule jobs of the same endpoint and identity share "
+    "[env TAGSWEEP_RATE].",
+)
 @click.option(
     "-o",
     "--output",

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 import re
+import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,3 +303,55 @@ def test_select_output_fed_to_run_deletes_exactly_those_tags(
     for image_id, image in SEED.items():
         left = {k: v for k, v in image.tags.items() if (image_id, k) not in gone}
         assert server.tags(TEST_PROJECT, image_id) == left
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def readme_block(containing: str) -> str:
+    """The README's ``sh`` code block that holds ``containing``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
+    (block,) = [b for b in blocks if containing in b]
+    return block
+
+
+def test_the_readme_select_example_passes_as_written(tmp_path: Path) -> None:
+    """select, plan, run --backup, undo, verbatim from the README in a clean directory with no
+    REDIS_URL (so the private Redis of ./.tagsweep/); only the simulator's port is changed to
+    a free one, since other suites may hold 8471."""
+    block = readme_block("tagsweep select --tag env=staging")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = block.replace("8471", str(port))
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAGSWEEP_", "HUAWEICLOUD_")) and k != "REDIS_URL"
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+         + script],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (REPO / "examples" / "sample.csv").open(newline="", encoding="utf-8") as handle:
+        sample = list(csv.DictReader(handle))
+    staging = {r["image_id"] for r in sample if r["key"] == "env" and r["value"] == "staging"}
+    expected = {
+        (r["image_id"], r["key"], r["value"], "0123456789abcdef0123456789abcdef")
+        for r in sample
+        if r["image_id"] in staging and r["key"] in ("env", "note")
+    }
+    written = read_rows((tmp_path / "staging.csv").read_text(encoding="utf-8"))
+    assert sorted(written) == sorted(expected)
+    assert len(written) == 54
+    assert "images matched  48" in result.stderr
+    for report, status in (("plan.csv", "would_delete"), ("run.csv", "deleted"),
+                           ("undo.csv", "restored")):  # fmt: skip
+        with (tmp_path / report).open(newline="", encoding="utf-8") as handle:
+            statuses = [row["status"] for row in csv.DictReader(handle)]
+        assert statuses == [status] * 54, report
