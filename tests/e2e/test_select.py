@@ -355,3 +355,21 @@ def test_the_readme_select_example_passes_as_written(tmp_path: Path) -> None:
         with (tmp_path / report).open(newline="", encoding="utf-8") as handle:
             statuses = [row["status"] for row in csv.DictReader(handle)]
         assert statuses == [status] * 54, report
+
+
+def test_credentials_and_project_come_from_the_sdk_profile_too(
+    sim: Callable[..., SimProcess], e2e_redis_url: str, tmp_path: Path
+) -> None:
+    """No AK/SK or project in the environment: the profile file's, as everywhere else."""
+    server = sim()
+    env = worker_env(e2e_redis_url, server)
+    profile = tmp_path / "credentials"
+    profile.write_text(
+        f"[basic]\nak = {env.pop('HUAWEICLOUD_SDK_AK')}\nsk = {env.pop('HUAWEICLOUD_SDK_SK')}\n"
+        f"project_id = {env.pop('HUAWEICLOUD_SDK_PROJECT_ID')}\n"
+    )
+    env["HUAWEICLOUD_SDK_CREDENTIALS_FILE"] = str(profile)
+    case = CASES["keys_without_filter_keys"]
+    code, rows, err = select(env, *case.args, cwd=tmp_path)
+    assert code == 0, err
+    assert set(rows) == expected_rows(SEED, case.matches, case.removes)
