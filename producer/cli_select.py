@@ -12,22 +12,22 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
-from producer.connection import private_or_shared_url
-from producer.listing import Caller, Listing, ListingFailed, list_project
 from producer.options import DEFAULT_RATE_PER_S
 from producer.plan import format_duration
 from producer.progress import CountBar
 from producer.selection import CSV_COLUMNS, KeyChoice, SelectionRefused, build_query, choose_keys
-from worker.client import ims_endpoint
-from worker.credentials import load_credentials
-from worker.jobs import JobOptions
+from worker.credentials import CredentialSources, load_credentials
 from worker.query import ImageQuery
-from worker.runtime import Runtime
-from worker.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where used: aiohttp and the worker's runtime would slow every command's start.
+    from producer.listing import Caller, Listing
+    from worker.jobs import JobOptions
+    from worker.runtime import Runtime
 
 EXIT_LISTING_FAILED, EXIT_INTERRUPTED = 1, 130
 TERM = "KEY[=V1,V2...]"
@@ -127,25 +127,18 @@ def select(
         raise SelectionRefused("no region: give --region (or TAGSWEEP_REGION) or --endpoint")
     if output != "-" and not Path(output).parent.is_dir():
         raise SelectionRefused(f"{output}: no such directory")
+    from worker.client import ims_endpoint
+    from worker.jobs import JobOptions
+
     started = time.monotonic()
-    policy = JobOptions(rate_per_s=rate)
-    with private_or_shared_url() as redis_url:
-        runtime = Runtime(dataclasses.replace(Settings.from_env(), redis_url=redis_url), sources)
-        caller: Caller | None = None
-        try:
-            listings, caller = runtime.run(
-                _list_all(runtime, ims_endpoint(region or "", endpoint), projects, query, policy)
-            )
-        except ListingFailed as exc:
-            click.echo(f"tagsweep: {exc}", err=True)
-            sys.exit(EXIT_LISTING_FAILED)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: nothing written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        finally:
-            runtime.run(runtime.aclose())
-            runtime.loop.close()
-    rows = write_csv(listings, choice, output)
+    target = ims_endpoint(region or "", endpoint)
+    try:
+        policy = JobOptions(rate_per_s=rate)
+        listings, caller = list_matches(sources, target, projects, query, policy)
+        rows = write_csv(listings, choice, output)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: nothing written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     _print_totals(listings, rows, output, caller, time.monotonic() - started)
 
 
@@ -155,6 +148,32 @@ def _profile_project(project_id: str | None) -> tuple[str, ...]:
     return (project_id,)
 
 
+def list_matches(
+    sources: CredentialSources,
+    endpoint: str,
+    projects: tuple[str, ...],
+    query: ImageQuery,
+    policy: JobOptions,
+) -> tuple[list[Listing], Caller]:
+    """The listing of every project, through a worker's runtime (client, auth, shared limiter)
+    against the Redis the rate is shared in; exits 1 (nothing written) when it fails."""
+    from producer.connection import private_or_shared_url
+    from producer.listing import ListingFailed
+    from worker.runtime import Runtime
+    from worker.settings import Settings
+
+    with private_or_shared_url() as redis_url:
+        runtime = Runtime(dataclasses.replace(Settings.from_env(), redis_url=redis_url), sources)
+        try:
+            return runtime.run(_list_all(runtime, endpoint, projects, query, policy))
+        except ListingFailed as exc:
+            click.echo(f"tagsweep: {exc}", err=True)
+            sys.exit(EXIT_LISTING_FAILED)
+        finally:
+            runtime.run(runtime.aclose())
+            runtime.loop.close()
+
+
 async def _list_all(
     runtime: Runtime,
     endpoint: str,
@@ -162,6 +181,8 @@ async def _list_all(
     query: ImageQuery,
     policy: JobOptions,
 ) -> tuple[list[Listing], Caller]:
+    from producer.listing import Caller, list_project
+
     context = await runtime.context()
     client = context.client_for(endpoint)
     caller = Caller(client, context.limiter_for(endpoint, client.identity), policy)
@@ -186,8 +207,12 @@ def write_csv(listings: list[Listing], choice: KeyChoice, output: str) -> int:
         with target.open("w", encoding="utf-8", newline="") as out:
             return _write_rows(listings, choice, out)
     partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8", newline="") as out:
-        rows = _write_rows(listings, choice, out)
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            rows = _write_rows(listings, choice, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(target)
     return rows
 
@@ -205,17 +230,16 @@ def _write_rows(listings: list[Listing], choice: KeyChoice, out: IO[str]) -> int
 
 
 def _print_totals(
-    listings: list[Listing], rows: int, output: str, caller: Caller | None, elapsed_s: float
+    listings: list[Listing], rows: int, output: str, caller: Caller, elapsed_s: float
 ) -> None:
     images = sum(len(listing.images) for listing in listings)
     pages = sum(listing.pages for listing in listings)
     passes = sum(listing.passes for listing in listings)
-    calls = f"{caller.calls:,} ({caller.retries:,} retried)" if caller else "0"
     lines = [
         f"images matched  {images:,}",
         f"rows written    {rows:,} to {'stdout' if output == '-' else output}",
         f"pages           {pages:,} in {passes} pass(es) over {len(listings)} project(s)",
-        f"calls           {calls}",
+        f"calls           {caller.calls:,} ({caller.retries:,} retried)",
         f"time            {format_duration(elapsed_s)}",
     ]
     click.echo("\n".join(lines), err=True)
