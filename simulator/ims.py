@@ -26,7 +26,7 @@ class BadRequest(Exception):
 
 def parse_tags(body: bytes, *, field: str = "tags") -> list[tuple[str, str]]:
     """The ``(key, value)`` pairs of a tag body, checked as IMS checks them (lengths only)."""
-    tags = document(body).get(field)
+    tags = _document(body).get(field)
     if not isinstance(tags, list) or not tags:
         raise BadRequest(f"The parameter {field} is missing or empty.")
     return [check_tag(tag) for tag in tags]
@@ -46,15 +46,18 @@ def check_tag(tag: object) -> tuple[str, str]:
     return key, value
 
 
-def document(body: bytes) -> dict[str, object]:
-    """The request body as a JSON object; ``BadRequest`` when it is not one."""
+def _document(body: bytes) -> dict[str, object]:
     try:
-        parsed = json.loads(body)
+        document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(parsed, dict):
+    if not isinstance(document, dict):
         raise BadRequest("The request body must be a JSON object.")
-    return parsed
+    return document
+
+
+# The query API (simulator/query.py) reads its bodies the same way.
+document = _document
 
 
 def _image(request: web.Request) -> tuple[ImageStore, str, str, dict[str, str] | None]:
@@ -94,7 +97,7 @@ async def tags_action_v2(request: web.Request) -> web.Response:
     if tags is None:
         return _not_found(request)
     try:
-        action = document(request[BODY_KEY]).get("action")
+        action = _document(request[BODY_KEY]).get("action")
         pairs = parse_tags(request[BODY_KEY])
         if action not in ("create", "delete"):  # case-sensitive, as the real API
             raise BadRequest("The action must be create or delete.")
@@ -132,7 +135,7 @@ async def add_tag_v2(request: web.Request) -> web.Response:
     if tags is None:
         return _not_found(request)
     try:
-        key, value = check_tag(document(request[BODY_KEY]).get("tag"))
+        key, value = check_tag(_document(request[BODY_KEY]).get("tag"))
         _check_room(request, tags, [(key, value)])
     except BadRequest as exc:
         return _bad(request, exc)
