@@ -65,7 +65,10 @@ def private_or_shared_url() -> Iterator[str]:
         connect_redis(url).close()
         yield url
         return
-    private = start_embedded_redis()
+    try:
+        private = start_embedded_redis()
+    except OSError as exc:  # a read-only or foreign directory, say
+        raise ConfigError(f"cannot start a private Redis under ./.tagsweep/: {exc}") from None
     try:
         yield private.url
     finally:
