@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from producer import cli_jobs
+from producer import cli_jobs, cli_select
 from producer.collect import collect
 from producer.jobspec import EXIT_BAD_INPUT, report_problems
 from producer.options import (
@@ -54,6 +54,7 @@ for command in (
     cli_jobs.cancel,
     cli_jobs.plan,
     cli_jobs.undo,
+    cli_select.select,
 ):
     cli.add_command(command)
 

@@ -67,3 +67,38 @@ def follow_job(
             if check:
                 check()
             current = read_status(client, job_id)
+
+
+class CountBar:
+    """A bar over a known number of items on a terminal (click); otherwise a plain line every
+    ``plain_every_s`` while it runs. For work that is not a job, such as select's listing."""
+
+    def __init__(self, *, tty: bool, plain_every_s: float = 10.0) -> None:
+        self.tty = tty
+        self.plain_every_s = plain_every_s
+        self._bar: Any = None
+        self._label, self._length, self._done, self._shown_at = "", 0, 0, 0.0
+
+    def start(self, length: int, label: str) -> None:
+        """End the current bar, if any, and start one of ``length`` items."""
+        self.close()
+        self._label, self._length, self._done = label, length, 0
+        self._shown_at = time.monotonic()
+        if self.tty:
+            self._bar = click.progressbar(
+                length=max(length, 1), label=label, show_pos=True, file=sys.stderr
+            )
+            self._bar.__enter__()
+
+    def advance(self, items: int) -> None:
+        self._done += items
+        if self._bar is not None:
+            self._bar.update(items)
+        elif not self.tty and time.monotonic() - self._shown_at >= self.plain_every_s:
+            click.echo(f"{self._label}: {self._done:,} of {self._length:,}", err=True)
+            self._shown_at = time.monotonic()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
