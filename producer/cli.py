@@ -11,7 +11,8 @@ import click
 
 from producer import cli_jobs
 from producer.collect import collect
-from producer.jobspec import EXIT_BAD_INPUT, report_problems
+from producer.exits import EXIT_BAD_INPUT, error_line
+from producer.jobspec import report_problems
 from producer.options import (
     files_argument,
     max_tags_option,
@@ -20,7 +21,6 @@ from producer.options import (
     region_option,
 )
 from producer.plan import make_plan, render_plan
-from worker.errors import TagsweepError
 
 
 @click.group()
@@ -216,19 +216,27 @@ ENDING = _Ending()
 
 
 def main() -> None:
-    """Entry point: run the command line, turning expected errors into one line and exit 2."""
+    """Entry point: run the command line; an expected error is one line and its exit code
+    (``exits.error_line``), never a traceback."""
     try:
-        cli.main(prog_name="tagsweep", standalone_mode=True)
-    except TagsweepError as exc:
-        click.echo(f"tagsweep: {exc}", err=True)
-        sys.exit(2)
+        code = cli.main(prog_name="tagsweep", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        mapped = error_line(exc)
+        if mapped is None:
+            raise
+        line, code = mapped
+        click.echo(line, err=True)
     except SystemExit as done:
-        if ENDING.skip_teardown:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    _end(code if isinstance(code, int) else 0)
+
+
+def _end(code: int) -> None:
+    if ENDING.skip_teardown:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from producer.collect import Collection, collect
+from producer.errors import InputError
+from producer.exits import EXIT_ABORTED, EXIT_BAD_INPUT
 from producer.options import DEFAULT_CONFIRM_ABOVE
 from producer.plan import make_plan, render_plan
 from producer.submit import (
@@ -25,9 +27,8 @@ from worker.jobs import Api, JobOptions, Mode
 if TYPE_CHECKING:
     import redis
 
-EXIT_BAD_INPUT = 2
 # The user said no at the confirmation: nothing was queued (DESIGN's "cancelled" code).
-EXIT_DECLINED = 3
+EXIT_DECLINED = EXIT_ABORTED
 
 
 def interactive() -> bool:
@@ -78,6 +79,18 @@ def options_from(kw: dict[str, Any]) -> JobOptions:
         breaker_min=kw["breaker_min"],
         breaker_ratio=kw["breaker_ratio"],
     )
+
+
+def check_files(files: list[str]) -> None:
+    """Refuse a missing or unreadable input file (or a directory) before anything starts."""
+    for name in files:
+        if name == "-":
+            continue
+        try:
+            with open(name, "rb"):
+                pass
+        except OSError as exc:
+            raise InputError(name, f"cannot open: {exc.strerror or exc}") from None
 
 
 def submission_key(kw: dict[str, Any], checksum: str) -> str | None:

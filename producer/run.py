@@ -20,19 +20,17 @@ import click
 
 from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
+from producer.exits import EXIT_INTERRUPTED, exit_code
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
 from producer.report import write_job_report
 from producer.status import JobStatus, read_job, render_status
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import JobState
 
 if TYPE_CHECKING:
     import redis
 
-# DESIGN's exit codes (2, bad input, is jobspec.EXIT_BAD_INPUT), and 130 for Ctrl-C.
-EXIT_OK, EXIT_SOME_FAILED, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 SIM_PROJECT = "0123456789abcdef0123456789abcdef"
 SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
@@ -44,13 +42,6 @@ MakeJob = Callable[["redis.Redis"], tuple[str, bool]]
 
 class WorkersGone(TagsweepError):
     """Raised when every local worker process has exited while the job still runs."""
-
-
-def exit_code(status: JobStatus) -> int:
-    """DESIGN's codes: 0 all deleted or not_found, 1 other final statuses, 3 aborted/cancelled."""
-    if status.job.state in (JobState.ABORTED, JobState.CANCELLED):
-        return EXIT_ABORTED
-    return EXIT_SOME_FAILED if status.missed else EXIT_OK
 
 
 @contextlib.contextmanager
