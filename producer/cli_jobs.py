@@ -15,6 +15,7 @@ from producer.jobspec import check_files, options_from, prepare_job
 from producer.options import job_options, safety_options
 from producer.progress import follow_job
 from producer.report import write_job_report
+from producer.resume import take_up
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
@@ -38,7 +39,9 @@ def submit(new: bool, **kw: Any) -> None:
     options_from(kw)  # refuses bad combinations before anything is read
     check_files(list(kw["files"]))
     client = connect_redis(Settings.from_env().redis_url)
-    job_id, _ = prepare_job(client, kw, new=new)
+    job_id, resumed = prepare_job(client, kw, new=new)
+    if resumed:
+        take_up(client, job_id)  # an aborted or cancelled job: its unsent rows again
     queue_for_workers(client, job_id)
 
 

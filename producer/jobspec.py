@@ -99,7 +99,7 @@ def submission_key(kw: dict[str, Any], checksum: str) -> str | None:
         return None
     material = [
         checksum,
-        kw["endpoint"],
+        "--simulate" if kw.get("simulated") else kw["endpoint"],
         kw["region"],
         kw["project_id"],
         kw["api"],
@@ -126,10 +126,7 @@ def prepare_job(
     checksum = files_checksum(files)
     key = submission_key(kw, checksum)
     if key and not new and (found := find_submitted(client, key)):
-        click.echo(
-            f"job {found} was submitted for these files and this target: resuming it", err=True
-        )
-        return found, True
+        return found, True  # the caller says how it takes it up (resume.take_up)
     collection = collect(files, default_project_id=kw["project_id"], default_region=kw["region"])
     report_problems(collection)
     if collection.file_errors or (collection.errors and not kw["skip_invalid"]):

@@ -24,6 +24,7 @@ from producer.exits import EXIT_INTERRUPTED, exit_code
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
 from producer.report import write_job_report
+from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from worker import keys
 from worker.errors import TagsweepError
@@ -85,25 +86,12 @@ def simulated(files: list[str], env: dict[str, str], kw: dict[str, Any]) -> Iter
         for name in ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "TAGSWEEP_AUTH_TOKEN", "TAGSWEEP_IAM_USER"):
             env.pop(name, None)
         kw.update(endpoint=sim.url, region=kw["region"] or SIM_REGION, project_id=project)
+        # The simulator's address changes each run: the job is found again by the files alone.
+        kw["simulated"] = True
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield
     finally:
         sim.stop()
-
-
-def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
-    """Chunks of a job not marked done (original and retry chunks alike)."""
-    record = client.hgetall(keys.job(job_id))
-    done = {int(n) for n in client.smembers(keys.done_chunks(job_id))}
-    return [n for n in range(int(record["next_chunk"])) if n not in done]
-
-
-def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> None:
-    """A private Redis has no other workers: leases left by an interrupted run are stale."""
-    members = [keys.lease_member(job_id, n) for n in chunks]
-    if members:
-        client.zrem(keys.LEASES, *members)
-        client.hdel(keys.LEASE_OWNERS, *members)
 
 
 def check_alive(workers: list[LocalWorker]) -> None:
@@ -178,13 +166,13 @@ def run_job(
                 local_workers(worker_environment(redis_url, env), processes)
             )
             if make_job is None:
-                # A simulator starts empty each time: its jobs are never resumed.
-                job_id, resumed = prepare_job(client, kw, new=new or simulate, err=report == "-")
+                job_id, resumed = prepare_job(client, kw, new=new, err=report == "-")
             else:
                 job_id, resumed = make_job(client)
             if resumed:
-                chunks = pending_chunks(client, job_id)
-                click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
+                if simulate:  # this run's simulator, seeded afresh: rows final are not re-sent
+                    point_at(client, job_id, kw["endpoint"])
+                chunks = take_up(client, job_id)
                 if not env.get("REDIS_URL"):
                     clear_stale_leases(client, job_id, chunks)
             else:
