@@ -86,6 +86,10 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
     # One call per image whose rows were unsent; none for the rows final before.
     assert sim.stats()["deletions"] == len({r["image_id"] for r in cancelled})
 
+    fresh = run_cli(sim_env(sim), *command, "--new", cwd=tmp_path)
+    assert "resuming" not in fresh.stderr
+    assert job_of(fresh.stdout) != job_id
+
 
 def test_a_cancelled_run_run_again_finishes_and_its_rate_counts_only_this_pass(
     tmp_path: Path, start_sim_process: Callable[..., SimProcess]
