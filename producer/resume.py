@@ -54,7 +54,10 @@ def take_up(client: redis.Redis, job_id: str) -> list[int]:
         return chunks
     chunks = pending_chunks(client, job_id)
     if job.state.finished:
-        click.echo(f"job {job_id} has already ended ({job.state.value})", err=True)
+        click.echo(
+            f"job {job_id} has already ended ({job.state.value}); --new starts a new one",
+            err=True,
+        )
     else:
         click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
     return chunks
