@@ -73,7 +73,10 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
     if pidfile.exists():
         other = int(pidfile.read_text() or "0")
         if other and _alive(other):
-            raise ConfigError(f"another tagsweep run uses {directory}/ (Redis pid {other})")
+            raise ConfigError(
+                f"another tagsweep run uses {directory}/ (Redis pid {other}); let it end, or "
+                f"stop that run (a Redis left behind by a killed run: kill {other})"
+            )
     port = port or _free_port()
     binary = choose_binary(directory)
     command = [

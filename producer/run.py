@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -133,6 +134,26 @@ def worker_environment(redis_url: str, base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def stopped_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``kill``, ``timeout``, a closed terminal) stop a run as Ctrl-C does.
+
+    Python's default for them ends the process at once, which left the local workers and the
+    private Redis (each in a session of its own) running: the next run then found the folder
+    taken.
+    """
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def is_tty() -> bool:
     return sys.stderr.isatty()
 
@@ -158,9 +179,10 @@ def run_job(
     job_id: str | None = None
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(stopped_like_ctrl_c())
+            redis_url = stack.enter_context(local_redis(env))
             if simulate:
                 stack.enter_context(simulated(files, env, kw))
-            redis_url = stack.enter_context(local_redis(env))
             client = connect_redis(redis_url)
             workers = stack.enter_context(
                 local_workers(worker_environment(redis_url, env), processes)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 
 from producer.local import tagsweep_command
@@ -131,8 +132,12 @@ def test_a_cancelled_run_run_again_finishes_and_its_rate_counts_only_this_pass(
     assert "ETA" not in second.stdout
 
 
-def test_run_simulate_interrupted_then_run_again_resumes_the_same_job(tmp_path: Path) -> None:
-    """A new simulator serves the second run; only the chunks not done are queued again."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_run_simulate_interrupted_then_run_again_resumes_the_same_job(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A new simulator serves the second run; only the chunks not done are queued again. A
+    SIGTERM stops the run's workers and Redis as Ctrl-C does (none is left running)."""
     with (REPO / "examples" / "sample.csv").open(newline="") as sample:
         rows = list(csv.DictReader(sample))
     with (tmp_path / "big.csv").open("w", newline="") as out:
@@ -159,10 +164,11 @@ def test_run_simulate_interrupted_then_run_again_resumes_the_same_job(tmp_path: 
         assert time.monotonic() < deadline, "the first run made no progress"
         time.sleep(0.2)
     chunks = int(client.hget(f"tagsweep:job:{jobs[0]}", "chunks"))
-    first.send_signal(signal.SIGINT)
+    first.send_signal(stop)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 130, err
     assert "run the same command again to resume it" in err
+    assert not (tmp_path / ".tagsweep" / "redis.pid").exists()  # the private Redis stopped
 
     second = run_cli(clean_env(), *command[3:], cwd=tmp_path, timeout_s=300)
     assert second.returncode == 0, second.stderr
