@@ -122,7 +122,13 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--seed",
     "seed_csv",

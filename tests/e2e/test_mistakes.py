@@ -76,6 +76,11 @@ FILE_MISTAKES = [
     (("run", *SAMPLE, "--bogus"), "--bogus"),
     (("status", "--interval", "-1"), "'--interval'"),
     (("nosuchcommand",), "nosuchcommand"),
+    (("simulator", "--seed", "missing.csv"), "'missing.csv' does not exist"),
+    (("simulator", "--seed", "somedir"), "'somedir' is a directory"),
+    (("simulator", "--port", "99999"), "'--port'"),
+    (("simulator", "--fail-rate", "503=2"), "--fail-rate"),
+    (("worker", "-c", "many"), "'--concurrency'"),
 ]
 
 
@@ -114,6 +119,7 @@ JOB_MISTAKES = [
     (("retry", "JOB"), "retry it once it has finished"),
     (("undo", "JOB"), "JOB"),
     (("undo", "JOB", "--report", "/nonexistent/dir/u.csv"), "no such directory"),
+    (("simulator", "--port", "REDISPORT"), "address already in use"),
 ]
 
 
@@ -121,7 +127,8 @@ JOB_MISTAKES = [
 def test_a_mistake_about_a_job_is_one_line_and_exit_2(
     workdir: Path, e2e_redis_url: str, job_id: str, args: tuple[str, ...], named: str
 ) -> None:
-    args = tuple(job_id if a == "JOB" else a for a in args)
+    port = e2e_redis_url.rsplit(":", 1)[1].split("/")[0]
+    args = tuple({"JOB": job_id, "REDISPORT": port}.get(a, a) for a in args)
     result = run_cli(user_env(REDIS_URL=e2e_redis_url), *args, cwd=workdir)
     assert_one_line(result, named.replace("JOB", job_id))
     assert not list(workdir.glob("*.csv.*"))
