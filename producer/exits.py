@@ -65,6 +65,9 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
     """The one line to print and the exit code for an error a user can cause; None for a bug."""
     import redis
 
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+    if isinstance(exc, no_args):  # a bare `tagsweep` or `tagsweep COMMAND`: the help, as is
+        return exc.format_message(), EXIT_BAD_INPUT
     if isinstance(exc, click.UsageError) and exc.ctx is not None:
         return f"{exc.ctx.command_path}: {exc.format_message()}", EXIT_BAD_INPUT
     if isinstance(exc, KeyboardInterrupt | click.Abort):

@@ -94,6 +94,12 @@ def test_a_mistake_is_one_line_exit_2_and_nothing_starts(
     assert not (workdir / ".tagsweep").exists()
 
 
+def test_tagsweep_alone_prints_its_help(workdir: Path) -> None:
+    result = run_cli(user_env(), cwd=workdir)
+    assert result.stderr.startswith("Usage: tagsweep [OPTIONS] COMMAND"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_validate_names_a_missing_file_and_a_directory(workdir: Path) -> None:
     result = run_cli(user_env(), "validate", "missing.csv", "somedir", cwd=workdir)
     assert result.returncode == 2
