@@ -29,6 +29,7 @@ from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from worker import keys
 from worker.errors import TagsweepError
+from worker.jobs import JobState, Mode
 
 if TYPE_CHECKING:
     import redis
@@ -115,6 +116,12 @@ def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
     click.echo(f"worker log  {STATE_DIR / 'worker.log'}", err=err)
     if job.options.backup and not err:
         click.echo(f"undo        tagsweep undo {job.job_id}  (re-creates the deleted tags)")
+    if job.state in (JobState.ABORTED, JobState.CANCELLED) and job.options.mode is not Mode.PLAN:
+        click.echo(
+            "resume      fix the cause, then run the same command again: the rows never sent "
+            "are sent (--new starts over)",
+            err=err,
+        )
     return exit_code(status)
 
 

@@ -65,6 +65,7 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
 
     first = run_cli(sim_env(sim, sk="a-wrong-sk"), *command, cwd=tmp_path)
     assert first.returncode == 3, first.stderr
+    assert "resume      fix the cause, then run the same command again" in first.stdout
     job_id = job_of(first.stdout)
     report = read_report(tmp_path / "out.csv")
     cancelled = [r for r in report if r["status"] == "cancelled"]
