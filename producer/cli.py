@@ -11,7 +11,8 @@ import click
 
 from producer import cli_jobs, cli_select
 from producer.collect import collect
-from producer.jobspec import EXIT_BAD_INPUT, report_problems
+from producer.exits import EXIT_BAD_INPUT, error_line
+from producer.jobspec import report_problems
 from producer.options import (
     estimate_rate_option,
     files_argument,
@@ -20,7 +21,6 @@ from producer.options import (
     region_option,
 )
 from producer.plan import make_plan, render_plan
-from worker.errors import TagsweepError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,7 +149,13 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--seed",
     "seed_csv",
@@ -263,19 +269,27 @@ ENDING = _Ending()
 
 
 def main() -> None:
-    """Entry point: run the command line, turning expected errors into one line and exit 2."""
+    """Entry point: run the command line; an expected error is one line and its exit code
+    (``exits.error_line``), never a traceback."""
     try:
-        cli.main(prog_name="tagsweep", standalone_mode=True)
-    except TagsweepError as exc:
-        click.echo(f"tagsweep: {exc}", err=True)
-        sys.exit(2)
+        code = cli.main(prog_name="tagsweep", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        mapped = error_line(exc)
+        if mapped is None:
+            raise
+        line, code = mapped
+        click.echo(line, err=True)
     except SystemExit as done:
-        if ENDING.skip_teardown:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    _end(code if isinstance(code, int) else 0)
+
+
+def _end(code: int) -> None:
+    if ENDING.skip_teardown:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

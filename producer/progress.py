@@ -19,10 +19,8 @@ if TYPE_CHECKING:
 def _detail(status: JobStatus | None) -> str:
     if status is None:
         return ""
-    return (
-        f"{status.rate_rows_per_s:,.0f} rows/s  ETA {status.eta_text}  "
-        f"{status.missed_label} {status.missed:,}"
-    )
+    eta = "" if status.job.state.finished else f"ETA {status.eta_text}  "
+    return f"{status.rate_rows_per_s:,.0f} rows/s  {eta}{status.missed_label} {status.missed:,}"
 
 
 def follow_job(
@@ -53,6 +51,9 @@ def follow_job(
         label=f"job {job_id}",
         show_percent=True,
         show_pos=True,
+        # One ETA, ours (from the job's rate): click's own counts from this bar's first update,
+        # which after a resume jumps by every row done before, and so disagreed with ours.
+        show_eta=False,
         item_show_func=cast(Any, _detail),  # items are JobStatus, passed to update()
         file=sys.stderr,
     ) as progress:

@@ -125,6 +125,7 @@ class ChunkRun:
         self.final: set[int] = set()
         self._state = job.state
         self._state_read_at = ctx.clock()
+        self._stop_reason: str | None = None
         self._rate_shown_at = 0.0
         self.cancelled_rows = 0
 
@@ -153,13 +154,20 @@ class ChunkRun:
             self._state_read_at = self.ctx.clock()
         return self._state in (JobState.CANCELLED, JobState.ABORTED)
 
+    async def cancelled(self, *, attempts: int) -> RowResult:
+        """The result of a row the job stopped before sending: why it stopped, as the job says
+        (read once per chunk)."""
+        if self._stop_reason is None:
+            self._stop_reason = await self.ctx.store.stop_reason(self.job.job_id)
+        return RowResult(RowStatus.CANCELLED, error_message=self._stop_reason, attempts=attempts)
+
     async def work_batch(self, batch: ImageBatch) -> None:
         tags = tuple(t for t in batch.tags if not all(ref in self.final for ref in t.refs))
         if not tags:
             return
         batch = replace(batch, tags=tags)
         if await self.stopped():
-            await self.record(batch, RowResult(RowStatus.CANCELLED))
+            await self.record(batch, await self.cancelled(attempts=0))
             return
         line = self.line_for(batch)
         options = self.job.options
@@ -247,7 +255,7 @@ class ChunkRun:
             probe = await self.gate(line.identity)
             rate = await line.limiter.acquire(options.rate_per_s) if probe is not None else 0.0
             if probe is None or await self.stopped():
-                await self.record(batch, RowResult(RowStatus.CANCELLED, attempts=attempt - 1))
+                await self.record(batch, await self.cancelled(attempts=attempt - 1))
                 return None
             self.lease.check()
             outcome = await self.call(line.client, batch, action)
