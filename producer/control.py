@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
+from producer.jobstore import numbered_chunks, reset_rows, rows_in
 from producer.status import read_job, worked_rows
-from producer.submit import DEFAULT_CHUNK_REQUESTS, read_chunks, write_chunks
+from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import JobState
@@ -29,18 +29,6 @@ def cancel_job(client: redis.Redis, job_id: str) -> bool:
     return bool(stop(keys=[keys.job(job_id)], args=[JobState.CANCELLED.value, "cancelled by user"]))
 
 
-def rows_in(client: redis.Redis, job_id: str, statuses: set[str]) -> dict[int, str]:
-    """Row ref -> status for the rows (in chunks) whose final status is in ``statuses``."""
-    found: dict[int, str] = {}
-    for ref, raw in client.hscan_iter(keys.results(job_id), count=1000):
-        if ref.startswith("i"):  # refused by validation: not in any chunk, cannot be re-sent
-            continue
-        status = json.loads(raw)[0]
-        if status in statuses:
-            found[int(ref)] = status
-    return found
-
-
 def retry_job(
     client: redis.Redis,
     job_id: str,
@@ -57,14 +45,10 @@ def retry_job(
     job = read_job(client, job_id)
     if not job.state.finished:
         raise JobStateError(f"job {job_id} is {job.state.value}; retry it once it has finished")
-    rows = rows_in(client, job_id, statuses)
+    rows = rows_in(client, job_id, job.chunks, statuses)
     if not rows:
         return 0
-    pipe = client.pipeline(transaction=True)
-    for ref, status in rows.items():
-        pipe.hdel(keys.results(job_id), str(ref))
-        pipe.hincrby(keys.counts(job_id), status, -1)
-    pipe.execute()
+    reset_rows(client, job_id, rows)
     reopen_job(client, job_id)
     first = int(cast(str, client.hget(keys.job(job_id), "next_chunk")))
     count = write_chunks(
@@ -100,9 +84,10 @@ def reopen_job(client: redis.Redis, job_id: str) -> None:
 def _batches_for(
     client: redis.Redis, job_id: str, chunks: int, refs: set[int]
 ) -> Iterator[ImageBatch]:
-    """The original batches cut down to the tags of ``refs``."""
-    for batches in read_chunks(client, job_id, chunks):
+    """The original batches cut down to the tags of ``refs``, each naming its chunk (where
+    the results of its rows are kept)."""
+    for number, batches in numbered_chunks(client, job_id, chunks):
         for batch in batches:
             tags = tuple(tag for tag in batch.tags if refs.intersection(tag.refs))
             if tags:
-                yield ImageBatch(batch.region, batch.project_id, batch.image_id, tags)
+                yield ImageBatch(batch.region, batch.project_id, batch.image_id, tags, number)

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 from producer.batching import iter_requests
 from producer.collect import Collection
 from producer.errors import InputError, RowError
+from producer.jobstore import numbered_chunks, write_invalid_result
 from worker import keys
-from worker.jobs import JobOptions, JobState, RowResult, decode_chunk, encode_chunk
+from worker.jobs import JobOptions, JobState, RowResult, encode_chunk
 from worker.model import ImageBatch, RowStatus
 
 if TYPE_CHECKING:
@@ -75,10 +76,8 @@ def write_chunks(
 
 def read_chunks(client: redis.Redis, job_id: str, chunks: int) -> Iterator[list[ImageBatch]]:
     """The batches of chunks 0 .. ``chunks`` - 1, one chunk at a time (a missing one skipped)."""
-    for number in range(chunks):
-        text = client.get(keys.chunk(job_id, number))
-        if text is not None:
-            yield decode_chunk(text)
+    for _, batches in numbered_chunks(client, job_id, chunks):
+        yield batches
 
 
 def create_job(
@@ -152,7 +151,7 @@ def _write_invalid(client: redis.Redis, job_id: str, invalid: list[RowError], no
         # Invalid rows are not in any chunk; their refs are "i" and their position.
         ref = f"i{number}"
         result = RowResult(RowStatus.INVALID, error_message=str(error), finished_at_ms=now_ms)
-        pipe.hset(keys.results(job_id), ref, result.to_json())
+        write_invalid_result(pipe, job_id, ref, result)
         pipe.rpush(keys.invalid_rows(job_id), json.dumps([ref, *error.fields]))
     if invalid:
         pipe.hset(keys.counts(job_id), RowStatus.INVALID.value, len(invalid))

@@ -13,20 +13,20 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
+from producer.jobstore import chunk_results, numbered_chunks, observed_values
 from producer.status import read_job
 from producer.submit import (
     DEFAULT_CHUNK_REQUESTS,
     claim_job_id,
     find_submitted,
-    read_chunks,
     write_chunks,
     write_record,
 )
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import Api, Job, JobState, Mode, RowResult
+from worker.jobs import Api, Job, JobState, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
 
 if TYPE_CHECKING:
@@ -72,12 +72,13 @@ class _Counter:
 def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[ImageBatch]:
     """The job's batches cut down to the tags it deleted while present, each with the value
     the backup kept and a new row ref (counted in ``counter``). Reads one chunk at a time."""
-    for batches in read_chunks(client, job.job_id, job.chunks):
-        firsts = [str(tag.refs[0]) for batch in batches for tag in batch.tags]
+    for number, batches in numbered_chunks(client, job.job_id, job.chunks):
+        firsts = [tag.refs[0] for batch in batches for tag in batch.tags]
         if not firsts:
             continue
-        results = cast(list[str | None], client.hmget(keys.results(job.job_id), firsts))
-        kept = cast(list[str | None], client.hmget(keys.observed(job.job_id), firsts))
+        found = chunk_results(client, job.job_id, number)
+        results = [found.get(ref) for ref in firsts]
+        kept = observed_values(client, job.job_id, firsts)
         answers = iter(zip(results, kept, strict=True))
         for batch in batches:
             tags = []
@@ -86,7 +87,7 @@ def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[Ima
                 if result is None or previous is None:
                     continue
                 value = json.loads(previous)
-                if RowResult.from_json(result).status is not RowStatus.DELETED or value is None:
+                if result.status is not RowStatus.DELETED or value is None:
                     continue
                 tags.append(TagRows(tag.key, value, (counter.rows,)))
                 counter.rows += 1

@@ -26,6 +26,7 @@ from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.progress import ProgressLog
 from worker.ratelimit import SharedRateLimiter, bucket_key
+from worker.recorder import Recorder
 from worker.store import Recorded, ResultStore
 
 log = structlog.get_logger("tagsweep.worker")
@@ -128,8 +129,23 @@ class ChunkRun:
         self._stop_reason: str | None = None
         self._rate_shown_at = 0.0
         self.cancelled_rows = 0
+        self.number = lease.number
+        self.recorder = Recorder(ctx.store, job, clock=ctx.clock)
+        # What the last flush returned (the job's counts, all workers together).
+        self.recorded: Recorded | None = None
 
     async def work(self, batches: list[ImageBatch]) -> None:
+        """Work every batch; what was recorded is flushed before the lease is released, also
+        when the chunk stops early (lease lost, cancelled, out of memory)."""
+        try:
+            await self.work_all(batches)
+        finally:
+            await self.flush()
+        if self.cancelled_rows:
+            # One line per chunk, not per row: the report lists the rows.
+            log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
+
+    async def work_all(self, batches: list[ImageBatch]) -> None:
         refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
         self.final = await self.ctx.store.final_refs(self.job.job_id, refs)
         if not self.job.state.finished:
@@ -143,9 +159,6 @@ class ChunkRun:
         async with asyncio.TaskGroup() as group:
             for batch in batches:
                 group.create_task(one(batch))
-        if self.cancelled_rows:
-            # One line per chunk, not per row: the report lists the rows.
-            log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
 
     async def stopped(self) -> bool:
         """Whether the job was cancelled or aborted (read from Redis at most every 0.1 s)."""
@@ -360,7 +373,7 @@ class ChunkRun:
             rows = [(ref, results[statuses[tag.key]]) for tag in batch.tags for ref in tag.refs]
             shown = statuses[batch.tags[0].key].value if len(results) == 1 else "mixed"
         failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
-        recorded = await self.record_rows(rows, request=True, failed=failed)
+        self.hold(batch, rows, request=True, failed=failed)
         counts = Counter(result.status.value for _, result in rows)
         log.log(
             self.level_for(counts),
@@ -376,8 +389,9 @@ class ChunkRun:
             latency_ms=outcome.latency_ms,
             throttled=outcome.kind is OutcomeKind.THROTTLED,
         )
-        self.after_record(recorded, sent.rate)
-        await self.check_breakers(outcome, recorded)
+        await self.check_breakers(outcome)
+        if self.recorder.due() or self.breaker_near():
+            await self.flush(sent.rate)
         await self.show_rate(sent.rate)
 
     def level_for(self, statuses: Counter[str]) -> int:
@@ -419,29 +433,46 @@ class ChunkRun:
         self._rate_shown_at = now
         await self.ctx.store.publish_rate(job_id, rate)
 
-    async def check_breakers(self, outcome: Outcome, recorded: Recorded) -> None:
-        """Abort the job on a signature failure, or on too large a share of failed requests."""
-        options = self.job.options
+    async def check_breakers(self, outcome: Outcome) -> None:
+        """Abort the job at once on a signature failure or a refused token."""
         reason = None
         if outcome.kind is OutcomeKind.SIGNATURE_FAILED:
             reason = f"AK/SK signature refused ({outcome.error_code}: {outcome.error_message})"
         elif outcome.error_code == IAM_REFUSED:
             reason = f"no token: {outcome.error_message}"
-        elif (
-            recorded.requests >= options.breaker_min
-            and recorded.failed_requests > options.breaker_ratio * recorded.requests
-        ):
-            reason = (
+        if reason:
+            await self.abort(reason)
+
+    def breaker_near(self) -> bool:
+        """Whether the requests counted at the last flush plus those held would trip the
+        failure-ratio breaker: then the flush is made now, so that it trips as soon as it
+        did when every request was written at once."""
+        known = self.recorded or Recorded(0, 0, 0, 0, None)
+        held, held_failed = self.recorder.requests
+        return self.over_ratio(known.requests + held, known.failed_requests + held_failed)
+
+    def over_ratio(self, requests: int, failed: int) -> bool:
+        options = self.job.options
+        return requests >= options.breaker_min and failed > options.breaker_ratio * requests
+
+    async def check_failure_ratio(self, recorded: Recorded) -> None:
+        """Abort the job when too large a share of its requests failed (counted in Redis,
+        all workers together, as of the last flush)."""
+        options = self.job.options
+        if self.over_ratio(recorded.requests, recorded.failed_requests):
+            await self.abort(
                 f"{recorded.failed_requests} of {recorded.requests} requests failed "
                 f"(more than {options.breaker_ratio:.0%})"
             )
-        if reason and await self.ctx.store.stop_job(self.job.job_id, JobState.ABORTED, reason):
+
+    async def abort(self, reason: str) -> None:
+        if await self.ctx.store.stop_job(self.job.job_id, JobState.ABORTED, reason):
             self._state = JobState.ABORTED
             log.error("job.aborted", reason=reason)
 
-    async def record(self, batch: ImageBatch, result: RowResult) -> Recorded:
+    async def record(self, batch: ImageBatch, result: RowResult) -> None:
         """Record one result for every row of the batch (no request counted)."""
-        recorded = await self.record_rows([(ref, result) for tag in batch.tags for ref in tag.refs])
+        self.hold(batch, [(ref, result) for tag in batch.tags for ref in tag.refs])
         if result.status is RowStatus.CANCELLED:
             self.cancelled_rows += batch.rows
         else:  # decided by the read before (value_differs, restored, kept_newer)
@@ -458,24 +489,33 @@ class ChunkRun:
                 request_id=result.request_id,
             )
         self.ctx.progress.rows(self.job.job_id, Counter({result.status.value: batch.rows}))
-        self.after_record(recorded, self.ctx.rates_shown.get(self.job.job_id, 0.0))
-        return recorded
+        if self.recorder.due():
+            await self.flush()
 
-    async def record_rows(
-        self, rows: list[tuple[int, RowResult]], *, request: bool = False, failed: bool = False
-    ) -> Recorded:
-        # Shielded: a cancelled coroutine must still record what it learnt (STYLE: errors).
-        recorded = await asyncio.shield(
-            self.ctx.store.record(
-                self.job.job_id,
-                rows,
-                request=request,
-                failed=failed,
-                goals=self.job.options.goals,
-            )
-        )
+    def hold(
+        self,
+        batch: ImageBatch,
+        rows: list[tuple[int, RowResult]],
+        *,
+        request: bool = False,
+        failed: bool = False,
+    ) -> None:
+        """Give rows their results, written with the next flush into the results of the
+        chunk the rows came from (a retry chunk's batches name theirs)."""
+        chunk = self.number if batch.origin is None else batch.origin
+        self.recorder.add(chunk, rows, request=request, failed=failed)
         self.final.update(ref for ref, _ in rows)
-        return recorded
+
+    async def flush(self, rate: float | None = None) -> None:
+        """Write the held results; then the job's last line or its progress, and the
+        failure-ratio breaker, on what the write returned."""
+        recorded = await self.recorder.flush()
+        if recorded is None:
+            return
+        self.recorded = recorded
+        shown = self.ctx.rates_shown.get(self.job.job_id, 0.0) if rate is None else rate
+        self.after_record(recorded, shown)
+        await self.check_failure_ratio(recorded)
 
 
 def _result(sent: Sent, status: RowStatus) -> RowResult:

@@ -32,12 +32,30 @@ def counts(job_id: str) -> str:
 
 
 def results(job_id: str) -> str:
-    """Hash: row ref -> JSON result. Written once per row by the result script (HSETNX)."""
+    """Hash: invalid row ref ("i0", "i1", ...) -> JSON result of a row refused by validation
+    (--skip-invalid). Written by submit; rows in chunks have their results in ``chunk_results``."""
     return f"{PREFIX}:job:{job_id}:results"
 
 
+def final(job_id: str) -> str:
+    """String used as a bitmap: bit ``ref`` is 1 once that row (of a chunk) has its result.
+    Set by the result script (SETBIT returns the old bit, so a row is counted once however
+    often it is recorded); cleared by retry and resume for the rows they send again."""
+    return f"{PREFIX}:job:{job_id}:final"
+
+
+def chunk_results(job_id: str, number: int) -> str:
+    """List: results of the rows of original chunk ``number`` (retry chunks record into the
+    chunk their rows came from), one entry per request or part of one: "ref,ref,... JSON"
+    (``worker.jobs.encode_results``). Appended by the result script with the refs it newly
+    made final; a row's result is the last entry naming it while its ``final`` bit is set.
+    Read by report, retry, resume and undo, one chunk at a time."""
+    return f"{PREFIX}:job:{job_id}:results:{number}"
+
+
 def chunk(job_id: str, number: int) -> str:
-    """String: JSON of one chunk's image batches. Written by submit/retry, read by workers."""
+    """String: one chunk's image batches, compressed (``worker.jobs.encode_chunk``). Written
+    by submit/retry/undo, read by workers and by report, retry and undo."""
     return f"{PREFIX}:job:{job_id}:chunk:{number}"
 
 

@@ -59,6 +59,8 @@ class ImageBatch:
     project_id: str
     image_id: str
     tags: tuple[TagRows, ...]
+    # For a batch of a retry chunk: the chunk its rows came from, where their results go.
+    origin: int | None = None
 
     @property
     def rows(self) -> int:

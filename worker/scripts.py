@@ -7,11 +7,15 @@ from __future__ import annotations
 
 _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
-# Record rows' results once each (HSETNX), count them, count the request for the circuit
-# breaker, and finish the job when the last row of all is final: ``completed`` when every row
-# ended in one of the job's goal statuses, else ``completed_with_failures``.
-# KEYS: results, counts, job. ARGV: requests (0/1), failed (0/1), goal statuses (space
-# separated), then ref, status, json, ...
+# Record rows' results once each, count them, count the requests for the circuit breaker, and
+# finish the job when the last row of all is final: ``completed`` when every row ended in one of
+# the job's goal statuses, else ``completed_with_failures``. A row is final once its bit in the
+# job's ``final`` bitmap is set: SETBIT returns the old bit, so a row already final (a chunk
+# delivered twice, a flush sent again) is neither counted nor written again. Each entry's rows
+# newly made final are appended, with the entry's result, to its chunk's results list.
+# KEYS: final, counts, job, then the results lists the entries name.
+# ARGV: requests (count), failed requests (count), goal statuses (space separated), then per
+# entry: index of its list among the lists (1-based), status, refs (comma separated), result JSON.
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
 RECORD_RESULTS = (
     _NOW
@@ -21,10 +25,16 @@ local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV
 local goals = {}
 for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
 local added = 0
-for i = 4, #ARGV, 3 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
-    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
-    added = added + 1
+for i = 4, #ARGV, 4 do
+  local fresh = {}
+  for ref in string.gmatch(ARGV[i + 2], '%d+') do
+    if redis.call('SETBIT', KEYS[1], tonumber(ref), 1) == 0 then fresh[#fresh + 1] = ref end
+  end
+  if #fresh > 0 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], #fresh)
+    local entry = table.concat(fresh, ',') .. ' ' .. ARGV[i + 3]
+    redis.call('RPUSH', KEYS[3 + tonumber(ARGV[i])], entry)
+    added = added + #fresh
   end
 end
 local done, good = 0, 0

@@ -1,7 +1,8 @@
 """The job and its results in Redis, as workers read and write them (async).
 
-Recording is idempotent: a row's result is written once (HSETNX) and counted once, in one
-script, so a chunk delivered twice neither double-counts nor overwrites a result.
+Recording is idempotent: a row's result is written once and counted once (its bit in the job's
+``final`` bitmap), in one script, so a chunk delivered twice neither double-counts nor
+overwrites a result. Results are kept per request, not per row, in a list per chunk.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from worker import keys, scripts
-from worker.jobs import GOALS, Job, JobState, Mode, RowResult, decode_chunk
+from worker.jobs import (
+    GOALS,
+    Job,
+    JobState,
+    Mode,
+    RowResult,
+    bit_items,
+    decode_chunk,
+    latest_results,
+)
 from worker.model import ImageBatch, RowStatus
 from worker.scripts import MARK_RUNNING, STOP_JOB
 
@@ -28,6 +38,15 @@ class Recorded:
     requests: int
     failed_requests: int
     finished: JobState | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Rows of one chunk that share one result (one request, or the part of one decided apart)."""
+
+    chunk: int
+    refs: tuple[int, ...]
+    result: RowResult
 
 
 class ResultStore:
@@ -88,11 +107,18 @@ class ResultStore:
         return None if text is None else decode_chunk(text)
 
     async def final_refs(self, job_id: str, refs: Sequence[int]) -> set[int]:
-        """Which of these rows already have a result."""
+        """Which of these rows already have a result (their bits in ``final``)."""
         if not refs:
             return set()
-        found = await self.redis.hmget(keys.results(job_id), [str(ref) for ref in refs])
-        return {ref for ref, value in zip(refs, found, strict=True) if value is not None}
+        items = bit_items(refs)
+        bits = await self.redis.bitfield_ro(keys.final(job_id), *items[0], items=items[1:])
+        return {ref for ref, bit in zip(refs, bits, strict=True) if bit}
+
+    async def chunk_results(self, job_id: str, number: int) -> dict[int, RowResult]:
+        """Row ref -> result of the rows of chunk ``number`` that are final."""
+        found = latest_results(await self.redis.lrange(keys.chunk_results(job_id, number), 0, -1))
+        final = await self.final_refs(job_id, list(found))
+        return {ref: result for ref, result in found.items() if ref in final}
 
     async def record(
         self,
@@ -102,21 +128,44 @@ class ResultStore:
         request: bool = False,
         failed: bool = False,
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
+        chunk: int = 0,
     ) -> Recorded:
-        """Record results not recorded yet, and count the request that produced them.
-
-        ``goals``: the statuses that leave the job ``completed`` (the job's mode decides).
-        """
-        args: list[str | int] = [int(request), int(failed), " ".join(sorted(goals))]
+        """Record results not recorded yet (rows of chunk ``chunk``), and count the request
+        that produced them. ``goals``: the statuses that leave the job ``completed``."""
+        grouped: dict[RowResult, list[int]] = {}
         for ref, result in results:
-            args += [str(ref), result.status.value, result.to_json()]
-        added, done, requests, failures, finished = await self._record(
-            keys=[keys.results(job_id), keys.counts(job_id), keys.job(job_id)], args=args
+            grouped.setdefault(result, []).append(ref)
+        entries = [Entry(chunk, tuple(refs), result) for result, refs in grouped.items()]
+        return await self.record_entries(
+            job_id, entries, requests=int(request), failed=int(failed), goals=goals
+        )
+
+    async def record_entries(
+        self,
+        job_id: str,
+        entries: Sequence[Entry],
+        *,
+        requests: int = 0,
+        failed: int = 0,
+        goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
+    ) -> Recorded:
+        """Record entries in one script call (a flush of ``worker.recorder``), counting
+        ``requests`` requests of which ``failed`` failed."""
+        lists: dict[int, int] = {}
+        args: list[str | int] = [requests, failed, " ".join(sorted(goals))]
+        for entry in entries:
+            index = lists.setdefault(entry.chunk, len(lists) + 1)
+            refs = ",".join(map(str, entry.refs))
+            args += [index, entry.result.status.value, refs, entry.result.to_json()]
+        result_keys = [keys.chunk_results(job_id, number) for number in lists]
+        added, done, requests_, failures, finished = await self._record(
+            keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],
+            args=args,
         )
         return Recorded(
             int(added),
             int(done),
-            int(requests),
+            int(requests_),
             int(failures),
             JobState(finished) if finished else None,
         )

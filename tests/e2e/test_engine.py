@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     wait_for_job,
     worker_env,
 )
+from tests.helpers import recorded_rows
 from worker import keys
 
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
@@ -177,7 +178,7 @@ def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
     report = report_rows(env, job_id)
     assert len(report) == 800
     assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
-    assert len(client.hgetall(keys.results(job_id))) == 800
+    assert len(recorded_rows(client, job_id)) == 800
     assert all(sim.tags(TEST_PROJECT, i) == {} for i in ids)
     # Only requests in flight at the kill may have been sent twice.
     assert sim.stats()["deletions"] <= 400 + 2 * 16

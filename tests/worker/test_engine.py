@@ -84,7 +84,8 @@ async def setup(
 async def results(aredis: Any) -> dict[str, list[Any]]:
     import json
 
-    return {ref: json.loads(raw) for ref, raw in (await aredis.hgetall(keys.results(JOB))).items()}
+    found = await ResultStore(aredis).chunk_results(JOB, 0)
+    return {str(ref): json.loads(result.to_json()) for ref, result in found.items()}
 
 
 Start = Callable[..., Any]

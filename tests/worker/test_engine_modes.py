@@ -79,7 +79,9 @@ async def test_a_backup_survives_a_worker_dying_after_its_delete(
     before = await observed(aredis)
     # As if the worker died after the deletes, before recording: the results are gone, and
     # the tags too. The chunk is worked again; its reads now find nothing.
-    await aredis.delete(keys.results(JOB), keys.counts(JOB), keys.done_chunks(JOB))
+    await aredis.delete(
+        keys.final(JOB), keys.chunk_results(JOB, 0), keys.counts(JOB), keys.done_chunks(JOB)
+    )
     await aredis.hset(keys.job(JOB), "state", "running")
     assert await run_chunk(ctx, JOB, 0) == "worked"
     assert await observed(aredis) == before  # the first read's values stand
