@@ -114,9 +114,7 @@ def main() -> None:
         ).stdout
     rows = list(csv.DictReader(io.StringIO(report)))
     results = [
-        ref
-        for number in range(status.job.chunks)
-        for ref in chunk_results(client, job_id, number)
+        ref for number in range(status.job.chunks) for ref in chunk_results(client, job_id, number)
     ]
     attempts = sum(int(r["attempts"]) for r in rows)
     per_row = Counter((r["image_id"], r["key"]) for r in rows)
