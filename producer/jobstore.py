@@ -8,11 +8,12 @@ by one chunk.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 from worker import keys
-from worker.jobs import RowResult, bit_items, decode_chunk, latest_results
+from worker.jobs import RowResult, bit_items, decode_chunk, first_observed, latest_results
 from worker.model import ImageBatch
 
 if TYPE_CHECKING:
@@ -82,8 +83,13 @@ def invalid_result(client: redis.Redis, job_id: str, ref: str) -> RowResult | No
     return None if raw is None else RowResult.from_json(raw)
 
 
-def observed_values(client: redis.Redis, job_id: str, refs: Sequence[int]) -> list[str | None]:
-    """The JSON of what the job's reads found for these rows (None: not read)."""
+def observed_values(
+    client: redis.Redis, job_id: str, number: int, refs: Sequence[int]
+) -> list[str | None]:
+    """The JSON of what the job's reads found for these rows of chunk ``number`` (None: not
+    read; "null": the key was absent)."""
     if not refs:
         return []
-    return cast(list[str | None], client.hmget(keys.observed(job_id), [str(r) for r in refs]))
+    entries = cast(list[str], client.lrange(keys.chunk_observed(job_id, number), 0, -1))
+    found = first_observed(entries)
+    return [json.dumps(found[ref], ensure_ascii=False) if ref in found else None for ref in refs]

@@ -100,7 +100,7 @@ def iter_report(client: redis.Redis, job: Job) -> Iterator[dict[str, object]]:
         results = chunk_results(client, job.job_id, number)
         observed: list[str | None] = [None] * len(rows)
         if read_columns:
-            observed = observed_values(client, job.job_id, [r[1] for r in rows])
+            observed = observed_values(client, job.job_id, number, [r[1] for r in rows])
         for (ref, _, columns), seen in zip(rows, observed, strict=True):
             row = _row(columns, results.get(ref))
             _add_observed(row, read_columns, seen)

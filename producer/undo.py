@@ -78,7 +78,7 @@ def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[Ima
             continue
         found = chunk_results(client, job.job_id, number)
         results = [found.get(ref) for ref in firsts]
-        kept = observed_values(client, job.job_id, firsts)
+        kept = observed_values(client, job.job_id, number, firsts)
         answers = iter(zip(results, kept, strict=True))
         for batch in batches:
             tags = []

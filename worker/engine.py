@@ -196,7 +196,9 @@ class ChunkRun:
         current = {tag.key: tag.value for tag in read.outcome.tags or ()}
         # Kept before anything is changed: a backup survives a crash between read and delete.
         kept = await self.ctx.store.observe(
-            self.job.job_id, {tag.refs[0]: current.get(tag.key) for tag in batch.tags}
+            self.job.job_id,
+            {tag.refs[0]: current.get(tag.key) for tag in batch.tags},
+            chunk=self.chunk_of(batch),
         )
         if options.mode is Mode.PLAN:
             await self.finish(batch, read, "list", lambda tag: _planned(tag, kept[tag.refs[0]]))
@@ -502,9 +504,12 @@ class ChunkRun:
     ) -> None:
         """Give rows their results, written with the next flush into the results of the
         chunk the rows came from (a retry chunk's batches name theirs)."""
-        chunk = self.number if batch.origin is None else batch.origin
-        self.recorder.add(chunk, rows, request=request, failed=failed)
+        self.recorder.add(self.chunk_of(batch), rows, request=request, failed=failed)
         self.final.update(ref for ref, _ in rows)
+
+    def chunk_of(self, batch: ImageBatch) -> int:
+        """The chunk whose results and observations hold the batch's rows."""
+        return self.number if batch.origin is None else batch.origin
 
     async def flush(self, rate: float | None = None) -> None:
         """Write the held results; then the job's last line or its progress, and the

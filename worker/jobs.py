@@ -303,3 +303,16 @@ def latest_results(entries: Iterable[str | bytes]) -> dict[int, RowResult]:
 def bit_items(refs: Sequence[int]) -> list[tuple[str, int | str]]:
     """BITFIELD_RO items reading bit ``ref`` of a bitmap for every ref (one round trip)."""
     return [("u1", ref) for ref in refs]
+
+
+def first_observed(entries: Iterable[str | bytes]) -> dict[int, str | None]:
+    """Row ref -> the value a read kept for it (None: the key was absent), from a chunk's
+    observed list; a row's first entry wins (the script writes each row once anyway)."""
+    found: dict[int, str | None] = {}
+    for entry in entries:
+        if isinstance(entry, bytes):
+            entry = entry.decode()
+        refs, _, values = entry.partition(" ")
+        for ref, value in zip(refs.split(","), json.loads(values), strict=True):
+            found.setdefault(int(ref), value)
+    return found

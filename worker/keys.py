@@ -70,10 +70,17 @@ def invalid_rows(job_id: str) -> str:
 
 
 def observed(job_id: str) -> str:
-    """Hash: row ref -> JSON of the value a read found for the row's key before the job acted
-    (null: the key was absent). Written once per row (HSETNX) by workers of jobs that read
-    first (--backup, plan, undo); read by report and undo."""
+    """String used as a bitmap: bit ``ref`` is 1 once a read's finding for that row (the first
+    ref of a tag) is kept in ``chunk_observed``. Set by the observe script of workers of jobs
+    that read first (--backup, plan, undo); never cleared, so the first observation wins."""
     return f"{PREFIX}:job:{job_id}:observed"
+
+
+def chunk_observed(job_id: str, number: int) -> str:
+    """List: what the reads of original chunk ``number``'s rows found, one entry per read:
+    "ref,ref,... [value, ...]" (JSON values; null: the key was absent). Appended by the
+    observe script with the refs not observed before; read by report and undo."""
+    return f"{PREFIX}:job:{job_id}:observed:{number}"
 
 
 def verified(job_id: str, identity_key: str) -> str:

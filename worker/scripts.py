@@ -58,6 +58,26 @@ return {added, done, requests, failures, finished}
 """
 )
 
+# Keep what reads found for rows, the first observation of each row only (its bit in the
+# ``observed`` bitmap): a chunk worked again after a crash between a backup read and its delete
+# keeps the value from before the delete. KEYS: observed bitmap, the chunk's observed list.
+# ARGV: ref, JSON value, ... Returns the refs observed before (their kept values are in the list).
+OBSERVE = """
+local refs, values, seen = {}, {}, {}
+for i = 1, #ARGV, 2 do
+  if redis.call('SETBIT', KEYS[1], tonumber(ARGV[i]), 1) == 0 then
+    refs[#refs + 1] = ARGV[i]
+    values[#values + 1] = ARGV[i + 1]
+  else
+    seen[#seen + 1] = ARGV[i]
+  end
+end
+if #refs > 0 then
+  redis.call('RPUSH', KEYS[2], table.concat(refs, ',') .. ' [' .. table.concat(values, ',') .. ']')
+end
+return seen
+"""
+
 # Take a chunk's lease. KEYS: leases, owners, done-chunks. ARGV: member, owner, ttl ms, chunk.
 # Returns 'done' (nothing left to do), 'busy' (a live lease is held by another), or 'ok'.
 ACQUIRE_LEASE = (

@@ -23,6 +23,7 @@ from worker.jobs import (
     RowResult,
     bit_items,
     decode_chunk,
+    first_observed,
     latest_results,
 )
 from worker.model import ImageBatch, RowStatus
@@ -56,6 +57,7 @@ class ResultStore:
         """``client`` must decode responses (``decode_responses=True``)."""
         self.redis = client
         self._record = client.register_script(scripts.RECORD_RESULTS)
+        self._observe = client.register_script(scripts.OBSERVE)
         self._acquire = client.register_script(scripts.ACQUIRE_LEASE)
         self._renew = client.register_script(scripts.RENEW_LEASE)
         self._release = client.register_script(scripts.RELEASE_LEASE)
@@ -170,20 +172,31 @@ class ResultStore:
             JobState(finished) if finished else None,
         )
 
-    async def observe(self, job_id: str, values: Mapping[int, str | None]) -> dict[int, str | None]:
-        """Keep what a read found for rows (the value, or None: the key was absent) and return
-        what is kept: the first observation of a row wins, so a chunk worked again after a
-        crash between a backup read and its delete keeps the value from before the delete."""
+    async def observe(
+        self, job_id: str, values: Mapping[int, str | None], *, chunk: int = 0
+    ) -> dict[int, str | None]:
+        """Keep what a read found for rows of chunk ``chunk`` (the value, or None: the key was
+        absent) and return what is kept: the first observation of a row wins, so a chunk
+        worked again after a crash between a backup read and its delete keeps the value from
+        before the delete."""
         if not values:
             return {}
-        key = keys.observed(job_id)
-        fields = [str(ref) for ref in values]
-        pipe = self.redis.pipeline(transaction=True)
-        for field, value in zip(fields, values.values(), strict=True):
-            pipe.hsetnx(key, field, json.dumps(value, ensure_ascii=False))
-        pipe.hmget(key, fields)
-        kept = (await pipe.execute())[-1]
-        return {ref: json.loads(text) for ref, text in zip(values, kept, strict=True)}
+        args: list[str | int] = []
+        for ref, value in values.items():
+            args += [ref, json.dumps(value, ensure_ascii=False)]
+        seen = await self._observe(
+            keys=[keys.observed(job_id), keys.chunk_observed(job_id, chunk)], args=args
+        )
+        kept = dict(values)
+        if seen:
+            earlier = await self.chunk_observed(job_id, chunk)
+            for ref in map(int, seen):
+                kept[ref] = earlier.get(ref, kept[ref])
+        return kept
+
+    async def chunk_observed(self, job_id: str, number: int) -> dict[int, str | None]:
+        """Row ref -> the value kept for it, for the rows of chunk ``number`` that were read."""
+        return first_observed(await self.redis.lrange(keys.chunk_observed(job_id, number), 0, -1))
 
     async def acquire_lease(self, job_id: str, number: int, owner: str, ttl_ms: int) -> str:
         return str(

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis
 import structlog
 
 from simulator.server import RunningSimulator
@@ -275,3 +276,44 @@ async def test_the_rate_is_logged_when_it_changes_not_at_every_chunk(
         assert await run_chunk(ctx, JOB, 1) == "worked"
     assert [e for e in captured if e["event"] == "ratelimit.adjusted"] == []
     assert [e["event"] for e in job_lines(captured)][-1] == "job.finished"
+
+
+class DiesBeforeFlushing(ResultStore):
+    """A worker that dies after its calls, before their results reach Redis."""
+
+    async def record_entries(self, *args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("worker killed before the flush")
+
+
+@pytest.mark.parametrize("backup", [False, True])
+async def test_rows_of_a_worker_killed_before_its_flush_are_worked_again_once(
+    aredis: Any,
+    session: aiohttp.ClientSession,
+    start_sim: Start,
+    seed: Path,
+    backup: bool,
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, backup=backup)
+    good_store = ctx.store
+    ctx.store = DiesBeforeFlushing(aredis)
+    with pytest.raises((redis.ConnectionError, ExceptionGroup)):
+        await run_chunk(ctx, JOB, 0)
+    sent = server.sim.stats.by_status[204]
+    assert sent >= 1
+    assert await aredis.hgetall(keys.counts(JOB)) == {}
+    ctx.store = good_store
+    # The dead worker's lease expires; the reaper takes it back (owner "") and re-queues it.
+    await aredis.hset(keys.LEASE_OWNERS, keys.lease_member(JOB, 0), "")
+    assert await run_chunk(ctx, JOB, 0) == "worked"
+    # Nothing was final: every image is worked again (a delete is idempotent). (Calls in
+    # flight when the first run died may reach the simulator after ``sent`` was read.)
+    assert server.sim.stats.by_status[204] >= sent + 30
+    assert await aredis.hgetall(keys.counts(JOB)) == {"deleted": "60"}
+    found = await results(aredis)
+    assert len(found) == 60
+    entries = await aredis.lrange(keys.chunk_results(JOB, 0), 0, -1)
+    named = [ref for entry in entries for ref in entry.partition(" ")[0].split(",")]
+    assert sorted(named, key=int) == [str(n) for n in range(60)]  # one entry per row
+    if backup:  # the first reads' values stand, not the second reads' (nothing left)
+        assert set((await good_store.chunk_observed(JOB, 0)).values()) == {"v"}

@@ -4,7 +4,6 @@ worker dying between its delete and the recording of the result."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from tests.worker.test_engine import IMAGES, JOB, results, setup
 from worker import keys
 from worker.engine import run_chunk
 from worker.jobs import Mode
+from worker.store import ResultStore
 
 Start = Callable[..., Any]
 
@@ -49,8 +49,7 @@ def current_b(n: int) -> str | None:
 
 
 async def observed(aredis: Any) -> dict[int, str | None]:
-    raw = await aredis.hgetall(keys.observed(JOB))
-    return {int(ref): json.loads(value) for ref, value in raw.items()}
+    return await ResultStore(aredis).chunk_observed(JOB, 0)
 
 
 async def test_backup_keeps_every_value_before_deleting(
