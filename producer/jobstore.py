@@ -2,7 +2,7 @@
 
 Workers write results per request into a list per chunk and mark each row final in a bitmap
 (``worker.keys.final``, ``worker.keys.chunk_results``); the commands read them here, one chunk
-at a time, so that the format is parsed in one place (``worker.jobs``) and memory stays bounded
+at a time, so that the format is parsed in one place (``worker.formats``) and memory stays bounded
 by one chunk.
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 from worker import keys
-from worker.jobs import RowResult, bit_items, decode_chunk, first_observed, latest_results
+from worker.formats import bit_items, decode_chunk, first_observed, latest_results
+from worker.jobs import RowResult
 from worker.model import ImageBatch
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from producer.collect import Collection
 from producer.errors import InputError, RowError
 from producer.jobstore import numbered_chunks, write_invalid_result
 from worker import keys
-from worker.jobs import JobOptions, JobState, RowResult, encode_chunk
+from worker.formats import encode_chunk
+from worker.jobs import JobOptions, JobState, RowResult
 from worker.model import ImageBatch, RowStatus
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 from worker import keys
-from worker.jobs import decode_results
+from worker.formats import decode_results
 
 
 def new_image_id() -> str:

@@ -20,7 +20,8 @@ import structlog
 from worker.backoff import compute_backoff
 from worker.client import ImsClient, ims_endpoint
 from worker.errors import AuthError
-from worker.jobs import Api, Job, JobState, MalformedChunk, Mode, RowResult
+from worker.formats import MalformedChunk
+from worker.jobs import Api, Job, JobState, Mode, RowResult
 from worker.lease import ChunkLease, LeaseLost
 from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind

@@ -47,14 +47,14 @@ def final(job_id: str) -> str:
 def chunk_results(job_id: str, number: int) -> str:
     """List: results of the rows of original chunk ``number`` (retry chunks record into the
     chunk their rows came from), one entry per request or part of one: "ref,ref,... JSON"
-    (``worker.jobs.encode_results``). Appended by the result script with the refs it newly
+    (``worker.formats.decode_results``). Appended by the result script with the refs it newly
     made final; a row's result is the last entry naming it while its ``final`` bit is set.
     Read by report, retry, resume and undo, one chunk at a time."""
     return f"{PREFIX}:job:{job_id}:results:{number}"
 
 
 def chunk(job_id: str, number: int) -> str:
-    """String: one chunk's image batches, compressed (``worker.jobs.encode_chunk``). Written
+    """String: one chunk's image batches, compressed (``worker.formats.encode_chunk``). Written
     by submit/retry/undo, read by workers and by report, retry and undo."""
     return f"{PREFIX}:job:{job_id}:chunk:{number}"
 

@@ -15,17 +15,8 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from worker import keys, scripts
-from worker.jobs import (
-    GOALS,
-    Job,
-    JobState,
-    Mode,
-    RowResult,
-    bit_items,
-    decode_chunk,
-    first_observed,
-    latest_results,
-)
+from worker.formats import bit_items, decode_chunk, first_observed, latest_results
+from worker.jobs import GOALS, Job, JobState, Mode, RowResult
 from worker.model import ImageBatch, RowStatus
 from worker.scripts import MARK_RUNNING, STOP_JOB
 

@@ -21,7 +21,8 @@ from worker.auth import AkSkAuth
 from worker.client import ImsClient
 from worker.credentials import AkSkCredentials
 from worker.engine import EngineContext, run_chunk
-from worker.jobs import JobOptions, JobState, encode_chunk
+from worker.formats import encode_chunk
+from worker.jobs import JobOptions, JobState
 from worker.model import ImageBatch, TagRows
 from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.store import ResultStore
