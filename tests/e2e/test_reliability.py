@@ -31,6 +31,7 @@ from tests.e2e.test_engine import write
 from tests.e2e.test_limits import seeded
 from tests.helpers import recorded_rows
 from worker import keys
+from worker.formats import decode_chunk
 
 QUEUES = ("tagsweep", "tagsweep:0", "tagsweep:5", "tagsweep:9")
 
@@ -170,6 +171,8 @@ def all_redis_text(client: redis.Redis) -> str:
         parts.append(str(key))
         if kind == b"string":
             parts.append(str(client.get(key)))
+            if b":chunk:" in key:  # stored compressed: searched as the batches it holds
+                parts.append(repr(decode_chunk(client.get(key) or b"")))
         elif kind == b"hash":
             parts.append(str(client.hgetall(key)))
         elif kind == b"list":
