@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from producer.plan import format_duration
+from producer.upgrade import upgrade_job
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import STATUSES, Job, Mode
@@ -125,6 +126,7 @@ def read_job(client: redis.Redis, job_id: str) -> Job:
     record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
     if not record:
         raise JobNotFound(f"no job {job_id!r} in this Redis")
+    upgrade_job(client, job_id, record)  # a job written by an earlier version, once
     return Job.from_record(job_id, record)
 
 

@@ -19,6 +19,7 @@ from producer.batching import iter_requests
 from producer.collect import Collection
 from producer.errors import InputError, RowError
 from producer.jobstore import numbered_chunks, write_invalid_result
+from producer.upgrade import LAYOUT
 from worker import keys
 from worker.formats import encode_chunk
 from worker.jobs import JobOptions, JobState, RowResult
@@ -133,6 +134,7 @@ def write_record(
         "files": json.dumps(files),
         "checksum": checksum,
         "created_at": now_ms,
+        "layout": LAYOUT,
     }
     if state.finished:
         record["finished_at"] = now_ms
