@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from producer import cli_jobs
+from producer import cli_jobs, cli_ops
 from producer.collect import collect
 from producer.jobspec import EXIT_BAD_INPUT, report_problems
 from producer.options import (
@@ -20,7 +20,9 @@ from producer.options import (
     region_option,
 )
 from producer.plan import make_plan, render_plan
+from producer.redis_check import allow_eviction_option, check_redis
 from worker.errors import TagsweepError
+from worker.settings import Settings
 
 
 @click.group()
@@ -38,6 +40,9 @@ for command in (
     cli_jobs.cancel,
     cli_jobs.plan,
     cli_jobs.undo,
+    cli_ops.jobs,
+    cli_ops.forget,
+    cli_ops.exporter,
 ):
     cli.add_command(command)
 
@@ -88,12 +93,17 @@ def validate(
     help="Worker processes (each with many calls in flight).",
 )
 @click.option("--loglevel", default="INFO", show_default=True)
+@allow_eviction_option
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
-    """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too)."""
+def worker(
+    concurrency: int, loglevel: str, allow_eviction: bool, celery_args: tuple[str, ...]
+) -> None:
+    """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too,
+    without the check that Redis does not evict)."""
     from worker.app import app, setup_worker_logging
 
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
+    check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     app.worker_main(argv=[*argv, *celery_args])

@@ -13,7 +13,9 @@ from producer.control import cancel_job, retry_job
 from producer.jobspec import options_from, prepare_job
 from producer.options import job_options, safety_options
 from producer.progress import follow_job
+from producer.redis_check import allow_eviction_option, check_redis
 from producer.report import write_job_report
+from producer.retention import check_not_expired
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
@@ -27,15 +29,18 @@ if TYPE_CHECKING:
 @click.command()
 @job_options
 @safety_options
+@allow_eviction_option
 @click.option("--new", is_flag=True, help="A new job even if these files were submitted before.")
-def submit(new: bool, **kw: Any) -> None:
+def submit(new: bool, allow_eviction: bool, **kw: Any) -> None:
     """Check the files and queue a job for running workers; print its id on the last line.
 
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
     """
     options_from(kw)  # refuses bad combinations before anything is read
-    client = connect_redis(Settings.from_env().redis_url)
+    redis_url = Settings.from_env().redis_url
+    check_redis(redis_url, allow_eviction=allow_eviction)
+    client = connect_redis(redis_url)
     job_id, _ = prepare_job(client, kw, new=new)
     queue_for_workers(client, job_id)
 
@@ -67,6 +72,7 @@ def _status(
         final = follow_job(client, job_id, tty=sys.stderr.isatty(), interval_s=interval)
         click.echo(render_status(final) if not as_json else json.dumps(final.as_json()))
         return
+    check_not_expired(client, job_id)
     current = read_status(client, job_id)
     click.echo(json.dumps(current.as_json()) if as_json else render_status(current))
 
@@ -94,6 +100,7 @@ def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> 
 def _report(
     client: redis.Redis, job_id: str, only: tuple[str, ...], fmt: str, output: str | None
 ) -> None:
+    check_not_expired(client, job_id)
     job = read_job(client, job_id)
     wanted = set(only) or None
     if output:
@@ -117,6 +124,7 @@ def _report(
 def retry(job_id: str, only: tuple[str, ...]) -> None:
     """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
     client = connect_redis(Settings.from_env().redis_url)
+    check_not_expired(client, job_id)
     rows = retry_job(client, job_id, set(only))
     from worker.tasks import dispatch_chunk
 
@@ -156,6 +164,7 @@ simulate_option = click.option(
 @safety_options
 @workers_option
 @simulate_option
+@allow_eviction_option
 @click.option(
     "--report",
     "report_path",
@@ -236,6 +245,7 @@ def undo(
     from producer.undo import prepare_undo
 
     def make(client: redis.Redis) -> tuple[str, bool]:
+        check_not_expired(client, job_id)
         undo_id, existed = prepare_undo(client, job_id, rate_per_s=rate)
         verb = "follows" if existed else "is"
         click.echo(f"undo job {undo_id} {verb} the undo of job {job_id}", err=True)

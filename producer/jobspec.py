@@ -12,6 +12,7 @@ import click
 from producer.collect import Collection, collect
 from producer.options import DEFAULT_CONFIRM_ABOVE
 from producer.plan import make_plan, render_plan
+from producer.retention import DEFAULT_KEEP, parse_keep, record_keep
 from producer.submit import (
     claim_job_id,
     create_job,
@@ -153,4 +154,6 @@ def prepare_job(
         checksum=checksum,
         job_id=job_id,
     )
+    keep_ms = kw.get("keep_ms", parse_keep(DEFAULT_KEEP))
+    record_keep(client, job_id, keep_ms=keep_ms, resume_key=keys.resume(key) if key else None)
     return job_id, False

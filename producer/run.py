@@ -22,6 +22,7 @@ from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
+from producer.redis_check import check_redis
 from producer.report import write_job_report
 from producer.status import JobStatus, read_job, render_status
 from worker import keys
@@ -182,6 +183,7 @@ def run_job(
             if simulate:
                 stack.enter_context(simulated(files, env, kw))
             redis_url = stack.enter_context(local_redis(env))
+            check_redis(redis_url, allow_eviction=bool(kw.get("allow_eviction")))
             client = connect_redis(redis_url)
             workers = stack.enter_context(
                 local_workers(worker_environment(redis_url, env), processes)

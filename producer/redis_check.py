@@ -1,0 +1,31 @@
+"""The start-up check of the Redis that will hold jobs (``worker.redis_safety``), for the
+commands that write jobs or work them: ``submit``, ``run`` and ``worker``."""
+
+from __future__ import annotations
+
+import click
+import structlog
+
+from producer.connection import connect_redis
+from worker.redis_safety import check_server
+
+allow_eviction_option = click.option(
+    "--allow-eviction",
+    is_flag=True,
+    help="Use a Redis whose maxmemory-policy may evict keys (rows may then be lost).",
+)
+
+
+def check_redis(url: str, *, allow_eviction: bool, log: bool = False) -> None:
+    """Refuse a Redis that may evict (``EvictionRefused``, exit 2); show the warnings on
+    stderr, or as log events (``log``: a worker, whose stdout is JSON lines)."""
+    client = connect_redis(url)
+    try:
+        warnings = check_server(client, allow_eviction=allow_eviction)
+    finally:
+        client.close()
+    for warning in warnings:
+        if log:
+            structlog.get_logger("tagsweep.redis").warning("redis.unsafe", reason=warning)
+        else:
+            click.echo(f"warning: {warning}", err=True)
