@@ -20,7 +20,12 @@ from producer.options import (
     region_option,
 )
 from producer.plan import make_plan, render_plan
-from producer.redis_check import allow_eviction_option, check_redis
+from producer.redis_check import (
+    OUT_OF_MEMORY,
+    allow_eviction_option,
+    check_redis,
+    redis_out_of_memory,
+)
 from worker.errors import TagsweepError
 from worker.settings import Settings
 
@@ -231,6 +236,11 @@ def main() -> None:
         cli.main(prog_name="tagsweep", standalone_mode=True)
     except TagsweepError as exc:
         click.echo(f"tagsweep: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:
+        if not redis_out_of_memory(exc):
+            raise
+        click.echo(f"tagsweep: {OUT_OF_MEMORY}", err=True)
         sys.exit(2)
     except SystemExit as done:
         if ENDING.skip_teardown:

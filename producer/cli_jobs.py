@@ -15,7 +15,7 @@ from producer.options import job_options, safety_options
 from producer.progress import follow_job
 from producer.redis_check import allow_eviction_option, check_redis
 from producer.report import write_job_report
-from producer.retention import check_not_expired
+from producer.retention import check_not_expired, expiry
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
@@ -74,7 +74,13 @@ def _status(
         return
     check_not_expired(client, job_id)
     current = read_status(client, job_id)
-    click.echo(json.dumps(current.as_json()) if as_json else render_status(current))
+    dates = expiry(client, job_id)
+    if as_json:
+        click.echo(json.dumps({**current.as_json(), **dates}))
+        return
+    click.echo(render_status(current))
+    if dates["backup_expires_at"]:
+        click.echo(f"backup      expires {dates['backup_expires_at']}: tagsweep undo {job_id}")
 
 
 @click.command()

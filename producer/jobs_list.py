@@ -74,8 +74,8 @@ class JobLine:
         }
 
 
-def _iso(ms: int | None) -> str | None:
-    return iso_ms(ms) if ms else None
+def _iso(ms: int | None, *, human: bool = False) -> str | None:
+    return iso_ms(ms, human=human) if ms else None
 
 
 def iter_jobs(client: redis.Redis, *, state: str | None = None) -> Iterator[JobLine]:
@@ -118,9 +118,9 @@ def render_jobs(lines: list[JobLine]) -> str:
                 job.state.value,
                 f"{job.total:,}",
                 line.outcome,
-                _iso(job.created_at_ms) or "-",
-                _iso(job.finished_at_ms) or "-",
-                _iso(line.expires_at_ms) or ("-" if not job.state.finished else "never"),
+                _iso(job.created_at_ms, human=True) or "-",
+                _iso(job.finished_at_ms, human=True) or "-",
+                _iso(line.expires_at_ms, human=True) or ("never" if job.state.finished else "-"),
                 ", ".join(job.files),
             )
         )

@@ -3,6 +3,8 @@ commands that write jobs or work them: ``submit``, ``run`` and ``worker``."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 import structlog
 
@@ -29,3 +31,16 @@ def check_redis(url: str, *, allow_eviction: bool, log: bool = False) -> None:
             structlog.get_logger("tagsweep.redis").warning("redis.unsafe", reason=warning)
         else:
             click.echo(f"warning: {warning}", err=True)
+
+
+OUT_OF_MEMORY = (
+    "Redis is out of memory (used memory > maxmemory) and refused the write; raise maxmemory "
+    "or free memory (`tagsweep forget` old jobs), then run the command again"
+)
+
+
+def redis_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing a write for want of memory (redis is not imported
+    here: the commands that never touch Redis start faster without it)."""
+    module = sys.modules.get("redis")
+    return module is not None and isinstance(exc, module.exceptions.OutOfMemoryError)

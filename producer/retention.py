@@ -81,8 +81,10 @@ def check_not_expired(client: redis.Redis, job_id: str) -> None:
         )
 
 
-def iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def iso_ms(ms: int, *, human: bool = False) -> str:
+    """ISO 8601 UTC to the second (``human``: a space instead of the ``T``)."""
+    text = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text.replace("T", " ") if human else text
 
 
 def holds_backup(record: dict[str, str]) -> bool:
@@ -96,7 +98,16 @@ def backup_note(record: dict[str, str]) -> str | None:
     expires = record.get("expires_at")
     if not expires or not holds_backup(record):
         return None
-    return f"backup expires {iso_ms(int(expires))} (undo before then)"
+    return f"backup expires {iso_ms(int(expires), human=True)} (undo before then)"
+
+
+def expiry(client: redis.Redis, job_id: str) -> dict[str, str | None]:
+    """When a job's data expires and, for a backup not undone, when its backup does (ISO
+    8601; None: not set, or kept forever), for ``status``."""
+    record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
+    expires = record.get("expires_at")
+    at = iso_ms(int(expires)) if expires else None
+    return {"expires_at": at, "backup_expires_at": at if backup_note(record) else None}
 
 
 def pending_backup(client: redis.Redis, job_id: str) -> str | None:

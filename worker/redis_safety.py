@@ -95,7 +95,8 @@ async def stop_for_memory(client: aioredis.Redis, job_id: str, error: Exception)
     was marked."""
     reason = (
         "Redis is out of memory (used memory > maxmemory): workers cannot record results; "
-        "raise maxmemory or free memory, then run the job again"
+        "raise maxmemory or free memory; its rows not recorded then end cancelled, and "
+        "`tagsweep retry JOB --only cancelled` sends them again"
     )
     log.error("redis.out_of_memory", error=str(error).split(". script:")[0], reason=reason)
     for text in (STOP_JOB_ALLOW_OOM, STOP_JOB):  # Redis 6 does not know script flags
