@@ -40,9 +40,12 @@ def forget(job_id: str, yes: bool) -> None:
     that was not undone (the tags could then no longer be put back).
     """
     with job_redis() as client:
-        note = pending_backup(client, job_id)
-        question = f"job {job_id} holds a backup not undone ({note}); forget it anyway?"
-        if note and not yes and interactive() and not click.confirm(question, err=True):
+        expires = pending_backup(client, job_id)
+        question = (
+            f"job {job_id} holds a backup not undone (kept until {expires}); forget it and the "
+            "tags can no longer be put back?"
+        )
+        if expires and not yes and interactive() and not click.confirm(question, err=True):
             click.echo("tagsweep: nothing deleted", err=True)
             raise SystemExit(EXIT_DECLINED)
         deleted = forget_job(client, job_id)

@@ -93,12 +93,20 @@ def holds_backup(record: dict[str, str]) -> bool:
     return options.backup and options.mode is Mode.DELETE and not record.get("undone_by")
 
 
-def backup_note(record: dict[str, str]) -> str | None:
-    """For a job with a backup not undone: when the backup expires (None otherwise)."""
-    expires = record.get("expires_at")
-    if not expires or not holds_backup(record):
+def backup_expires(record: dict[str, str]) -> str | None:
+    """For a job with a backup not undone: when it expires ("never" when kept forever)."""
+    if not holds_backup(record):
         return None
-    return f"backup expires {iso_ms(int(expires), human=True)} (undo before then)"
+    expires = record.get("expires_at")
+    return iso_ms(int(expires), human=True) if expires else "never"
+
+
+def backup_note(record: dict[str, str]) -> str | None:
+    """For a job with a backup not undone that will expire: when (None otherwise)."""
+    expires = backup_expires(record)
+    if expires is None or expires == "never":
+        return None
+    return f"backup expires {expires} (undo before then)"
 
 
 def expiry(client: redis.Redis, job_id: str) -> dict[str, str | None]:
@@ -111,9 +119,9 @@ def expiry(client: redis.Redis, job_id: str) -> dict[str, str | None]:
 
 
 def pending_backup(client: redis.Redis, job_id: str) -> str | None:
-    """``backup_note`` of a job by id (None for an unknown job)."""
+    """``backup_expires`` of a job by id (None for an unknown job, or no backup to lose)."""
     record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
-    return backup_note(record) if record else None
+    return backup_expires(record) if record else None
 
 
 def forget_job(client: redis.Redis, job_id: str) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
 import structlog
-from redis.exceptions import OutOfMemoryError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from worker.backoff import compute_backoff
 from worker.client import ImsClient, ims_endpoint
@@ -24,7 +24,6 @@ from worker.lease import ChunkLease, LeaseLost
 from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.ratelimit import SharedRateLimiter, bucket_key
-from worker.redis_safety import stop_for_memory
 from worker.store import CallTally, Recorded, ResultStore
 
 log = structlog.get_logger("tagsweep.worker")
@@ -89,10 +88,13 @@ async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> str:
         if out_of_memory is not None:
             # The lease is kept: it expires and the chunk comes back in a minute, not in a
             # tight loop; what was recorded stays recorded once (HSETNX).
-            await stop_for_memory(ctx.store.redis, job_id, out_of_memory)
+            await ctx.store.stop_for_memory(job_id, out_of_memory)
             return "out_of_memory"
         if all_final:
-            await ctx.store.apply_retention(job_id)
+            try:
+                await ctx.store.apply_retention(job_id)
+            except RedisError as exc:  # the rows are safe; only their expiry is not set
+                log.warning("retention.failed", error=str(exc))
         return answer
 
 

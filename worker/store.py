@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from worker import keys, scripts
 from worker.jobs import GOALS, Job, JobState, Mode, RowResult, decode_chunk
 from worker.model import ImageBatch, RowStatus
+from worker.redis_safety import stop_for_memory
 from worker.retention import apply_retention_async
 from worker.scripts import MARK_RUNNING, STOP_JOB
 
@@ -97,6 +98,10 @@ class ResultStore:
     async def apply_retention(self, job_id: str) -> int:
         """Give a finished job's keys their TTL (``worker.retention``); 0 if none is due."""
         return await apply_retention_async(self.redis, job_id)
+
+    async def stop_for_memory(self, job_id: str, error: Exception) -> bool:
+        """Redis is full: log it and abort the job with that reason (``worker.redis_safety``)."""
+        return await stop_for_memory(self.redis, job_id, error)
 
     async def publish_rate(self, job_id: str, rate_per_s: float) -> None:
         """Show the effective shared rate in the job record (read by ``status``)."""

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     worker_env,
 )
 from tests.e2e.test_engine import images, write
+from tests.e2e.test_safety import _converse
 from worker import keys
 
 HEADER = ["image_id", "key", "value"]
@@ -150,6 +151,8 @@ def test_forget_refuses_a_running_job_and_deletes_every_key_of_a_finished_one(
     start_sim_process: Callable[..., SimProcess],
     start_worker: Callable[..., WorkerProcess],
 ) -> None:
+    """Refused while running; on a terminal it asks first for a backup not undone ("no"
+    keeps everything); then every key of the job goes, found by scanning the database."""
     seed, job_csv = tag_files(tmp_path, 20)
     env = worker_env(e2e_redis_url, start_sim_process(seed))
     start_worker(env)
@@ -166,6 +169,10 @@ def test_forget_refuses_a_running_job_and_deletes_every_key_of_a_finished_one(
     assert keys.chunk(job_id, 0) in before
     assert keys.observed(job_id) in before
 
+    code, shown = _converse(tagsweep_command("forget", job_id), env, tmp_path, "n")
+    assert "holds a backup not undone" in shown
+    assert code == 3
+    assert keys_of(client, job_id) == before
     forgotten = run_cli(env, "forget", job_id)  # no terminal: no question
     assert forgotten.returncode == 0, forgotten.stderr
     assert keys_of(client, job_id) == []
