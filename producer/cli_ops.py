@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -10,6 +11,7 @@ from producer.connection import job_redis
 from producer.jobs_list import iter_jobs, render_jobs
 from producer.jobspec import EXIT_DECLINED, interactive
 from producer.retention import forget_job, pending_backup
+from worker.errors import ConfigError
 from worker.jobs import JobState
 
 
@@ -59,16 +61,22 @@ def exporter(host: str, port: int) -> None:
     """Serve Prometheus metrics on /metrics, read from Redis at each scrape (one exporter for
     every worker): rows by status, requests, 429s, retries, rates, ETA, states, queue,
     leases, live workers."""
+    import signal
     import time
 
     from prometheus_client import CollectorRegistry, start_http_server
 
     from producer.exporter import TagsweepCollector
 
+    # SIGTERM (docker stop, systemd) ends it like Ctrl-C: a private Redis it started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with job_redis() as client:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(TagsweepCollector(client))
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        try:
+            server, thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:  # port taken, unknown host
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         click.echo(f"exporter listening on http://{host}:{server.server_port}/metrics", err=True)
         try:
             while thread.is_alive():
