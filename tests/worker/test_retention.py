@@ -16,11 +16,17 @@ from producer.retention import forget_job, parse_keep, record_keep
 from producer.submit import create_job
 from tests.conftest import TEST_PROJECT
 from tests.e2e.test_engine import images, write
-from worker import keys
+from worker import keys, retention
 from worker.jobs import JobOptions, RowResult
 from worker.model import RowStatus
 from worker.retention import apply_retention
 from worker.store import ResultStore
+
+
+@pytest.fixture(params=[1000, 2], ids=["one-call", "two-keys-a-call"], autouse=True)
+def keys_per_call(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test twice: the job's keys in one script call, and spread over several."""
+    monkeypatch.setattr(retention, "KEYS_PER_CALL", request.param)
 
 
 @pytest.fixture
