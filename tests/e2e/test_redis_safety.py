@@ -68,16 +68,19 @@ def test_out_of_memory_stops_the_job_with_an_error_and_no_row_counted_twice(
     Redis' memory, logged as an error once per chunk (no tight loop); every recorded row is
     counted once, and the rows not recorded are simply pending."""
     url = start_redis_server("--maxmemory-policy", "noeviction")
-    csv_path = tag_file(tmp_path, 300, 20)  # 6,000 rows: about 1 MB of results
-    sim = start_sim_process(csv_path, "--latency-ms", "1000")  # nothing recorded for 1 s
+    rows = 20_000  # about 2.4 MB of results; used_memory swings by up to 1 MB as calls come
+    csv_path = tag_file(tmp_path, rows // 20, 20)
+    sim = start_sim_process(csv_path)
     env = worker_env(url, sim)
     worker = start_worker(env, processes=2)
-    while not any(e["event"].endswith(" ready.") for e in worker.log_events()):
-        time.sleep(0.2)
-    job_id = submit(env, str(csv_path), "--rate", "300")
+    job_id = submit(env, str(csv_path), "--rate", "40")  # 800 rows/s at most
+    wait_for_job(url, job_id, timeout_s=60, until=lambda s: s.done >= 1000)
     client = redis.Redis.from_url(url, decode_responses=True)
-    # Room for a part of the results only, before the first answer comes.
-    client.config_set("maxmemory", int(client.info("memory")["used_memory"]) + 300_000)
+    peak = 0
+    for _ in range(5):
+        peak = max(peak, int(client.info("memory")["used_memory"]))
+        time.sleep(0.2)
+    client.config_set("maxmemory", peak + 200_000)  # room for a part of the results only
     deadline = time.monotonic() + 90
     while not _oom_events(worker) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -95,12 +98,12 @@ def test_out_of_memory_stops_the_job_with_an_error_and_no_row_counted_twice(
     worker.stop()
     counts = {k: int(v) for k, v in client.hgetall(keys.counts(job_id)).items()}
     recorded = client.hlen(keys.results(job_id))
-    assert 0 < recorded < 6000
+    assert 1000 <= recorded < rows
     assert sum(counts.values()) == recorded  # each recorded row counted exactly once
     report = report_rows(env, job_id)
-    assert len(report) == 6000
+    assert len(report) == rows
     seen = Counter(row["status"] for row in report)
-    assert seen["pending"] == 6000 - recorded
+    assert seen["pending"] == rows - recorded
     assert {s: n for s, n in seen.items() if s != "pending"} == counts
     deleted = [row for row in report if row["status"] == "deleted"]
     for row in deleted[:50]:  # a row recorded deleted was really deleted
