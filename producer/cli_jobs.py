@@ -80,7 +80,8 @@ def _status(
         return
     click.echo(render_status(current))
     if dates["backup_expires_at"]:
-        click.echo(f"backup      expires {dates['backup_expires_at']}: tagsweep undo {job_id}")
+        when = dates["backup_expires_at"].replace("T", " ")
+        click.echo(f"backup      expires {when} (undo before then: tagsweep undo {job_id})")
 
 
 @click.command()

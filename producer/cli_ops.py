@@ -29,7 +29,7 @@ def jobs(state: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([line.as_json() for line in lines], indent=2))
     else:
-        click.echo(render_jobs(lines))
+        click.echo(render_jobs(lines, state=state))
 
 
 @click.command()

@@ -103,10 +103,10 @@ def iter_jobs(client: redis.Redis, *, state: str | None = None) -> Iterator[JobL
 HEADER = ("JOB", "KIND", "STATE", "ROWS", "OUTCOME", "CREATED", "FINISHED", "EXPIRES", "FILES")
 
 
-def render_jobs(lines: list[JobLine]) -> str:
+def render_jobs(lines: list[JobLine], *, state: str | None = None) -> str:
     """A table, one job a line; a job whose backup can still be undone gets a second line."""
     if not lines:
-        return "no jobs in this Redis"
+        return f"no {state} jobs in this Redis" if state else "no jobs in this Redis"
     table = [HEADER]
     notes: dict[int, str] = {}
     for line in lines:
