@@ -124,45 +124,53 @@ def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
     return family
 
 
+# Per-job counters: record field -> (metric name, help).
+COUNTERS = {
+    "calls": ("tagsweep_requests", "Calls made to IMS (attempts included)."),
+    "throttled": ("tagsweep_throttled_requests", "Calls answered 429 (throttled)."),
+    "retries": ("tagsweep_retries", "Calls made again after a retryable answer."),
+}
+# Per-job gauges: name (after tagsweep_) -> help.
+GAUGES = {
+    "job_rows": "Rows in the job.",
+    "rate_limit_requests_per_second": "The job's rate ceiling (--rate).",
+    "effective_rate_requests_per_second": "The shared rate now (after 429s).",
+    "eta_seconds": "Estimated time to the job's end (NaN: unknown).",
+}
+
+
+def _gauge_values(status: JobStatus) -> dict[str, float]:
+    job, eta = status.job, status.eta_s
+    return {
+        "job_rows": job.total,
+        "rate_limit_requests_per_second": job.options.rate_per_s,
+        "effective_rate_requests_per_second": job.effective_rate_per_s or job.options.rate_per_s,
+        "eta_seconds": math.nan if eta is None else eta,
+    }
+
+
 def job_metrics(statuses: list[tuple[JobStatus, dict[str, str]]]) -> list[Metric]:
     """The per-job families, labelled ``job``; counters match ``status --json``."""
     rows = CounterMetricFamily("tagsweep_rows", "Rows final, by status.", labels=["job", "status"])
     counters = {
         field: CounterMetricFamily(name, text, labels=["job"])
-        for field, name, text in (
-            ("calls", "tagsweep_requests", "Calls made to IMS (attempts included)."),
-            ("throttled", "tagsweep_throttled_requests", "Calls answered 429 (throttled)."),
-            ("retries", "tagsweep_retries", "Calls made again after a retryable answer."),
-        )
+        for field, (name, text) in COUNTERS.items()
     }
     gauges = {
         name: GaugeMetricFamily(f"tagsweep_{name}", text, labels=["job"])
-        for name, text in (
-            ("job_rows", "Rows in the job."),
-            ("rate_limit_requests_per_second", "The job's rate ceiling (--rate)."),
-            ("effective_rate_requests_per_second", "The shared rate now (after 429s)."),
-            ("eta_seconds", "Estimated time to the job's end (NaN: unknown)."),
-        )
+        for name, text in GAUGES.items()
     }
     state = GaugeMetricFamily(
         "tagsweep_job_state", "1 for the job's state.", labels=["job", "state"]
     )
     for status, record in statuses:
-        job = status.job
+        job_id = status.job.job_id
         for each_status in status.statuses:  # every status of its kind, as status --json
-            rows.add_metric([job.job_id, each_status.value], status.counts.get(each_status, 0))
+            rows.add_metric([job_id, each_status.value], status.counts.get(each_status, 0))
         for field, family in counters.items():
-            family.add_metric([job.job_id], int(record.get(field, 0)))
-        eta = status.eta_s
-        values = {
-            "job_rows": job.total,
-            "rate_limit_requests_per_second": job.options.rate_per_s,
-            "effective_rate_requests_per_second": job.effective_rate_per_s
-            or job.options.rate_per_s,
-            "eta_seconds": math.nan if eta is None else eta,
-        }
-        for name, value in values.items():
-            gauges[name].add_metric([job.job_id], value)
+            family.add_metric([job_id], int(record.get(field, 0)))
+        for name, value in _gauge_values(status).items():
+            gauges[name].add_metric([job_id], value)
         for each in JobState:
-            state.add_metric([job.job_id, each.value], 1 if each is job.state else 0)
+            state.add_metric([job_id, each.value], 1 if each is status.job.state else 0)
     return [rows, *counters.values(), *gauges.values(), state]

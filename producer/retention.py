@@ -67,6 +67,12 @@ def record_keep(client: redis.Redis, job_id: str, *, keep_ms: int, resume_key: s
     apply_retention(client, job_id)
 
 
+def keep_of(client: redis.Redis, job_id: str) -> int:
+    """A job's ``--keep`` in ms (the default for a job written before retention existed)."""
+    keep = client.hget(keys.job(job_id), "keep_ms")
+    return int(cast(str, keep)) if keep is not None else parse_keep(DEFAULT_KEEP)
+
+
 def is_expired(client: redis.Redis, job_id: str) -> bool:
     """Whether ``job_id`` was a job here whose data is gone (the index outlives it)."""
     return client.zscore(keys.JOBS, job_id) is not None and not client.exists(keys.job(job_id))
