@@ -9,32 +9,43 @@ from pathlib import Path
 
 import click
 
-from producer import cli_jobs, cli_ops
+from producer import cli_jobs, cli_ops, cli_select
 from producer.collect import collect
-from producer.jobspec import EXIT_BAD_INPUT, report_problems
+from producer.exits import EXIT_BAD_INPUT, error_line
+from producer.jobspec import report_problems
 from producer.options import (
+    estimate_rate_option,
     files_argument,
     max_tags_option,
     project_option,
-    rate_option,
     region_option,
 )
 from producer.plan import make_plan, render_plan
-from producer.redis_check import (
-    OUT_OF_MEMORY,
-    allow_eviction_option,
-    check_redis,
-    redis_out_of_memory,
-)
-from worker.errors import TagsweepError
+from producer.redis_check import allow_eviction_option, check_redis
 from worker.settings import Settings
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tagsweep")
 def cli() -> None:
     """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
 
+
+# What `tagsweep --help` lists: one line each that fits (click cuts a docstring's first
+# sentence at about 45 characters with "...").
+SHORT_HELP = {
+    "run": "Validate, queue, work and report on this machine.",
+    "validate": "Check the files and print the plan; send nothing.",
+    "submit": "Queue a job for running workers; print its id.",
+    "status": "Progress, rate, ETA and counts per status of a job.",
+    "report": "One line per input row with its result.",
+    "retry": "Queue again the rows that ended failed.",
+    "cancel": "Cancel a job: rows not sent yet end cancelled.",
+    "plan": "Say per row what a run would change (read-only).",
+    "undo": "Re-create the tags a --backup job deleted.",
+    "worker": "Start a Celery worker with tagsweep's settings.",
+    "simulator": "Serve the IMS + IAM simulator over HTTP.",
+}
 
 for command in (
     cli_jobs.run,
@@ -45,6 +56,7 @@ for command in (
     cli_jobs.cancel,
     cli_jobs.plan,
     cli_jobs.undo,
+    cli_select.select,
     cli_ops.jobs,
     cli_ops.forget,
     cli_ops.exporter,
@@ -56,7 +68,7 @@ for command in (
 @files_argument
 @project_option
 @region_option
-@rate_option
+@estimate_rate_option
 @max_tags_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def validate(
@@ -97,9 +109,16 @@ def validate(
     show_default=True,
     help="Worker processes (each with many calls in flight).",
 )
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option(
+    "--loglevel",
+    envvar="TAGSWEEP_LOG_LEVEL",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
+)
 @allow_eviction_option
-@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[CELERY_ARGS]...")
 def worker(
     concurrency: int, loglevel: str, allow_eviction: bool, celery_args: tuple[str, ...]
 ) -> None:
@@ -111,6 +130,9 @@ def worker(
     check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
+        # Celery's default, celery@HOST, is the same for every worker of a host.
+        argv.append(f"--hostname=tagsweep-{os.getpid()}@%h")
     app.worker_main(argv=[*argv, *celery_args])
 
 
@@ -136,8 +158,14 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--seed",
     "seed_csv",
@@ -154,11 +182,27 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 @click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
 @click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
 @click.option("--user", help="IAM user that may fetch tokens.")
-@click.option("--password", envvar="TAGSWEEP_IAM_PASSWORD", help="[env TAGSWEEP_IAM_PASSWORD]")
+@click.option(
+    "--password",
+    envvar="TAGSWEEP_IAM_PASSWORD",
+    help="That user's password [env TAGSWEEP_IAM_PASSWORD].",
+)
 @click.option("--domain", help="The user's account (domain) name; defaults to the user.")
-@click.option("--rate-limit", type=float, help="Requests/s per identity before 429 APIGW.0308.")
-@click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--latency-jitter-ms", type=float, default=0.0, show_default=True)
+@click.option(
+    "--rate-limit",
+    type=float,
+    help="Requests/s per identity before 429 APIGW.0308 [default: no limit].",
+)
+@click.option(
+    "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every answer."
+)
+@click.option(
+    "--latency-jitter-ms",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Latency varies by up to this much either way.",
+)
 @click.option(
     "--fail-rate",
     multiple=True,
@@ -219,6 +263,10 @@ def simulator(
     asyncio.run(serve_forever(sim, host=host, port=port))
 
 
+for _name, _text in SHORT_HELP.items():
+    cli.commands[_name].short_help = _text
+
+
 class _Ending:
     """How the process ends. ``skip_teardown``: a command that holds a large structure and has
     nothing left to clean up (``validate``: a million rows' collection) exits without freeing
@@ -231,24 +279,27 @@ ENDING = _Ending()
 
 
 def main() -> None:
-    """Entry point: run the command line, turning expected errors into one line and exit 2."""
+    """Entry point: run the command line; an expected error is one line and its exit code
+    (``exits.error_line``), never a traceback."""
     try:
-        cli.main(prog_name="tagsweep", standalone_mode=True)
-    except TagsweepError as exc:
-        click.echo(f"tagsweep: {exc}", err=True)
-        sys.exit(2)
-    except Exception as exc:
-        if not redis_out_of_memory(exc):
+        code = cli.main(prog_name="tagsweep", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        mapped = error_line(exc)
+        if mapped is None:
             raise
-        click.echo(f"tagsweep: {OUT_OF_MEMORY}", err=True)
-        sys.exit(2)
+        line, code = mapped
+        click.echo(line, err=True)
     except SystemExit as done:
-        if ENDING.skip_teardown:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    _end(code if isinstance(code, int) else 0)
+
+
+def _end(code: int) -> None:
+    if ENDING.skip_teardown:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

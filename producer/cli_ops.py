@@ -15,7 +15,7 @@ from worker.errors import ConfigError
 from worker.jobs import JobState
 
 
-@click.command()
+@click.command(short_help="List the jobs in this Redis, newest first.")
 @click.option(
     "--state",
     type=click.Choice([s.value for s in JobState]),
@@ -32,7 +32,7 @@ def jobs(state: str | None, as_json: bool) -> None:
         click.echo(render_jobs(lines, state=state))
 
 
-@click.command()
+@click.command(short_help="Delete a finished job's data now.")
 @click.argument("job_id")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask, even for a job holding a backup.")
 def forget(job_id: str, yes: bool) -> None:
@@ -54,7 +54,7 @@ def forget(job_id: str, yes: bool) -> None:
     click.echo(f"job {job_id} forgotten ({deleted:,} keys deleted)")
 
 
-@click.command()
+@click.command(short_help="Serve Prometheus metrics read from Redis.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0: every interface.")
 @click.option("--port", default=9808, show_default=True, type=int, help="0 picks a free port.")
 def exporter(host: str, port: int) -> None:

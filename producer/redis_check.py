@@ -3,13 +3,10 @@ commands that write jobs or work them: ``submit``, ``run`` and ``worker``."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 import structlog
 
 from producer.connection import connect_redis
-from worker.redis_safety import check_server
 
 allow_eviction_option = click.option(
     "--allow-eviction",
@@ -21,6 +18,8 @@ allow_eviction_option = click.option(
 def check_redis(url: str, *, allow_eviction: bool, log: bool = False) -> None:
     """Refuse a Redis that may evict (``EvictionRefused``, exit 2); show the warnings on
     stderr, or as log events (``log``: a worker, whose stdout is JSON lines)."""
+    from worker.redis_safety import check_server  # redis: only for the commands that use it
+
     client = connect_redis(url)
     try:
         warnings = check_server(client, allow_eviction=allow_eviction)
@@ -37,10 +36,3 @@ OUT_OF_MEMORY = (
     "Redis is out of memory (used memory > maxmemory) and refused the write; raise maxmemory "
     "or free memory (`tagsweep forget` old jobs), then run the command again"
 )
-
-
-def redis_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is Redis refusing a write for want of memory (redis is not imported
-    here: the commands that never touch Redis start faster without it)."""
-    module = sys.modules.get("redis")
-    return module is not None and isinstance(exc, module.exceptions.OutOfMemoryError)

@@ -143,6 +143,8 @@ class Job:
     effective_rate_per_s: float | None = None
     files: tuple[str, ...] = ()
     checksum: str = ""
+    # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
+    worked_before: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -166,6 +168,7 @@ class Job:
             else None,
             files=tuple(json.loads(record.get("files", "[]"))),
             checksum=record.get("checksum", ""),
+            worked_before=number("worked_before") or 0,
         )
 
 
