@@ -135,12 +135,14 @@ GAUGES = {
     "job_rows": "Rows in the job.",
     "rate_limit_requests_per_second": "The job's rate ceiling (--rate).",
     "effective_rate_requests_per_second": "The shared rate now (after 429s).",
-    "eta_seconds": "Estimated time to the job's end (NaN: unknown).",
+    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown).",
 }
 
 
 def _gauge_values(status: JobStatus) -> dict[str, float]:
     job, eta = status.job, status.eta_s
+    if job.state.finished:
+        eta = 0.0
     return {
         "job_rows": job.total,
         "rate_limit_requests_per_second": job.options.rate_per_s,

@@ -15,14 +15,17 @@ allow_eviction_option = click.option(
 )
 
 
-def check_redis(url: str, *, allow_eviction: bool, log: bool = False) -> None:
+def check_redis(
+    url: str, *, allow_eviction: bool, log: bool = False, distributed: bool = True
+) -> None:
     """Refuse a Redis that may evict (``EvictionRefused``, exit 2); show the warnings on
-    stderr, or as log events (``log``: a worker, whose stdout is JSON lines)."""
+    stderr, or as log events (``log``: a worker, whose stdout is JSON lines). ``distributed``
+    False (``run`` on one machine): no warning about persistence."""
     from worker.redis_safety import check_server  # redis: only for the commands that use it
 
     client = connect_redis(url)
     try:
-        warnings = check_server(client, allow_eviction=allow_eviction)
+        warnings = check_server(client, allow_eviction=allow_eviction, distributed=distributed)
     finally:
         client.close()
     for warning in warnings:

@@ -189,7 +189,8 @@ def run_job(
         with contextlib.ExitStack() as stack:
             stack.enter_context(stopped_like_ctrl_c())
             redis_url = stack.enter_context(local_redis(env))
-            check_redis(redis_url, allow_eviction=bool(kw.get("allow_eviction")))
+            allow = bool(kw.get("allow_eviction"))
+            check_redis(redis_url, allow_eviction=allow, distributed=False)
             if simulate:
                 stack.enter_context(simulated(files, env, kw))
             client = connect_redis(redis_url)

@@ -34,10 +34,13 @@ class EvictionRefused(ConfigError):
     """Raised when the Redis server may evict keys (``maxmemory-policy`` not noeviction)."""
 
 
-def check_server(client: redis.Redis, *, allow_eviction: bool = False) -> list[str]:
+def check_server(
+    client: redis.Redis, *, allow_eviction: bool = False, distributed: bool = True
+) -> list[str]:
     """Refuse a server that may evict keys; return warnings for the caller to show.
 
-    ``EvictionRefused`` unless ``allow_eviction`` (then it is a warning).
+    ``EvictionRefused`` unless ``allow_eviction`` (then it is a warning). ``distributed``
+    (workers, ``submit``): also warn about a server that keeps nothing on disk.
     """
     warnings: list[str] = []
     policy = _policy(client)
@@ -55,7 +58,7 @@ def check_server(client: redis.Redis, *, allow_eviction: bool = False) -> list[s
         if not allow_eviction:
             raise EvictionRefused(message + "; --allow-eviction runs anyway")
         warnings.append(message + " (--allow-eviction: going on anyway)")
-    if _persistent(client) is False:
+    if distributed and _persistent(client) is False:
         warnings.append(
             "this Redis keeps nothing on disk (no AOF, no RDB save): a restart loses every job; "
             "turn on appendonly for distributed use"
