@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 # Jobs read per round trip.
 PAGE = 500
 # How rows inside a job's goals are called, per mode (MISSED_LABEL names the others).
-GOAL_LABEL = {Mode.DELETE: "deleted", Mode.PLAN: "answered", Mode.UNDO: "restored"}
+GOAL_LABEL = {
+    Mode.DELETE: "deleted/not_found",
+    Mode.PLAN: "answered",
+    Mode.UNDO: "restored/kept_newer/not_found",
+}
 
 
 @dataclass(frozen=True)

@@ -98,10 +98,10 @@ def test_jobs_lists_every_job_newest_first_with_its_counts(
     table = run_cli(env, "jobs").stdout.splitlines()
     assert table[0].startswith("JOB ")
     assert table[1].startswith(newer)
-    assert "1 not deleted" in table[1]
+    assert "0 deleted/not_found, 1 not deleted/not_found" in table[1]
     assert table[2].startswith("  backup expires ")
     assert table[3].startswith(older)
-    assert "6 deleted, 0 not deleted" in table[3]
+    assert "6 deleted/not_found, 0 not deleted/not_found" in table[3]
 
 
 def test_a_finished_job_expires_after_its_keep_and_a_running_one_loses_nothing(
