@@ -13,9 +13,10 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, cast
 
 import structlog
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from worker.backoff import compute_backoff
 from worker.client import ImsClient, ims_endpoint
@@ -26,7 +27,7 @@ from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.progress import ProgressLog
 from worker.ratelimit import SharedRateLimiter, bucket_key
-from worker.store import Recorded, ResultStore
+from worker.store import CallTally, Recorded, ResultStore
 
 log = structlog.get_logger("tagsweep.worker")
 
@@ -88,31 +89,52 @@ async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> str:
     """Work chunk ``number`` of ``job_id``; return what happened (for logs and tests)."""
     bound = structlog.contextvars.bound_contextvars(job_id=job_id, chunk=number)
     with bound:
-        lease = ChunkLease(ctx.store, job_id, number, lease_s=ctx.lease_s, clock=ctx.clock)
-        answer = await lease.acquire()
-        if answer != "ok":
-            log.info("chunk.skipped", reason=answer)
-            return answer
-        async with lease:
-            job = await ctx.store.load_job(job_id)
+        out_of_memory: OutOfMemoryError | None = None
+        try:
+            answer, all_final = await _run_leased(ctx, job_id, number)
+        except* OutOfMemoryError as group:
+            out_of_memory = cast(OutOfMemoryError, group.exceptions[0])
+        if out_of_memory is not None:
+            # The lease is kept: it expires and the chunk comes back in a minute, not in a
+            # tight loop; what was recorded stays recorded once (HSETNX).
+            await ctx.store.stop_for_memory(job_id, out_of_memory)
+            return "out_of_memory"
+        if all_final:
             try:
-                batches = await ctx.store.load_chunk(job_id, number)
-            except MalformedChunk as exc:
-                log.error("chunk.malformed", error=str(exc))
-                return "malformed"
-            if job is None or batches is None:
-                log.error("chunk.missing", job_found=job is not None)
-                return "missing"
-            lost = False
-            try:
-                await ChunkRun(ctx, job, lease).work(batches)
-            except* LeaseLost:
-                lost = True
-            if lost:
-                log.warning("chunk.lease_lost")
-                return "lease_lost"
-            lease.complete = True
-        return "worked"
+                await ctx.store.apply_retention(job_id)
+            except RedisError as exc:  # the rows are safe; only their expiry is not set
+                log.warning("retention.failed", error=str(exc))
+        return answer
+
+
+async def _run_leased(ctx: EngineContext, job_id: str, number: int) -> tuple[str, bool]:
+    """Lease and work the chunk: (what happened, whether this chunk made every row final)."""
+    lease = ChunkLease(ctx.store, job_id, number, lease_s=ctx.lease_s, clock=ctx.clock)
+    answer = await lease.acquire()
+    if answer != "ok":
+        log.info("chunk.skipped", reason=answer)
+        return answer, False
+    async with lease:
+        job = await ctx.store.load_job(job_id)
+        try:
+            batches = await ctx.store.load_chunk(job_id, number)
+        except MalformedChunk as exc:
+            log.error("chunk.malformed", error=str(exc))
+            return "malformed", False
+        if job is None or batches is None:
+            log.error("chunk.missing", job_found=job is not None)
+            return "missing", False
+        lost = False
+        run = ChunkRun(ctx, job, lease)
+        try:
+            await run.work(batches)
+        except* LeaseLost:
+            lost = True
+        if lost:
+            log.warning("chunk.lease_lost")
+            return "lease_lost", run.all_final
+        lease.complete = True
+    return "worked", run.all_final
 
 
 class ChunkRun:
@@ -128,6 +150,9 @@ class ChunkRun:
         self._stop_reason: str | None = None
         self._rate_shown_at = 0.0
         self.cancelled_rows = 0
+        # This chunk recorded the job's last row (then its keys get their retention TTL).
+        self.all_final = False
+        self.tally = CallTally()
 
     async def work(self, batches: list[ImageBatch]) -> None:
         refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
@@ -259,9 +284,11 @@ class ChunkRun:
                 return None
             self.lease.check()
             outcome = await self.call(line.client, batch, action)
+            self.tally.calls += 1
             if probe:
                 await self.settle(line.identity, outcome)
             if outcome.kind is OutcomeKind.THROTTLED:
+                self.tally.throttled += 1
                 rate, cut = await line.limiter.throttled()
                 if cut:
                     log.info("ratelimit.adjusted", rate=round(rate, 2), cause="429")
@@ -285,6 +312,7 @@ class ChunkRun:
                 latency_ms=round(outcome.latency_ms, 1),
                 delay_s=round(delay_s, 3),
             )
+            self.tally.retries += 1
             await self.ctx.sleep(delay_s)
 
     async def gate(self, identity: str) -> bool | None:
@@ -472,9 +500,12 @@ class ChunkRun:
                 request=request,
                 failed=failed,
                 goals=self.job.options.goals,
+                calls=self.tally.take(),
             )
         )
         self.final.update(ref for ref, _ in rows)
+        if recorded.added and recorded.done >= self.job.total:
+            self.all_final = True
         return recorded
 
 

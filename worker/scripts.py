@@ -10,18 +10,24 @@ _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] 
 # Record rows' results once each (HSETNX), count them, count the request for the circuit
 # breaker, and finish the job when the last row of all is final: ``completed`` when every row
 # ended in one of the job's goal statuses, else ``completed_with_failures``.
+# Also adds the calls made since the worker last recorded (calls, 429 answers, retries: the
+# exporter's per-job counters, carried here so that they cost no round trip of their own).
 # KEYS: results, counts, job. ARGV: requests (0/1), failed (0/1), goal statuses (space
-# separated), then ref, status, json, ...
+# separated), calls, 429s, retries, then ref, status, json, ...
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
 RECORD_RESULTS = (
     _NOW
     + """
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
+local tally = {'calls', 'throttled', 'retries'}
+for i = 1, 3 do
+  if tonumber(ARGV[3 + i]) > 0 then redis.call('HINCRBY', KEYS[3], tally[i], ARGV[3 + i]) end
+end
 local goals = {}
 for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
 local added = 0
-for i = 4, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
     redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
     added = added + 1

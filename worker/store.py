@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 from worker import keys, scripts
 from worker.jobs import GOALS, Job, JobState, Mode, RowResult, decode_chunk
 from worker.model import ImageBatch, RowStatus
+from worker.redis_safety import stop_for_memory
+from worker.retention import apply_retention_async
 from worker.scripts import MARK_RUNNING, STOP_JOB
 
 
@@ -28,6 +30,21 @@ class Recorded:
     requests: int
     failed_requests: int
     finished: JobState | None
+
+
+@dataclass
+class CallTally:
+    """Calls to IMS not counted in Redis yet: all, answered 429, and retries."""
+
+    calls: int = 0
+    throttled: int = 0
+    retries: int = 0
+
+    def take(self) -> CallTally:
+        """A copy of the counts, which start again from zero."""
+        taken = CallTally(self.calls, self.throttled, self.retries)
+        self.calls = self.throttled = self.retries = 0
+        return taken
 
 
 class ResultStore:
@@ -75,9 +92,20 @@ class ResultStore:
         """After the first call: mark the identity good, or let another caller try again."""
         key = keys.verified(job_id, identity_key)
         if accepted:
-            await self.redis.set(key, "ok", ex=7 * 24 * 3600)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(key, "ok", ex=7 * 24 * 3600)
+            pipe.sadd(keys.identities(job_id), identity_key)  # for retention and forget
+            await pipe.execute()
         else:
             await self.redis.delete(key)
+
+    async def apply_retention(self, job_id: str) -> int:
+        """Give a finished job's keys their TTL (``worker.retention``); 0 if none is due."""
+        return await apply_retention_async(self.redis, job_id)
+
+    async def stop_for_memory(self, job_id: str, error: Exception) -> bool:
+        """Redis is full: log it and abort the job with that reason (``worker.redis_safety``)."""
+        return await stop_for_memory(self.redis, job_id, error)
 
     async def publish_rate(self, job_id: str, rate_per_s: float) -> None:
         """Show the effective shared rate in the job record (read by ``status``)."""
@@ -102,12 +130,16 @@ class ResultStore:
         request: bool = False,
         failed: bool = False,
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
+        calls: CallTally | None = None,
     ) -> Recorded:
         """Record results not recorded yet, and count the request that produced them.
 
         ``goals``: the statuses that leave the job ``completed`` (the job's mode decides).
+        ``calls``: the calls made since the last recording, added to the job's counters.
         """
+        tally = calls or CallTally()
         args: list[str | int] = [int(request), int(failed), " ".join(sorted(goals))]
+        args += [tally.calls, tally.throttled, tally.retries]
         for ref, result in results:
             args += [str(ref), result.status.value, result.to_json()]
         added, done, requests, failures, finished = await self._record(
