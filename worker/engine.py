@@ -150,6 +150,8 @@ class ChunkRun:
         self._stop_reason: str | None = None
         self._rate_shown_at = 0.0
         self.cancelled_rows = 0
+        # Set when a record of this chunk finished the job (logged at the chunk's end).
+        self.finished: JobState | None = None
         # This chunk recorded the job's last row (then its keys get their retention TTL).
         self.all_final = False
         self.tally = CallTally()
@@ -171,6 +173,10 @@ class ChunkRun:
         if self.cancelled_rows:
             # One line per chunk, not per row: the report lists the rows.
             log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
+        if self.finished is not None:
+            # Here, once every batch of the chunk has logged: a batch whose record went before
+            # the last one's may log after it, and job.finished is a job's last line.
+            log.info("job.finished", state=self.finished.value, total=self.job.total)
 
     async def stopped(self) -> bool:
         """Whether the job was cancelled or aborted (read from Redis at most every 0.1 s)."""
@@ -423,7 +429,7 @@ class ChunkRun:
         """The job's last line once its last row is recorded, else its periodic progress."""
         job_id = self.job.job_id
         if recorded.finished is not None:
-            log.info("job.finished", state=recorded.finished.value, total=self.job.total)
+            self.finished = recorded.finished
             self.ctx.progress.forget(job_id)
             self.ctx.rates_shown.pop(job_id, None)
         else:
