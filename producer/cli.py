@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from producer import cli_jobs, cli_select
+from producer import cli_jobs, cli_ops, cli_select
 from producer.collect import collect
 from producer.exits import EXIT_BAD_INPUT, error_line
 from producer.jobspec import report_problems
@@ -21,6 +21,8 @@ from producer.options import (
     region_option,
 )
 from producer.plan import make_plan, render_plan
+from producer.redis_check import allow_eviction_option, check_redis
+from worker.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,6 +57,9 @@ for command in (
     cli_jobs.plan,
     cli_jobs.undo,
     cli_select.select,
+    cli_ops.jobs,
+    cli_ops.forget,
+    cli_ops.exporter,
 ):
     cli.add_command(command)
 
@@ -112,12 +117,17 @@ def validate(
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
 )
+@allow_eviction_option
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[CELERY_ARGS]...")
-def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
-    """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too)."""
+def worker(
+    concurrency: int, loglevel: str, allow_eviction: bool, celery_args: tuple[str, ...]
+) -> None:
+    """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too,
+    without the check that Redis does not evict)."""
     from worker.app import app, setup_worker_logging
 
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
+    check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):

@@ -14,8 +14,10 @@ from producer.exits import check_output, exit_code
 from producer.jobspec import check_files, options_from, prepare_job
 from producer.options import job_options, report_option, safety_options
 from producer.progress import follow_job
+from producer.redis_check import allow_eviction_option, check_redis
 from producer.report import write_job_report
 from producer.resume import take_up
+from producer.retention import check_not_expired, expiry
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
@@ -29,8 +31,9 @@ if TYPE_CHECKING:
 @click.command()
 @job_options
 @safety_options
+@allow_eviction_option
 @click.option("--new", is_flag=True, help="A new job even if these files were submitted before.")
-def submit(new: bool, **kw: Any) -> None:
+def submit(new: bool, allow_eviction: bool, **kw: Any) -> None:
     """Check the files and queue a job for running workers; print its id on the last line.
 
     Submitting the same files for the same target again resumes that job: only the chunks not
@@ -38,7 +41,9 @@ def submit(new: bool, **kw: Any) -> None:
     """
     options_from(kw)  # refuses bad combinations before anything is read
     check_files(list(kw["files"]))
-    client = connect_redis(Settings.from_env().redis_url)
+    redis_url = Settings.from_env().redis_url
+    check_redis(redis_url, allow_eviction=allow_eviction)
+    client = connect_redis(redis_url)
     job_id, resumed = prepare_job(client, kw, new=new)
     if resumed:
         take_up(client, job_id)  # an aborted or cancelled job: its unsent rows again
@@ -80,8 +85,16 @@ def _status(
         )
         click.echo(render_status(final) if not as_json else json.dumps(final.as_json()))
         sys.exit(exit_code(final))
+    check_not_expired(client, job_id)
     current = read_status(client, job_id)
-    click.echo(json.dumps(current.as_json()) if as_json else render_status(current))
+    dates = expiry(client, job_id)
+    if as_json:
+        click.echo(json.dumps({**current.as_json(), **dates}))
+        return
+    click.echo(render_status(current))
+    if dates["backup_expires_at"]:
+        when = dates["backup_expires_at"].replace("T", " ")
+        click.echo(f"backup      expires {when} (undo before then: tagsweep undo {job_id})")
 
 
 @click.command()
@@ -112,6 +125,7 @@ def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> 
 def _report(
     client: redis.Redis, job_id: str, only: tuple[str, ...], fmt: str, output: str | None
 ) -> None:
+    check_not_expired(client, job_id)
     job = read_job(client, job_id)
     wanted = set(only) or None
     check_output(output)
@@ -136,6 +150,7 @@ def _report(
 def retry(job_id: str, only: tuple[str, ...]) -> None:
     """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
     client = connect_redis(Settings.from_env().redis_url)
+    check_not_expired(client, job_id)
     rows = retry_job(client, job_id, set(only))
     from worker.tasks import dispatch_chunk
 
@@ -175,6 +190,7 @@ simulate_option = click.option(
 @safety_options
 @workers_option
 @simulate_option
+@allow_eviction_option
 @report_option("./tagsweep-report-JOB.csv")
 @click.option(
     "--new", is_flag=True, help="Start a new job even if one for these files can be resumed."
@@ -246,6 +262,7 @@ def undo(
     check_output(report_path or "tagsweep-report-UNDOJOB.csv")
 
     def make(client: redis.Redis) -> tuple[str, bool]:
+        check_not_expired(client, job_id)
         undo_id, existed = prepare_undo(client, job_id, rate_per_s=rate)
         verb = "follows" if existed else "is"
         click.echo(f"undo job {undo_id} {verb} the undo of job {job_id}", err=True)

@@ -12,6 +12,7 @@ from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import JobState
 from worker.model import ImageBatch, RowStatus
+from worker.retention import apply_retention
 from worker.scripts import STOP_JOB
 
 if TYPE_CHECKING:
@@ -26,7 +27,12 @@ def cancel_job(client: redis.Redis, job_id: str) -> bool:
     """Mark a queued or running job cancelled; workers record its unsent rows ``cancelled``."""
     read_job(client, job_id)
     stop = client.register_script(STOP_JOB)
-    return bool(stop(keys=[keys.job(job_id)], args=[JobState.CANCELLED.value, "cancelled by user"]))
+    cancelled = bool(
+        stop(keys=[keys.job(job_id)], args=[JobState.CANCELLED.value, "cancelled by user"])
+    )
+    if cancelled:  # it ended now, whether or not workers come to drain its rows
+        apply_retention(client, job_id)
+    return cancelled
 
 
 def retry_job(
@@ -79,6 +85,7 @@ def reopen_job(client: redis.Redis, job_id: str) -> None:
     )
     pipe.hdel(keys.job(job_id), "finished_at", "requests", "failed_requests")
     pipe.execute()
+    apply_retention(client, job_id, persist=True)  # queued again: nothing may expire
 
 
 def _batches_for(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from producer.redis_check import OUT_OF_MEMORY
 from worker.errors import TagsweepError
 from worker.jobs import JobState
 
@@ -78,6 +79,8 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
         reason = exc.format_message()
     elif isinstance(exc, OSError):
         reason = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
+    elif isinstance(exc, redis.exceptions.OutOfMemoryError):
+        reason = OUT_OF_MEMORY
     elif isinstance(exc, redis.RedisError):
         reason = "Redis: " + (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     else:

@@ -14,6 +14,7 @@ from producer.errors import InputError
 from producer.exits import EXIT_ABORTED, EXIT_BAD_INPUT
 from producer.options import DEFAULT_CONFIRM_ABOVE
 from producer.plan import make_plan, render_plan
+from producer.retention import DEFAULT_KEEP, parse_keep, record_keep
 from producer.submit import (
     claim_job_id,
     create_job,
@@ -163,4 +164,6 @@ def prepare_job(
         checksum=checksum,
         job_id=job_id,
     )
+    keep_ms = kw.get("keep_ms", parse_keep(DEFAULT_KEEP))
+    record_keep(client, job_id, keep_ms=keep_ms, resume_key=keys.resume(key) if key else None)
     return job_id, False

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import click
 
 from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
+from producer.retention import keep_option
 
 DEFAULT_RATE_PER_S = 50.0
 DEFAULT_CONFIRM_ABOVE = 1000
@@ -123,6 +124,7 @@ def job_options(func: Callable[..., None]) -> Callable[..., None]:
         region_option,
         rate_option,
         max_tags_option,
+        keep_option,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

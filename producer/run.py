@@ -24,6 +24,7 @@ from producer.embedded import STATE_DIR, start_embedded_redis
 from producer.exits import EXIT_INTERRUPTED, exit_code
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
+from producer.redis_check import check_redis
 from producer.report import write_job_report
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
@@ -188,6 +189,8 @@ def run_job(
         with contextlib.ExitStack() as stack:
             stack.enter_context(stopped_like_ctrl_c())
             redis_url = stack.enter_context(local_redis(env))
+            allow = bool(kw.get("allow_eviction"))
+            check_redis(redis_url, allow_eviction=allow, distributed=False)
             if simulate:
                 stack.enter_context(simulated(files, env, kw))
             client = connect_redis(redis_url)

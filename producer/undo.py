@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from producer.jobstore import chunk_results, numbered_chunks, observed_values
+from producer.retention import keep_of, record_keep
 from producer.status import read_job
 from producer.submit import (
     DEFAULT_CHUNK_REQUESTS,
@@ -130,5 +131,6 @@ def prepare_undo(
     files = [f"undo of job {job_id}"]
     now_ms = int(time.time() * 1000)
     write_record(client, undo_id, state, counter.rows, chunks, options, files, "", now_ms)
+    record_keep(client, undo_id, keep_ms=keep_of(client, job_id), resume_key=keys.resume(key))
     client.hset(keys.job(job_id), "undone_by", undo_id)
     return undo_id, False

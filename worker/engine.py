@@ -13,9 +13,10 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, cast
 
 import structlog
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from worker.backoff import compute_backoff
 from worker.client import ImsClient, ims_endpoint
@@ -28,7 +29,7 @@ from worker.outcomes import Outcome, OutcomeKind
 from worker.progress import ProgressLog
 from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.recorder import Recorder
-from worker.store import Recorded, ResultStore
+from worker.store import CallTally, Recorded, ResultStore
 
 log = structlog.get_logger("tagsweep.worker")
 
@@ -90,31 +91,52 @@ async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> str:
     """Work chunk ``number`` of ``job_id``; return what happened (for logs and tests)."""
     bound = structlog.contextvars.bound_contextvars(job_id=job_id, chunk=number)
     with bound:
-        lease = ChunkLease(ctx.store, job_id, number, lease_s=ctx.lease_s, clock=ctx.clock)
-        answer = await lease.acquire()
-        if answer != "ok":
-            log.info("chunk.skipped", reason=answer)
-            return answer
-        async with lease:
-            job = await ctx.store.load_job(job_id)
+        out_of_memory: OutOfMemoryError | None = None
+        try:
+            answer, all_final = await _run_leased(ctx, job_id, number)
+        except* OutOfMemoryError as group:
+            out_of_memory = cast(OutOfMemoryError, group.exceptions[0])
+        if out_of_memory is not None:
+            # The lease is kept: it expires and the chunk comes back in a minute, not in a
+            # tight loop; what was recorded stays recorded once (its final bit).
+            await ctx.store.stop_for_memory(job_id, out_of_memory)
+            return "out_of_memory"
+        if all_final:
             try:
-                batches = await ctx.store.load_chunk(job_id, number)
-            except MalformedChunk as exc:
-                log.error("chunk.malformed", error=str(exc))
-                return "malformed"
-            if job is None or batches is None:
-                log.error("chunk.missing", job_found=job is not None)
-                return "missing"
-            lost = False
-            try:
-                await ChunkRun(ctx, job, lease).work(batches)
-            except* LeaseLost:
-                lost = True
-            if lost:
-                log.warning("chunk.lease_lost")
-                return "lease_lost"
-            lease.complete = True
-        return "worked"
+                await ctx.store.apply_retention(job_id)
+            except RedisError as exc:  # the rows are safe; only their expiry is not set
+                log.warning("retention.failed", error=str(exc))
+        return answer
+
+
+async def _run_leased(ctx: EngineContext, job_id: str, number: int) -> tuple[str, bool]:
+    """Lease and work the chunk: (what happened, whether this chunk made every row final)."""
+    lease = ChunkLease(ctx.store, job_id, number, lease_s=ctx.lease_s, clock=ctx.clock)
+    answer = await lease.acquire()
+    if answer != "ok":
+        log.info("chunk.skipped", reason=answer)
+        return answer, False
+    async with lease:
+        job = await ctx.store.load_job(job_id)
+        try:
+            batches = await ctx.store.load_chunk(job_id, number)
+        except MalformedChunk as exc:
+            log.error("chunk.malformed", error=str(exc))
+            return "malformed", False
+        if job is None or batches is None:
+            log.error("chunk.missing", job_found=job is not None)
+            return "missing", False
+        lost = False
+        run = ChunkRun(ctx, job, lease)
+        try:
+            await run.work(batches)
+        except* LeaseLost:
+            lost = True
+        if lost:
+            log.warning("chunk.lease_lost")
+            return "lease_lost", run.all_final
+        lease.complete = True
+    return "worked", run.all_final
 
 
 class ChunkRun:
@@ -134,6 +156,11 @@ class ChunkRun:
         self.recorder = Recorder(ctx.store, job, clock=ctx.clock)
         # What the last flush returned (the job's counts, all workers together).
         self.recorded: Recorded | None = None
+        # Set when a record of this chunk finished the job (logged at the chunk's end).
+        self.finished: JobState | None = None
+        # This chunk recorded the job's last row (then its keys get their retention TTL).
+        self.all_final = False
+        self.tally = CallTally()
 
     async def work(self, batches: list[ImageBatch]) -> None:
         """Work every batch; what was recorded is flushed before the lease is released, also
@@ -145,6 +172,10 @@ class ChunkRun:
         if self.cancelled_rows:
             # One line per chunk, not per row: the report lists the rows.
             log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
+        if self.finished is not None:
+            # Here, once every batch of the chunk has logged: a batch whose record went before
+            # the last one's may log after it, and job.finished is a job's last line.
+            log.info("job.finished", state=self.finished.value, total=self.job.total)
 
     async def work_all(self, batches: list[ImageBatch]) -> None:
         refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
@@ -275,9 +306,11 @@ class ChunkRun:
                 return None
             self.lease.check()
             outcome = await self.call(line.client, batch, action)
+            self.tally.calls += 1
             if probe:
                 await self.settle(line.identity, outcome)
             if outcome.kind is OutcomeKind.THROTTLED:
+                self.tally.throttled += 1
                 rate, cut = await line.limiter.throttled()
                 if cut:
                     log.info("ratelimit.adjusted", rate=round(rate, 2), cause="429")
@@ -301,6 +334,7 @@ class ChunkRun:
                 latency_ms=round(outcome.latency_ms, 1),
                 delay_s=round(delay_s, 3),
             )
+            self.tally.retries += 1
             await self.ctx.sleep(delay_s)
 
     async def gate(self, identity: str) -> bool | None:
@@ -412,7 +446,7 @@ class ChunkRun:
         """The job's last line once its last row is recorded, else its periodic progress."""
         job_id = self.job.job_id
         if recorded.finished is not None:
-            log.info("job.finished", state=recorded.finished.value, total=self.job.total)
+            self.finished = recorded.finished
             self.ctx.progress.forget(job_id)
             self.ctx.rates_shown.pop(job_id, None)
         else:
@@ -513,12 +547,14 @@ class ChunkRun:
         return self.number if batch.origin is None else batch.origin
 
     async def flush(self, rate: float | None = None) -> None:
-        """Write the held results; then the job's last line or its progress, and the
-        failure-ratio breaker, on what the write returned."""
-        recorded = await self.recorder.flush()
+        """Write the held results (and the calls made since the last flush); then the job's
+        last line or its progress, and the failure-ratio breaker, on what the write returned."""
+        recorded = await self.recorder.flush(calls=self.tally.take())
         if recorded is None:
             return
         self.recorded = recorded
+        if recorded.added and recorded.done >= self.job.total:
+            self.all_final = True
         shown = self.ctx.rates_shown.get(self.job.job_id, 0.0) if rate is None else rate
         self.after_record(recorded, shown)
         await self.check_failure_ratio(recorded)

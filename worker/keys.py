@@ -13,8 +13,13 @@ PREFIX = "tagsweep"
 LEASES = f"{PREFIX}:leases"
 # Hash "{job}:{chunk}" -> owner token of the lease above ("" once the reaper took it back).
 LEASE_OWNERS = f"{PREFIX}:lease-owners"
-# Sorted set of job ids by creation time (ms); written by submit, read by status.
+# Sorted set of job ids by creation time (ms); written by submit (every job since the first
+# version), read by status and jobs. Its members outlive expired jobs: an id here whose record
+# is gone has expired (``forget`` removes the member too).
 JOBS = f"{PREFIX}:jobs"
+# Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
+# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
+WORKERS = f"{PREFIX}:workers"
 
 
 def job(job_id: str) -> str:
@@ -87,6 +92,39 @@ def verified(job_id: str, identity_key: str) -> str:
     """String: "ok" once a call of the job with this identity was not refused for its
     credentials; "probing" while the first call is out. Written by workers."""
     return f"{PREFIX}:job:{job_id}:verified:{identity_key}"
+
+
+def identities(job_id: str) -> str:
+    """Set: the identity keys of the ``verified`` keys above, so that retention and ``forget``
+    find them. Written by the worker whose first call proved an identity."""
+    return f"{PREFIX}:job:{job_id}:identities"
+
+
+def job_keys(job_id: str, chunks: int, identity_keys: list[str]) -> list[str]:
+    """Every key of one job (``chunks``: its ``next_chunk``), the record first: what retention
+    gives a TTL and ``forget`` deletes. The job's resume key is named in its record."""
+    fixed = [
+        job(job_id),
+        counts(job_id),
+        results(job_id),
+        done_chunks(job_id),
+        invalid_rows(job_id),
+        observed(job_id),
+        identities(job_id),
+        final(job_id),
+    ]
+    # Results and observations are kept per original chunk; naming them for retry chunks too
+    # (which have none) costs an EXPIRE of a missing key, not a read of the record's "chunks".
+    per_chunk = [
+        key
+        for number in range(chunks)
+        for key in (
+            chunk(job_id, number),
+            chunk_results(job_id, number),
+            chunk_observed(job_id, number),
+        )
+    ]
+    return fixed + [verified(job_id, identity) for identity in identity_keys] + per_chunk
 
 
 def resume(run_key: str) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from worker.jobs import Job, RowResult
-from worker.store import Entry, Recorded, ResultStore
+from worker.store import CallTally, Entry, Recorded, ResultStore
 
 # Flush at least this often while results come in (a few tens of milliseconds) ...
 FLUSH_AGE_S = 0.05
@@ -78,10 +78,11 @@ class Recorder:
             or self._clock() - self._oldest >= self._max_age_s
         )
 
-    async def flush(self) -> Recorded | None:
-        """Write what is held (None if nothing was). Shielded: a cancelled chunk still
-        writes what it learnt (STYLE: errors)."""
-        if not self.pending:
+    async def flush(self, *, calls: CallTally | None = None) -> Recorded | None:
+        """Write what is held and count ``calls`` (None if there was nothing to write).
+        Shielded: a cancelled chunk still writes what it learnt (STYLE: errors)."""
+        counted = calls is not None and (calls.calls or calls.throttled or calls.retries)
+        if not self.pending and not counted:
             return None
         entries, requests, failed = self._entries, self._requests, self._failed
         self._entries, self._requests, self._failed = [], 0, 0
@@ -92,5 +93,6 @@ class Recorder:
                 requests=requests,
                 failed=failed,
                 goals=self.job.options.goals,
+                calls=calls,
             )
         )

@@ -13,19 +13,26 @@ _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] 
 # job's ``final`` bitmap is set: SETBIT returns the old bit, so a row already final (a chunk
 # delivered twice, a flush sent again) is neither counted nor written again. Each entry's rows
 # newly made final are appended, with the entry's result, to its chunk's results list.
+# Also adds the calls made since the worker last recorded (calls, 429 answers, retries: the
+# exporter's per-job counters, carried here so that they cost no round trip of their own).
 # KEYS: final, counts, job, then the results lists the entries name.
-# ARGV: requests (count), failed requests (count), goal statuses (space separated), then per
-# entry: index of its list among the lists (1-based), status, refs (comma separated), result JSON.
+# ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
+# retries, then per entry: index of its list among the lists (1-based), status, refs (comma
+# separated), result JSON.
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
 RECORD_RESULTS = (
     _NOW
     + """
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
+local tally = {'calls', 'throttled', 'retries'}
+for i = 1, 3 do
+  if tonumber(ARGV[3 + i]) > 0 then redis.call('HINCRBY', KEYS[3], tally[i], ARGV[3 + i]) end
+end
 local goals = {}
 for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
 local added = 0
-for i = 4, #ARGV, 4 do
+for i = 7, #ARGV, 4 do
   local fresh = {}
   for ref in string.gmatch(ARGV[i + 2], '%d+') do
     if redis.call('SETBIT', KEYS[1], tonumber(ref), 1) == 0 then fresh[#fresh + 1] = ref end

@@ -18,6 +18,8 @@ from worker import keys, scripts
 from worker.formats import bit_items, decode_chunk, first_observed, latest_results
 from worker.jobs import GOALS, Job, JobState, Mode, RowResult
 from worker.model import ImageBatch, RowStatus
+from worker.redis_safety import stop_for_memory
+from worker.retention import apply_retention_async
 from worker.scripts import MARK_RUNNING, STOP_JOB
 
 
@@ -39,6 +41,21 @@ class Entry:
     chunk: int
     refs: tuple[int, ...]
     result: RowResult
+
+
+@dataclass
+class CallTally:
+    """Calls to IMS not counted in Redis yet: all, answered 429, and retries."""
+
+    calls: int = 0
+    throttled: int = 0
+    retries: int = 0
+
+    def take(self) -> CallTally:
+        """A copy of the counts, which start again from zero."""
+        taken = CallTally(self.calls, self.throttled, self.retries)
+        self.calls = self.throttled = self.retries = 0
+        return taken
 
 
 class ResultStore:
@@ -87,9 +104,20 @@ class ResultStore:
         """After the first call: mark the identity good, or let another caller try again."""
         key = keys.verified(job_id, identity_key)
         if accepted:
-            await self.redis.set(key, "ok", ex=7 * 24 * 3600)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(key, "ok", ex=7 * 24 * 3600)
+            pipe.sadd(keys.identities(job_id), identity_key)  # for retention and forget
+            await pipe.execute()
         else:
             await self.redis.delete(key)
+
+    async def apply_retention(self, job_id: str) -> int:
+        """Give a finished job's keys their TTL (``worker.retention``); 0 if none is due."""
+        return await apply_retention_async(self.redis, job_id)
+
+    async def stop_for_memory(self, job_id: str, error: Exception) -> bool:
+        """Redis is full: log it and abort the job with that reason (``worker.redis_safety``)."""
+        return await stop_for_memory(self.redis, job_id, error)
 
     async def publish_rate(self, job_id: str, rate_per_s: float) -> None:
         """Show the effective shared rate in the job record (read by ``status``)."""
@@ -122,15 +150,17 @@ class ResultStore:
         failed: bool = False,
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
         chunk: int = 0,
+        calls: CallTally | None = None,
     ) -> Recorded:
         """Record results not recorded yet (rows of chunk ``chunk``), and count the request
-        that produced them. ``goals``: the statuses that leave the job ``completed``."""
+        that produced them. ``goals``: the statuses that leave the job ``completed``.
+        ``calls``: the calls made since the last recording, added to the job's counters."""
         grouped: dict[RowResult, list[int]] = {}
         for ref, result in results:
             grouped.setdefault(result, []).append(ref)
         entries = [Entry(chunk, tuple(refs), result) for result, refs in grouped.items()]
         return await self.record_entries(
-            job_id, entries, requests=int(request), failed=int(failed), goals=goals
+            job_id, entries, requests=int(request), failed=int(failed), goals=goals, calls=calls
         )
 
     async def record_entries(
@@ -141,11 +171,15 @@ class ResultStore:
         requests: int = 0,
         failed: int = 0,
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
+        calls: CallTally | None = None,
     ) -> Recorded:
         """Record entries in one script call (a flush of ``worker.recorder``), counting
-        ``requests`` requests of which ``failed`` failed."""
+        ``requests`` requests of which ``failed`` failed, and the ``calls`` made since the
+        last recording (the job's counters)."""
+        tally = calls or CallTally()
         lists: dict[int, int] = {}
         args: list[str | int] = [requests, failed, " ".join(sorted(goals))]
+        args += [tally.calls, tally.throttled, tally.retries]
         for entry in entries:
             index = lists.setdefault(entry.chunk, len(lists) + 1)
             refs = ",".join(map(str, entry.refs))

@@ -116,8 +116,10 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
         "request_id",
         "rate",
     } <= set(done[0])
-    work = [e for e in events if e["event"].startswith(("batch.", "job."))]
-    assert work[-1]["event"] == "job.finished"
+    # (Last of its process's lines: tests/worker/test_engine.py. Two processes write here.)
+    assert [e["state"] for e in events if e["event"] == "job.finished"] == [
+        "completed_with_failures"
+    ]
     connected = [e["event"] for e in events if e["event"].startswith("Connected to")]
     assert connected
     assert "***" not in connected[0]  # the test Redis has no password to mask
