@@ -7,6 +7,7 @@ Nothing here knows Celery: a task calls ``run_chunk`` and so can a test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -28,7 +29,7 @@ from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.progress import ProgressLog
 from worker.ratelimit import SharedRateLimiter, bucket_key
-from worker.recorder import Recorder
+from worker.recorder import FLUSH_AGE_S, Recorder
 from worker.store import CallTally, Recorded, ResultStore
 
 log = structlog.get_logger("tagsweep.worker")
@@ -184,13 +185,34 @@ class ChunkRun:
             self._state = await self.ctx.store.mark_running(self.job.job_id)
         slots = asyncio.Semaphore(self.ctx.concurrency)
 
+        left = len(batches)
+        all_done = asyncio.Event()
+
         async def one(batch: ImageBatch) -> None:
-            async with slots:
-                await self.work_batch(batch)
+            nonlocal left
+            try:
+                async with slots:
+                    await self.work_batch(batch)
+            finally:
+                left -= 1
+                if not left:
+                    all_done.set()
 
         async with asyncio.TaskGroup() as group:
             for batch in batches:
                 group.create_task(one(batch))
+            if batches:
+                # In the group: a flush that fails stops the chunk like any other error.
+                group.create_task(self.flush_while(all_done))
+
+    async def flush_while(self, all_done: asyncio.Event) -> None:
+        """Flush what is held every ``FLUSH_AGE_S`` while batches are going, so that results
+        reach Redis within tens of milliseconds even when no new one comes to trigger it."""
+        while not all_done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_done.wait(), FLUSH_AGE_S)
+            if self.recorder.due():
+                await self.flush()
 
     async def stopped(self) -> bool:
         """Whether the job was cancelled or aborted (read from Redis at most every 0.1 s)."""

@@ -3,6 +3,8 @@ against the simulator over loopback HTTP and a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -318,3 +320,22 @@ async def test_rows_of_a_worker_killed_before_its_flush_are_worked_again_once(
     assert sorted(named, key=int) == [str(n) for n in range(60)]  # one entry per row
     if backup:  # the first reads' values stand, not the second reads' (nothing left)
         assert set((await good_store.chunk_observed(JOB, 0)).values()) == {"v"}
+
+
+async def test_a_result_reaches_redis_while_the_chunk_is_still_sending(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """Held results are flushed every few tens of milliseconds, not only when the next result
+    comes: at 2 calls/s the first image's rows are counted before the second call is sent."""
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, rate_per_s=2.0)
+    task = asyncio.create_task(run_chunk(ctx, JOB, 0))
+    seen: list[tuple[int, int]] = []
+    while not task.done() and server.sim.stats.by_status[204] < 2:
+        counted = int(await aredis.hget(keys.counts(JOB), "deleted") or 0)
+        seen.append((server.sim.stats.by_status[204], counted))
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert (1, 2) in seen  # one call answered, its two rows recorded, the next not yet sent
