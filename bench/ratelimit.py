@@ -7,7 +7,8 @@ database 6): --rate 40 and --rate 400 at a limit of 40/s, each without and with 
 read of the image's tags before each delete, under the same shared limit); and 1,200 images
 at --rate 200 against fixed windows of 600 calls per 30 s (20/s on average), with the
 gateway's 429 message naming that limit and with a plain one. Prints the achieved rate of
-accepted calls, its share of the limit, the rate of deletions (what --backup costs), 429s in
+accepted calls, its share of the limit (over fixed windows, above 100% when the job's first and
+last windows were only partly needed), the rate of deletions (what --backup costs), 429s in
 all and in the first 5 s (the start transient), calls per row and the wall time; draws the
 effective rate (the shared limiter's, from the workers' logs) and the accepted calls per second
 over time to bench/out/ratelimit.png.
