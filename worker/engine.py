@@ -234,9 +234,11 @@ class ChunkRun:
             attempt += 1
             self.lease.check()
             probe = await self.gate(line.identity)
-            permit = await line.limiter.acquire(options.rate_per_s) if probe is not None else None
+            permit = None
+            if probe is not None:
+                permit = await line.limiter.acquire(options.rate_per_s, stop=self.stopped)
             rate = permit.rate_per_s if permit is not None else 0.0
-            if probe is None or await self.stopped():
+            if permit is None or await self.stopped():
                 await self.record(batch, RowResult(RowStatus.CANCELLED, attempts=attempt - 1))
                 return None
             self.lease.check()

@@ -113,8 +113,14 @@ class SharedRateLimiter:
         """Note a call the cloud accepted (any answer but 429); reported with the next permit."""
         self._accepted += 1
 
-    async def acquire(self, ceiling_per_s: float) -> Permit:
-        """Wait for one permit (while the schedule holds, until a probe slot is free)."""
+    async def acquire(
+        self, ceiling_per_s: float, *, stop: Callable[[], Awaitable[bool]] | None = None
+    ) -> Permit | None:
+        """Wait for one permit (while the schedule holds, until a probe slot is free).
+
+        ``stop`` is asked between polls while holding (a hold may last minutes): None when it
+        says the caller should stop waiting (the job was cancelled or aborted).
+        """
         while True:
             accepted, self._accepted = self._accepted, 0
             epoch = self._epoch
@@ -139,6 +145,8 @@ class SharedRateLimiter:
             if resumed:
                 log.info("ratelimit.resumed", rate=round(self.effective_rate_per_s, 2))
             if not granted:
+                if stop is not None and await stop():
+                    return None
                 await self.sleep(min(float(wait_ms) / 1000, POLL_S))
                 continue
             if float(wait_ms) > 0:

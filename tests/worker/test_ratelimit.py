@@ -231,3 +231,19 @@ async def test_a_permit_reserved_before_the_schedule_changed_is_asked_for_again(
     limiter.sleep = sleep
     second = await limiter.acquire(10)
     assert second.slot_ms >= first.slot_ms + 1000  # the probe slot, not the 0.1 s one
+
+
+async def test_a_caller_waiting_out_a_spent_window_stops_when_told(aredis: Any) -> None:
+    """A hold may last minutes: a cancelled job's callers stop waiting between polls."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock)
+    await limiter.throttled(await limiter.acquire(200), CloudLimit(200, 300))
+    asked = 0
+
+    async def stop() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked == 3
+
+    assert await limiter.acquire(200, stop=stop) is None
+    assert clock.waits == [0.25, 0.25]
