@@ -249,6 +249,8 @@ class ChunkRun:
                 throttling = await line.limiter.throttled(permit, outcome.limit)
                 rate = throttling.rate_per_s
                 _log_throttling(throttling)
+                if throttling.learned is not None:  # for status now: a hold may last minutes
+                    await self.show_rate(rate, throttling.learned)
                 # A 429 while the window's quota is spent says nothing about this row: all
                 # workers hold back together, and the attempt does not count against the cap.
                 free += throttling.holding
