@@ -251,9 +251,9 @@ class ChunkRun:
                 _log_throttling(throttling)
                 if throttling.learned is not None:  # for status now: a hold may last minutes
                     await self.show_rate(rate, throttling.learned)
-                # A 429 while the window's quota is spent says nothing about this row: all
-                # workers hold back together, and the attempt does not count against the cap.
-                free += throttling.holding
+                # A 429 at a known limit or while a window's quota is spent says nothing
+                # about this row: all workers hold back together, and it uses up no attempt.
+                free += throttling.free
             elif outcome.http_status is not None:
                 line.limiter.accepted()
             if not self.retry_allowed(outcome, attempt - free, started):

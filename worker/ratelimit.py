@@ -68,8 +68,9 @@ class Throttling:
     rate_per_s: float
     cut: bool  # this report changed the rate
     learned: CloudLimit | None  # the limit this report taught (new to the schedule)
-    holding: bool  # the window's quota is spent: a 429 now says nothing about the row
+    holding: bool  # the window's quota is spent: all workers hold back
     held: bool  # this report started the hold
+    free: bool  # no fault of the row (a known limit, a spent window, or news from before)
 
 
 @dataclass
@@ -158,7 +159,7 @@ class SharedRateLimiter:
         self, permit: Permit | None = None, limit: CloudLimit | None = None
     ) -> Throttling:
         """Report a 429 to a call sent on ``permit``; ``limit``: what its message named."""
-        rate, cut, learned, holding, held = await self._throttled(
+        rate, cut, learned, holding, held, free = await self._throttled(
             keys=self._keys,
             args=[
                 self._now(),
@@ -177,7 +178,12 @@ class SharedRateLimiter:
             ],
         )
         answer = Throttling(
-            float(rate), bool(cut), limit if learned else None, bool(holding), bool(held)
+            float(rate),
+            bool(cut),
+            limit if learned else None,
+            bool(holding),
+            bool(held),
+            bool(free),
         )
         if answer.cut or answer.learned or (answer.holding and not self.holding):
             self._epoch += 1

@@ -221,7 +221,9 @@ return {tostring(tat - now), tostring(rate), 1, tostring(tat), answer[1], answer
 # count (0: the message named none), its window ms, learnt share, ms without an accepted call
 # after which a window counts as spent, probe ms for an unknown window, memory TTL s.
 # Returns {effective rate, 1 if this call changed the rate, 1 if it learnt a new limit,
-# 1 if holding (the window's quota is spent), 1 if this call started the hold}.
+# 1 if holding (the window's quota is spent), 1 if this call started the hold, 1 if the 429
+# is no fault of the call's row (the limit is known, a window is spent, or the call was sent
+# before the last hold ended)}.
 THROTTLED = (
     _RATE_NOW
     + _PROBE_MS
@@ -233,7 +235,7 @@ redis.call('EXPIRE', throttled, 10)
 local h = redis.call('HMGET', KEYS[1], 'rate', 'cut_at', 'limit', 'window_ms', 'hold',
   'released_at', 'streak_since')
 local rate = tonumber(h[1])
-if not rate then return {'0', 0, 0, 0, 0} end
+if not rate then return {'0', 0, 0, 0, 0, 0} end
 redis.call('HDEL', KEYS[1], 'ramp')
 local streak = redis.call('HINCRBY', KEYS[1], 'streak', 1)
 if streak == 1 then redis.call('HSET', KEYS[1], 'streak_since', tostring(now)) end
@@ -247,7 +249,7 @@ local holding = h[5] == '1'
 local function hold()
   redis.call('HSET', KEYS[1], 'hold', '1',
     'probe_at', tostring(now + probe_ms(window_ms, tonumber(ARGV[12]))))
-  return {tostring(rate), 0, 0, 1, 1}
+  return {tostring(rate), 0, 0, 1, 1, 1}
 end
 local learned, cut = 0, 0
 local named = tonumber(ARGV[8])
@@ -267,13 +269,14 @@ if limit then
   end
   if not holding and not stale then
     hold()
-    return {tostring(rate), cut, learned, 1, 1}
+    return {tostring(rate), cut, learned, 1, 1, 1}
   end
-  return {tostring(rate), cut, learned, holding and 1 or 0, 0}
+  return {tostring(rate), cut, learned, holding and 1 or 0, 0, 1}
 end
-if holding then return {tostring(rate), 0, 0, 1, 0} end
+if holding then return {tostring(rate), 0, 0, 1, 0, 1} end
+if stale then return {tostring(rate), 0, 0, 0, 0, 1} end
 -- Unknown limit: no call accepted for a while, only 429s: a window's quota is spent.
-if streak >= 2 and now - streak_since >= tonumber(ARGV[11]) and not stale then return hold() end
+if streak >= 2 and now - streak_since >= tonumber(ARGV[11]) then return hold() end
 local cut_at = tonumber(h[2]) or 0
 -- The latest of the last two whole seconds that was saturated: it saw 429s while calls came at
 -- least at half the rate (not a second of workers idle in backoff). What the cloud accepted in
@@ -290,18 +293,18 @@ if measured and measured > 0 then
   -- again on the same count changes nothing, so this needs no cooldown: a newer measurement is
   -- taken as soon as it comes, which the first one (burst included) needs.
   target = math.max(rate * tonumber(ARGV[6]), math.min(rate, measured * tonumber(ARGV[5])))
-  if target > 0.99 * rate then return {tostring(rate), 0, 0, 0, 0} end
+  if target > 0.99 * rate then return {tostring(rate), 0, 0, 0, 0, 0} end
   redis.call('HSET', KEYS[1], 'known', tostring(measured))
   redis.call('HSET', KEYS[2], 'known', tostring(measured))
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[13]))
 else
   -- No measurement: halve, once per burst of 429s.
-  if now - cut_at < tonumber(ARGV[4]) then return {tostring(rate), 0, 0, 0, 0} end
+  if now - cut_at < tonumber(ARGV[4]) then return {tostring(rate), 0, 0, 0, 0, 0} end
   target = rate * tonumber(ARGV[2])
 end
 rate = math.max(tonumber(ARGV[3]), target)
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut_at', tostring(now),
   'updated', tostring(now))
-return {tostring(rate), 1, 0, 0, 0}
+return {tostring(rate), 1, 0, 0, 0, 0}
 """
 )

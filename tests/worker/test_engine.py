@@ -133,7 +133,8 @@ async def test_429s_while_a_named_window_is_spent_use_up_no_attempts(
     assert max(r[4] for r in found.values()) > 2  # calls made, the free ones included
     learned = [e for e in logs if e["event"] == "ratelimit.learned"]
     assert [(e["limit"], e["window_s"]) for e in learned] == [(10, 2.0)]
-    assert server.sim.stats.by_status[429] < 30
+    # At most the calls in flight when the window was spent, and a probe every 0.1 s of it.
+    assert server.sim.stats.by_status[429] <= 16 + 20
 
 
 async def test_a_signature_failure_aborts_the_job_after_one_call(

@@ -171,7 +171,7 @@ async def test_a_429_of_a_call_sent_before_the_hold_ended_does_not_hold_again(
     await limiter.acquire(200)  # reports the accepted probe: the hold ends
     assert not limiter.holding
     late = await limiter.throttled(early, WINDOW)  # a straggler sent before
-    assert not late.holding
+    assert (late.holding, late.free) == (False, True)  # no hold again, and no fault of its row
     fresh = await limiter.acquire(200)
     assert (await limiter.throttled(fresh, WINDOW)).held
 
@@ -185,12 +185,12 @@ async def test_without_a_message_a_second_of_nothing_but_429s_is_a_spent_window(
     limiter = limiter_on(aredis, clock, start_rate_per_s=100)
     permit = await limiter.acquire(100)
     first = await limiter.throttled(permit)
-    assert (first.cut, first.holding) == (True, False)
+    assert (first.cut, first.holding, first.free) == (True, False, False)
     clock.advance(0.5)
     assert not (await limiter.throttled(await limiter.acquire(100))).holding
     clock.advance(0.6)
     spent = await limiter.throttled(await limiter.acquire(100))
-    assert (spent.holding, spent.held, spent.cut) == (True, True, False)
+    assert (spent.holding, spent.held, spent.cut, spent.free) == (True, True, False, True)
     rate = spent.rate_per_s
     clock.advance(0.3)
     assert (await limiter.throttled(await limiter.acquire(100))).rate_per_s == rate  # no cut
