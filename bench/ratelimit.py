@@ -94,6 +94,7 @@ def run_case(case: Case, work: Path, redis_url: str) -> CaseResult:
         TAGSWEEP_ENDPOINT=sim.url,
         TAGSWEEP_REGION="bench-1",
         TAGSWEEP_LOG_FORMAT="json",
+        TAGSWEEP_LOG_LEVEL="debug",  # the per-request lines carry the effective rate plotted
     )
     log_path = OUT / f"ratelimit-{name}-worker.log"
     log_path.unlink(missing_ok=True)

@@ -10,28 +10,44 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
-from producer import cli_jobs
+from producer import cli_jobs, cli_select
 from producer.collect import collect
-from producer.jobspec import EXIT_BAD_INPUT, report_problems
+from producer.exits import EXIT_BAD_INPUT, error_line
+from producer.jobspec import report_problems
 from producer.options import (
+    estimate_rate_option,
     files_argument,
     max_tags_option,
     project_option,
-    rate_option,
     region_option,
 )
 from producer.plan import make_plan, render_plan
-from worker.errors import TagsweepError
 
 if TYPE_CHECKING:
     from simulator.limits import RateLimit
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tagsweep")
 def cli() -> None:
     """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
 
+
+# What `tagsweep --help` lists: one line each that fits (click cuts a docstring's first
+# sentence at about 45 characters with "...").
+SHORT_HELP = {
+    "run": "Validate, queue, work and report on this machine.",
+    "validate": "Check the files and print the plan; send nothing.",
+    "submit": "Queue a job for running workers; print its id.",
+    "status": "Progress, rate, ETA and counts per status of a job.",
+    "report": "One line per input row with its result.",
+    "retry": "Queue again the rows that ended failed.",
+    "cancel": "Cancel a job: rows not sent yet end cancelled.",
+    "plan": "Say per row what a run would change (read-only).",
+    "undo": "Re-create the tags a --backup job deleted.",
+    "worker": "Start a Celery worker with tagsweep's settings.",
+    "simulator": "Serve the IMS + IAM simulator over HTTP.",
+}
 
 for command in (
     cli_jobs.run,
@@ -42,6 +58,7 @@ for command in (
     cli_jobs.cancel,
     cli_jobs.plan,
     cli_jobs.undo,
+    cli_select.select,
 ):
     cli.add_command(command)
 
@@ -50,7 +67,7 @@ for command in (
 @files_argument
 @project_option
 @region_option
-@rate_option
+@estimate_rate_option
 @max_tags_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def validate(
@@ -91,8 +108,15 @@ def validate(
     show_default=True,
     help="Worker processes (each with many calls in flight).",
 )
-@click.option("--loglevel", default="INFO", show_default=True)
-@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--loglevel",
+    envvar="TAGSWEEP_LOG_LEVEL",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
+)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[CELERY_ARGS]...")
 def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
     """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too)."""
     from worker.app import app, setup_worker_logging
@@ -100,6 +124,9 @@ def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> Non
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
+        # Celery's default, celery@HOST, is the same for every worker of a host.
+        argv.append(f"--hostname=tagsweep-{os.getpid()}@%h")
     app.worker_main(argv=[*argv, *celery_args])
 
 
@@ -136,8 +163,14 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--seed",
     "seed_csv",
@@ -154,13 +187,17 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 @click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
 @click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
 @click.option("--user", help="IAM user that may fetch tokens.")
-@click.option("--password", envvar="TAGSWEEP_IAM_PASSWORD", help="[env TAGSWEEP_IAM_PASSWORD]")
+@click.option(
+    "--password",
+    envvar="TAGSWEEP_IAM_PASSWORD",
+    help="That user's password [env TAGSWEEP_IAM_PASSWORD].",
+)
 @click.option("--domain", help="The user's account (domain) name; defaults to the user.")
 @click.option(
     "--rate-limit",
     metavar="COUNT[/WINDOW]",
     help="Calls per identity before 429 APIGW.0308: COUNT a second (a token bucket), or COUNT "
-    "per fixed WINDOW such as 30s, 1min, 5min.",
+    "per fixed WINDOW such as 30s, 1min, 5min [default: no limit].",
 )
 @click.option(
     "--rate-limit-message",
@@ -169,8 +206,16 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
     show_default=True,
     help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
 )
-@click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--latency-jitter-ms", type=float, default=0.0, show_default=True)
+@click.option(
+    "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every answer."
+)
+@click.option(
+    "--latency-jitter-ms",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Latency varies by up to this much either way.",
+)
 @click.option(
     "--fail-rate",
     multiple=True,
@@ -233,6 +278,10 @@ def simulator(
     asyncio.run(serve_forever(sim, host=host, port=port))
 
 
+for _name, _text in SHORT_HELP.items():
+    cli.commands[_name].short_help = _text
+
+
 class _Ending:
     """How the process ends. ``skip_teardown``: a command that holds a large structure and has
     nothing left to clean up (``validate``: a million rows' collection) exits without freeing
@@ -245,19 +294,27 @@ ENDING = _Ending()
 
 
 def main() -> None:
-    """Entry point: run the command line, turning expected errors into one line and exit 2."""
+    """Entry point: run the command line; an expected error is one line and its exit code
+    (``exits.error_line``), never a traceback."""
     try:
-        cli.main(prog_name="tagsweep", standalone_mode=True)
-    except TagsweepError as exc:
-        click.echo(f"tagsweep: {exc}", err=True)
-        sys.exit(2)
+        code = cli.main(prog_name="tagsweep", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        mapped = error_line(exc)
+        if mapped is None:
+            raise
+        line, code = mapped
+        click.echo(line, err=True)
     except SystemExit as done:
-        if ENDING.skip_teardown:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    _end(code if isinstance(code, int) else 0)
+
+
+def _end(code: int) -> None:
+    if ENDING.skip_teardown:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,10 +10,12 @@ import click
 
 from producer.connection import connect_redis, job_redis
 from producer.control import cancel_job, retry_job
-from producer.jobspec import options_from, prepare_job
-from producer.options import job_options, safety_options
+from producer.exits import check_output, exit_code
+from producer.jobspec import check_files, options_from, prepare_job
+from producer.options import job_options, report_option, safety_options
 from producer.progress import follow_job
 from producer.report import write_job_report
+from producer.resume import take_up
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
@@ -35,8 +37,11 @@ def submit(new: bool, **kw: Any) -> None:
     queued yet are queued (after a submission that was killed, say).
     """
     options_from(kw)  # refuses bad combinations before anything is read
+    check_files(list(kw["files"]))
     client = connect_redis(Settings.from_env().redis_url)
-    job_id, _ = prepare_job(client, kw, new=new)
+    job_id, resumed = prepare_job(client, kw, new=new)
+    if resumed:
+        take_up(client, job_id)  # an aborted or cancelled job: its unsent rows again
     queue_for_workers(client, job_id)
 
 
@@ -52,7 +57,13 @@ def queue_for_workers(client: redis.Redis, job_id: str) -> None:
 @click.argument("job_id", required=False)
 @click.option("--watch", is_flag=True, help="Follow the job until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds, --watch.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds, --watch.",
+)
 def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> None:
     """Progress, rate, ETA and counts per status of JOB (default: the latest job)."""
     with job_redis() as client:
@@ -64,9 +75,11 @@ def _status(
 ) -> None:
     job_id = job_id or latest_job_id(client)
     if watch:
-        final = follow_job(client, job_id, tty=sys.stderr.isatty(), interval_s=interval)
+        final = follow_job(
+            client, job_id, tty=sys.stderr.isatty(), interval_s=interval, plain_every_s=interval
+        )
         click.echo(render_status(final) if not as_json else json.dumps(final.as_json()))
-        return
+        sys.exit(exit_code(final))
     current = read_status(client, job_id)
     click.echo(json.dumps(current.as_json()) if as_json else render_status(current))
 
@@ -77,10 +90,15 @@ def _status(
     "--only",
     multiple=True,
     type=click.Choice([s.value for s in RowStatus] + ["pending"]),
-    help="Only rows in this status; repeatable.",
+    help="Only rows in this status (pending: no result yet); repeatable.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="CSV with a header, or one JSON object a line.",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Default: stdout."
@@ -96,6 +114,7 @@ def _report(
 ) -> None:
     job = read_job(client, job_id)
     wanted = set(only) or None
+    check_output(output)
     if output:
         with open(output, "w", encoding="utf-8", newline="") as out:
             count = write_job_report(client, job, out, fmt=fmt, only=wanted)
@@ -156,12 +175,7 @@ simulate_option = click.option(
 @safety_options
 @workers_option
 @simulate_option
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    help="Where the report goes [default: ./tagsweep-report-JOB.csv].",
-)
+@report_option("./tagsweep-report-JOB.csv")
 @click.option(
     "--new", is_flag=True, help="Start a new job even if one for these files can be resumed."
 )
@@ -176,6 +190,8 @@ def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw
     from producer.run import run_job
 
     options_from(kw)
+    check_files(list(kw["files"]))
+    check_output(report_path or "tagsweep-report-JOB.csv")
     sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=new))
 
 
@@ -183,14 +199,8 @@ def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw
 @job_options
 @workers_option
 @simulate_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    default="-",
-    help="Where the per-row plan goes [default: stdout].",
-)
-def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
+@report_option("stdout", default="-")
+def plan(processes: int, simulate: bool, report_path: str, **kw: Any) -> None:
     """Read the live tags of the files' images and say, per row, what a run would do.
 
     Each row ends would_delete (key present, same value), value_differs (present with another
@@ -201,7 +211,10 @@ def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
     from producer.run import run_job
 
     kw["mode"] = Mode.PLAN.value
-    sys.exit(run_job(kw, processes=processes, simulate=simulate, report=output, new=True))
+    options_from(kw)
+    check_files(list(kw["files"]))
+    check_output(report_path, "plan")
+    sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=True))
 
 
 @click.command(short_help="Re-create the tags a --backup job deleted.")
@@ -212,12 +225,7 @@ def plan(processes: int, simulate: bool, output: str, **kw: Any) -> None:
     type=click.FloatRange(min=0.1),
     help="Requests/s for the undo, all workers together [default: the job's own rate].",
 )
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    help="Where the report goes [default: ./tagsweep-report-UNDOJOB.csv].",
-)
+@report_option("./tagsweep-report-UNDOJOB.csv")
 @click.option(
     "--queue-only",
     is_flag=True,
@@ -234,6 +242,8 @@ def undo(
     """
     from producer.run import run_job
     from producer.undo import prepare_undo
+
+    check_output(report_path or "tagsweep-report-UNDOJOB.csv")
 
     def make(client: redis.Redis) -> tuple[str, bool]:
         undo_id, existed = prepare_undo(client, job_id, rate_per_s=rate)

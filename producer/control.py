@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
-from producer.status import read_job
+from producer.status import read_job, worked_rows
 from producer.submit import DEFAULT_CHUNK_REQUESTS, read_chunks, write_chunks
 from worker import keys
 from worker.errors import TagsweepError
@@ -64,9 +64,8 @@ def retry_job(
     for ref, status in rows.items():
         pipe.hdel(keys.results(job_id), str(ref))
         pipe.hincrby(keys.counts(job_id), status, -1)
-    pipe.hset(keys.job(job_id), mapping={"state": JobState.QUEUED.value, "reason": ""})
-    pipe.hdel(keys.job(job_id), "finished_at", "requests", "failed_requests")
     pipe.execute()
+    reopen_job(client, job_id)
     first = int(cast(str, client.hget(keys.job(job_id), "next_chunk")))
     count = write_chunks(
         client,
@@ -77,6 +76,25 @@ def retry_job(
     )
     client.hincrby(keys.job(job_id), "next_chunk", count)
     return len(rows)
+
+
+def reopen_job(client: redis.Redis, job_id: str) -> None:
+    """Make a finished job queued again; the rows worked so far are kept in ``worked_before``
+    so that its rate counts only the rows worked from now on."""
+    counts = {
+        k: int(v) for k, v in cast(dict[str, str], client.hgetall(keys.counts(job_id))).items()
+    }
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(
+        keys.job(job_id),
+        mapping={
+            "state": JobState.QUEUED.value,
+            "reason": "",
+            "worked_before": worked_rows(counts),
+        },
+    )
+    pipe.hdel(keys.job(job_id), "finished_at", "requests", "failed_requests")
+    pipe.execute()
 
 
 def _batches_for(

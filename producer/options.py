@@ -28,6 +28,31 @@ rate_option = click.option(
     envvar="TAGSWEEP_RATE",
     help="Requests/s for the whole job, all workers together [env TAGSWEEP_RATE].",
 )
+estimate_rate_option = click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_RATE_PER_S,
+    show_default=True,
+    envvar="TAGSWEEP_RATE",
+    help="Requests/s to estimate the job's time with (validate sends nothing) [env TAGSWEEP_RATE].",
+)
+
+
+def report_option(
+    default_text: str, default: str | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Where a command's per-row file goes: ``--report``, or ``-o``/``--output`` alike."""
+    return click.option(
+        "--report",
+        "-o",
+        "--output",
+        "report_path",
+        type=click.Path(dir_okay=False),
+        default=default,
+        help=f"Where the per-row report goes [default: {default_text}].",
+    )
+
+
 max_tags_option = click.option(
     "--max-tags-per-request",
     type=click.IntRange(min=1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -17,8 +18,13 @@ if TYPE_CHECKING:
     import redis
 
 
-# How rows outside a job's goals are called, per mode.
-MISSED_LABEL = {Mode.DELETE: "not deleted", Mode.PLAN: "unanswered", Mode.UNDO: "not restored"}
+# How rows outside a job's goals are called, per mode: the label names the goals, since rows
+# that ended not_found were not deleted either, yet reached the goal (the tag is gone).
+MISSED_LABEL = {
+    Mode.DELETE: "not deleted/not_found",
+    Mode.PLAN: "unanswered",
+    Mode.UNDO: "not restored/kept_newer/not_found",
+}
 
 
 class JobNotFound(TagsweepError):
@@ -62,23 +68,28 @@ class JobStatus:
 
     @property
     def elapsed_s(self) -> float:
-        start = self.job.started_at_ms or self.job.created_at_ms
+        """Time the rows were worked: from the (latest) start of work to the end, 0 before."""
+        start = self.job.started_at_ms
+        if start is None:
+            return 0.0
         end = self.job.finished_at_ms or self.now_ms
         return max(0.0, (end - start) / 1000)
 
     @property
     def rate_rows_per_s(self) -> float:
-        """Rows finished per second since the job started (invalid rows excluded)."""
-        worked = self.done - self.counts.get(RowStatus.INVALID.value, 0)
-        return worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Rows worked per second since work (last) started: invalid and cancelled rows, and
+        rows worked before a retry or resume, are not counted."""
+        worked = worked_rows(self.counts) - self.job.worked_before
+        return max(0, worked) / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def eta_s(self) -> float | None:
-        """From the rows finished per second so far, or, once the cloud named its limit, at
-        least the time that limit needs for the rest: over a window of minutes, the first
-        window's quota goes fast and then the job waits, so the early rate promises too much."""
+        """Seconds left: at the rows finished per second so far, or, once the cloud named its
+        limit, at least the time that limit needs for the rest (over a window of minutes the
+        first window's quota goes fast, then the job waits: the early rate promises too much).
+        None once the job is over or before a rate."""
         if self.job.state.finished:
-            return 0.0
+            return None
         left = self.job.total - self.done
         rate = self.rate_rows_per_s
         observed = left / rate if rate > 0 else None
@@ -119,6 +130,13 @@ class JobStatus:
                 "rate_per_s": round(self.job.cloud_limit.rate_per_s, 3),
             },
         }
+
+
+def worked_rows(counts: Mapping[str, int]) -> int:
+    """Rows a worker actually finished: every final row but invalid (never sent) and cancelled
+    (stopped before being sent)."""
+    unsent = counts.get(RowStatus.INVALID.value, 0) + counts.get(RowStatus.CANCELLED.value, 0)
+    return sum(counts.values()) - unsent
 
 
 def latest_job_id(client: redis.Redis) -> str:
@@ -176,7 +194,8 @@ def render_status(status: JobStatus) -> str:
         f"progress    {status.done:,} / {job.total:,} rows ({share:.1%})",
         f"rate        {status.rate_rows_per_s:,.1f} rows/s (limit {job.options.rate_per_s:g}"
         f" requests/s, effective {job.effective_rate_per_s or job.options.rate_per_s:g})",
-        f"elapsed     {format_duration(status.elapsed_s)}, ETA {eta}",
+        f"elapsed     {format_duration(status.elapsed_s)}"
+        + ("" if job.state.finished else f", ETA {eta}"),
     ]
     if job.cloud_limit is not None:
         limit = job.cloud_limit
@@ -191,8 +210,8 @@ def render_status(status: JobStatus) -> str:
 
 def progress_line(status: JobStatus) -> str:
     """One line for a log or a non-terminal watcher."""
+    eta = "" if status.job.state.finished else f"ETA {status.eta_text}, "
     return (
         f"{status.job.state.value}: {status.done:,}/{status.job.total:,} rows, "
-        f"{status.rate_rows_per_s:,.1f} rows/s, ETA {status.eta_text}, "
-        f"{status.missed:,} {status.missed_label}"
+        f"{status.rate_rows_per_s:,.1f} rows/s, {eta}{status.missed:,} {status.missed_label}"
     )

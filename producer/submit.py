@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from producer.batching import iter_requests
 from producer.collect import Collection
-from producer.errors import RowError
+from producer.errors import InputError, RowError
 from worker import keys
 from worker.jobs import JobOptions, JobState, RowResult, decode_chunk, encode_chunk
 from worker.model import ImageBatch, RowStatus
@@ -43,9 +43,12 @@ def files_checksum(files: list[str]) -> str:
         digest.update(name.encode() + b"\0")
         if name == "-":
             continue
-        with Path(name).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with Path(name).open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise InputError(name, f"cannot open: {exc.strerror or exc}") from None
     return digest.hexdigest()
 
 

@@ -42,11 +42,15 @@ def undo_key(job_id: str) -> str:
     return f"undo:{job_id}"
 
 
+# What a job that cannot be undone is, with its article ("an undo job", not "a undo job").
+NOT_UNDOABLE = {Mode.UNDO: "an undo job", Mode.PLAN: "a plan job (read-only)"}
+
+
 def check_undoable(job: Job) -> None:
     options = job.options
     if options.mode is not Mode.DELETE:
         raise UndoRefused(
-            f"job {job.job_id} is a {options.mode.value} job; only a deleting job can be undone"
+            f"job {job.job_id} is {NOT_UNDOABLE[options.mode]}; only a deleting job can be undone"
         )
     if not options.backup:
         raise UndoRefused(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator import iam, ims
+from simulator import iam, ims, query
 from simulator.config import SimulatorConfig
 from simulator.gateway import AuthFailure, Gateway, SignedRequest
 from simulator.limits import CallStats, Throttle
@@ -170,6 +170,7 @@ def make_app(sim: Simulator) -> web.Application:
     app[ims.MAX_TAGS_KEY] = sim.config.max_tags_per_image or 0
     app[iam.GATEWAY_KEY] = sim.gateway
     ims.add_routes(app)
+    query.add_routes(app)
     iam.add_routes(app)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_get("/_sim/images/{project_id}/{image_id}", image_tags)

@@ -12,7 +12,7 @@ from celery import Celery, signals
 from worker.credentials import load_credentials
 from worker.logs import configure_logging
 from worker.reaper import ReaperStep
-from worker.settings import Settings
+from worker.settings import Settings, redact_url
 
 QUEUE = "tagsweep"
 settings = Settings.from_env()
@@ -50,14 +50,29 @@ def use_broker(url: str) -> None:
     app.conf.broker_url = url
 
 
-def setup_worker_logging(**_: Any) -> None:
-    """Celery's records go through structlog: one JSON object a line on stdout."""
+def setup_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Celery's records go through structlog: one JSON object a line on stdout.
+
+    The level is ``TAGSWEEP_LOG_LEVEL`` when set, else Celery's ``--loglevel``, else info.
+    """
     fmt = settings.log_format
-    configure_logging(json_output=None if fmt == "auto" else fmt == "json")
+    level: int | str = settings.log_level
+    if "TAGSWEEP_LOG_LEVEL" not in os.environ and loglevel is not None:
+        level = loglevel.upper() if isinstance(loglevel, str) else loglevel
+    configure_logging(json_output=None if fmt == "auto" else fmt == "json", level=level)
+    logging.getLogger("celery.worker.consumer.connection").addFilter(_show_broker_url)
     # Celery prints its shutdown notices ("worker: Warm shutdown (MainProcess)") straight to
     # sys.__stdout__ from its signal handlers; route them through logging so that stdout stays
     # one JSON object a line. (logging's handler lock is re-entrant, so a signal is safe.)
     celery_worker_app.safe_say = _say
+
+
+def _show_broker_url(record: logging.LogRecord) -> bool:
+    """Celery's "Connected to URL" shows ``:**@`` in every URL, a password or not (kombu's
+    ``Connection.as_uri`` masks one that is not there); show the URL, masked only if needed."""
+    if record.msg == "Connected to %s":
+        record.args = (redact_url(str(app.conf.broker_url)),)
+    return True
 
 
 def _say(msg: str, f: Any = None) -> None:

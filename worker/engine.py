@@ -7,8 +7,10 @@ Nothing here knows Celery: a task calls ``run_chunk`` and so can a test.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -22,6 +24,7 @@ from worker.jobs import Api, Job, JobState, MalformedChunk, Mode, RowResult
 from worker.lease import ChunkLease, LeaseLost
 from worker.model import CloudLimit, ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
+from worker.progress import ProgressLog
 from worker.ratelimit import SharedRateLimiter, Throttling, bucket_key
 from worker.store import Recorded, ResultStore
 
@@ -47,6 +50,12 @@ class EngineContext:
     rng: random.Random = field(default_factory=random.Random)
     # (job, identity key) pairs whose credentials a call has proven, in this process.
     verified: set[tuple[str, str]] = field(default_factory=set)
+    # The shared rate last published per job by this process: a change is logged, not a chunk.
+    rates_shown: dict[str, float] = field(default_factory=dict)
+    progress: ProgressLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = ProgressLog(self.clock)
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,9 @@ class ChunkRun:
         self.final: set[int] = set()
         self._state = job.state
         self._state_read_at = ctx.clock()
-        self._rate_shown = 0.0
+        self._stop_reason: str | None = None
         self._rate_shown_at = 0.0
+        self.cancelled_rows = 0
 
     async def work(self, batches: list[ImageBatch]) -> None:
         refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
@@ -134,6 +144,9 @@ class ChunkRun:
         async with asyncio.TaskGroup() as group:
             for batch in batches:
                 group.create_task(one(batch))
+        if self.cancelled_rows:
+            # One line per chunk, not per row: the report lists the rows.
+            log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
 
     async def stopped(self) -> bool:
         """Whether the job was cancelled or aborted (read from Redis at most every 0.1 s)."""
@@ -142,13 +155,20 @@ class ChunkRun:
             self._state_read_at = self.ctx.clock()
         return self._state in (JobState.CANCELLED, JobState.ABORTED)
 
+    async def cancelled(self, *, attempts: int) -> RowResult:
+        """The result of a row the job stopped before sending: why it stopped, as the job says
+        (read once per chunk)."""
+        if self._stop_reason is None:
+            self._stop_reason = await self.ctx.store.stop_reason(self.job.job_id)
+        return RowResult(RowStatus.CANCELLED, error_message=self._stop_reason, attempts=attempts)
+
     async def work_batch(self, batch: ImageBatch) -> None:
         tags = tuple(t for t in batch.tags if not all(ref in self.final for ref in t.refs))
         if not tags:
             return
         batch = replace(batch, tags=tags)
         if await self.stopped():
-            await self.record(batch, RowResult(RowStatus.CANCELLED))
+            await self.record(batch, await self.cancelled(attempts=0))
             return
         line = self.line_for(batch)
         options = self.job.options
@@ -239,7 +259,7 @@ class ChunkRun:
                 permit = await line.limiter.acquire(options.rate_per_s, stop=self.stopped)
             rate = permit.rate_per_s if permit is not None else 0.0
             if permit is None or await self.stopped():
-                await self.record(batch, RowResult(RowStatus.CANCELLED, attempts=attempt - 1))
+                await self.record(batch, await self.cancelled(attempts=attempt - 1))
                 return None
             self.lease.check()
             outcome = await self.call(line.client, batch, action)
@@ -265,9 +285,13 @@ class ChunkRun:
                 rng=self.ctx.rng,
                 retry_after_s=outcome.retry_after_s,
             )
+            self.ctx.progress.retried(
+                self.job.job_id, throttled=outcome.kind is OutcomeKind.THROTTLED
+            )
             log.info(
                 "batch.retry",
-                **_fields(batch, outcome, attempt, action, outcome.row_status),
+                **_fields(batch, outcome, attempt, action),
+                latency_ms=round(outcome.latency_ms, 1),
                 delay_s=round(delay_s, 3),
             )
             await self.ctx.sleep(delay_s)
@@ -346,26 +370,64 @@ class ChunkRun:
             shown = statuses[batch.tags[0].key].value if len(results) == 1 else "mixed"
         failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
         recorded = await self.record_rows(rows, request=True, failed=failed)
-        log.info(
+        counts = Counter(result.status.value for _, result in rows)
+        log.log(
+            self.level_for(counts),
             "batch.done",
-            **_fields(batch, outcome, sent.attempts, action, shown),
+            **_fields(batch, outcome, sent.attempts, action),
+            status=shown,
             latency_ms=round(outcome.latency_ms, 1),
             rate=round(sent.rate, 2),
         )
+        self.ctx.progress.request(
+            self.job.job_id,
+            counts,
+            latency_ms=outcome.latency_ms,
+            throttled=outcome.kind is OutcomeKind.THROTTLED,
+        )
+        self.after_record(recorded, sent.rate)
         await self.check_breakers(outcome, recorded)
         await self.show_rate(sent.rate, sent.limit)
+
+    def level_for(self, statuses: Counter[str]) -> int:
+        """A request's log level (DESIGN: Logs): rows that all ended as the job wished are
+        ``debug``; not_found (done, but worth a look) ``info``; any other row ``warning``, so
+        that a filter on warning lists every row that did not end well."""
+        goals = self.job.options.goals
+        if all(status in goals and status != RowStatus.NOT_FOUND for status in statuses):
+            return logging.DEBUG
+        if all(status in goals for status in statuses):
+            return logging.INFO
+        return logging.WARNING
+
+    def after_record(self, recorded: Recorded, rate: float) -> None:
+        """The job's last line once its last row is recorded, else its periodic progress."""
+        job_id = self.job.job_id
+        if recorded.finished is not None:
+            log.info("job.finished", state=recorded.finished.value, total=self.job.total)
+            self.ctx.progress.forget(job_id)
+            self.ctx.rates_shown.pop(job_id, None)
+        else:
+            self.ctx.progress.maybe_log(job_id, done=recorded.done, total=self.job.total, rate=rate)
 
     async def show_rate(self, rate: float, limit: CloudLimit | None = None) -> None:
         """Publish the effective rate (and the cloud's limit, once learnt) when the rate
         moved (1% of the ceiling) or every 2 s."""
         ceiling = self.job.options.rate_per_s
         now = self.ctx.clock()
-        if abs(rate - self._rate_shown) < 0.01 * ceiling and now - self._rate_shown_at < 2.0:
+        job_id = self.job.job_id
+        shown = self.ctx.rates_shown.get(job_id)
+        if (
+            shown is not None
+            and abs(rate - shown) < 0.01 * ceiling
+            and now - self._rate_shown_at < 2.0
+        ):
             return
-        if self._rate_shown < ceiling <= rate:
+        if shown is not None and shown < ceiling <= rate:
             log.info("ratelimit.adjusted", rate=round(rate, 2), cause="recovered")
-        self._rate_shown, self._rate_shown_at = rate, now
-        await self.ctx.store.publish_rate(self.job.job_id, rate, limit)
+        self.ctx.rates_shown[job_id] = rate
+        self._rate_shown_at = now
+        await self.ctx.store.publish_rate(job_id, rate, limit)
 
     async def check_breakers(self, outcome: Outcome, recorded: Recorded) -> None:
         """Abort the job on a signature failure, or on too large a share of failed requests."""
@@ -389,7 +451,25 @@ class ChunkRun:
 
     async def record(self, batch: ImageBatch, result: RowResult) -> Recorded:
         """Record one result for every row of the batch (no request counted)."""
-        return await self.record_rows([(ref, result) for tag in batch.tags for ref in tag.refs])
+        recorded = await self.record_rows([(ref, result) for tag in batch.tags for ref in tag.refs])
+        if result.status is RowStatus.CANCELLED:
+            self.cancelled_rows += batch.rows
+        else:  # decided by the read before (value_differs, restored, kept_newer)
+            log.log(
+                self.level_for(Counter({result.status.value: 1})),
+                "batch.done",
+                image_id=batch.image_id,
+                project_id=batch.project_id,
+                action="list",
+                tags=len(batch.tags),
+                status=result.status.value,
+                http_status=result.http_status,
+                attempt=result.attempts,
+                request_id=result.request_id,
+            )
+        self.ctx.progress.rows(self.job.job_id, Counter({result.status.value: batch.rows}))
+        self.after_record(recorded, self.ctx.rates_shown.get(self.job.job_id, 0.0))
+        return recorded
 
     async def record_rows(
         self, rows: list[tuple[int, RowResult]], *, request: bool = False, failed: bool = False
@@ -405,8 +485,6 @@ class ChunkRun:
             )
         )
         self.final.update(ref for ref, _ in rows)
-        if recorded.finished is not None:
-            log.info("job.finished", state=recorded.finished.value, total=self.job.total)
         return recorded
 
 
@@ -444,15 +522,12 @@ def _planned(tag: TagRows, current: str | None) -> RowStatus:
     return RowStatus.WOULD_DELETE if current == tag.value else RowStatus.VALUE_DIFFERS
 
 
-def _fields(
-    batch: ImageBatch, outcome: Outcome, attempt: int, action: Action, status: str
-) -> dict[str, object]:
+def _fields(batch: ImageBatch, outcome: Outcome, attempt: int, action: Action) -> dict[str, object]:
     return {
         "image_id": batch.image_id,
         "project_id": batch.project_id,
         "action": action,
         "tags": len(batch.tags),
-        "status": status,
         "outcome": outcome.kind.value,
         "http_status": outcome.http_status,
         "error_code": outcome.error_code,

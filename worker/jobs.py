@@ -147,6 +147,8 @@ class Job:
     requests: int = 0
     files: tuple[str, ...] = ()
     checksum: str = ""
+    # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
+    worked_before: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -172,6 +174,7 @@ class Job:
             requests=number("requests") or 0,
             files=tuple(json.loads(record.get("files", "[]"))),
             checksum=record.get("checksum", ""),
+            worked_before=number("worked_before") or 0,
         )
 
 

@@ -21,7 +21,10 @@ JOBS = f"{PREFIX}:jobs"
 
 def job(job_id: str) -> str:
     """Hash: the job record (state, totals, options, timestamps). Written by submit and
-    workers (state changes); read by every command."""
+    workers (state changes); read by every command. ``started_at`` is set when a queued job's
+    first chunk starts (again after a retry or resume); ``worked_before`` (rows worked before
+    the latest retry or resume) is written by those, so that rates count only what the current
+    pass worked."""
     return f"{PREFIX}:job:{job_id}"
 
 

@@ -73,7 +73,7 @@ class Redactor:
 REDACTOR = Redactor()
 
 
-def configure_logging(*, json_output: bool | None = None, level: str = "INFO") -> None:
+def configure_logging(*, json_output: bool | None = None, level: int | str = "INFO") -> None:
     """Route structlog and stdlib logging to stdout through one renderer."""
     if json_output is None:
         json_output = not sys.stdout.isatty()

@@ -19,6 +19,7 @@ KNOWN = frozenset(
         "TAGSWEEP_RATE",
         "TAGSWEEP_CONCURRENCY",
         "TAGSWEEP_LOG_FORMAT",
+        "TAGSWEEP_LOG_LEVEL",
         "TAGSWEEP_LEASE_S",
         "TAGSWEEP_AUTH_TOKEN",
         "TAGSWEEP_IAM_USER",
@@ -40,6 +41,8 @@ class Settings:
     concurrency: int = 16
     lease_s: float = 30.0
     log_format: str = "auto"
+    # Workers' log level: info by default; debug adds a line per request that succeeded.
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,9 +60,20 @@ class Settings:
                 concurrency=int(env.get("TAGSWEEP_CONCURRENCY", "16")),
                 lease_s=float(env.get("TAGSWEEP_LEASE_S", "30")),
                 log_format=env.get("TAGSWEEP_LOG_FORMAT", "auto"),
+                log_level=_log_level(env.get("TAGSWEEP_LOG_LEVEL", "INFO")),
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting: {exc}") from None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(name: str) -> str:
+    level = name.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"TAGSWEEP_LOG_LEVEL={name!r}; one of {', '.join(LOG_LEVELS).lower()}")
+    return level
 
 
 def redact_url(url: str) -> str:

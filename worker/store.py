@@ -52,6 +52,10 @@ class ResultStore:
         state = cast(str | None, await self.redis.hget(keys.job(job_id), "state"))
         return JobState(state) if state else None
 
+    async def stop_reason(self, job_id: str) -> str:
+        """Why a job was aborted or cancelled ("" if it says nothing)."""
+        return cast(str | None, await self.redis.hget(keys.job(job_id), "reason")) or ""
+
     async def mark_running(self, job_id: str) -> JobState:
         return JobState(await self._running(keys=[keys.job(job_id)]))
 

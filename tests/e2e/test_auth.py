@@ -34,6 +34,7 @@ def test_tokens_expiring_mid_job_are_renewed_without_failing_a_row(
         TAGSWEEP_IAM_PASSWORD="pw-for-the-test-1",
         TAGSWEEP_IAM_DOMAIN="acme",
         TAGSWEEP_IAM_ENDPOINT=sim.url,
+        TAGSWEEP_LOG_LEVEL="debug",  # every line a worker can write is searched for the password
     )
     del env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"]
     workers = [start_worker(env, processes=2)]

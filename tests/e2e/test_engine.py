@@ -94,9 +94,15 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
         }
     assert all(r["request_id"] and r["finished_at"].endswith("Z") for r in report)
 
+    # At the default level, a request that succeeded writes nothing; a filter on level >=
+    # warning lists every request whose rows did not end well, with its image.
     events = worker.log_events()
     done = [e for e in events if e["event"] == "batch.done"]
-    assert len(done) == 330
+    assert {e["level"] for e in done if e["status"] == "not_found"} == {"info"}
+    assert {e["image_id"] for e in done if e["status"] == "not_found"} == set(missing)
+    assert {e["image_id"] for e in done if e["level"] == "warning"} == set(system)
+    assert {e["status"] for e in done if e["level"] == "warning"} == {"rejected"}
+    assert len(done) == len(missing) + len(system)
     assert {
         "timestamp",
         "level",
@@ -109,7 +115,34 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
         "request_id",
         "rate",
     } <= set(done[0])
-    assert any(e["event"] == "job.finished" for e in events)
+    work = [e for e in events if e["event"].startswith(("batch.", "job."))]
+    assert work[-1]["event"] == "job.finished"
+    connected = [e["event"] for e in events if e["event"].startswith("Connected to")]
+    assert connected
+    assert "***" not in connected[0]  # the test Redis has no password to mask
+
+
+def test_two_workers_on_one_host_have_names_of_their_own(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    sim = start_sim_process(write(tmp_path / "seed.csv", ["image_id", "key"], []))
+    env = worker_env(e2e_redis_url, sim)
+    workers = [start_worker(env, processes=1) for _ in range(2)]
+    names: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(names) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        names = [
+            e["event"].removesuffix(" ready.")
+            for w in workers
+            for e in w.log_events()
+            if e["event"].endswith(" ready.")
+        ]
+    assert len(names) == 2
+    assert len(set(names)) == 2, names
 
 
 def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(

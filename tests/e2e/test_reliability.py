@@ -197,7 +197,9 @@ def test_no_secret_reaches_a_log_redis_a_report_or_an_error(
     sim = start_sim_process(
         seed, "--ak", ak, "--sk", sk, "--user", "ops", "--password", password, "--domain", "acme"
     )
-    aksk_env = worker_env(e2e_redis_url, sim, HUAWEICLOUD_SDK_AK=ak, HUAWEICLOUD_SDK_SK=sk)
+    # Debug: a line per request too, so that every line a worker can write is searched.
+    debug = {"TAGSWEEP_LOG_LEVEL": "debug"}
+    aksk_env = worker_env(e2e_redis_url, sim, HUAWEICLOUD_SDK_AK=ak, HUAWEICLOUD_SDK_SK=sk, **debug)
     token_env = worker_env(
         e2e_redis_url,
         sim,
@@ -205,9 +207,12 @@ def test_no_secret_reaches_a_log_redis_a_report_or_an_error(
         TAGSWEEP_IAM_PASSWORD=password,
         TAGSWEEP_IAM_DOMAIN="acme",
         TAGSWEEP_IAM_ENDPOINT=sim.url,
+        **debug,
     )
     del token_env["HUAWEICLOUD_SDK_AK"], token_env["HUAWEICLOUD_SDK_SK"]
-    bad_env = worker_env(e2e_redis_url, sim, HUAWEICLOUD_SDK_AK=ak, HUAWEICLOUD_SDK_SK=sk + "x")
+    bad_env = worker_env(
+        e2e_redis_url, sim, HUAWEICLOUD_SDK_AK=ak, HUAWEICLOUD_SDK_SK=sk + "x", **debug
+    )
     outputs: list[str] = []
     for env in (aksk_env, token_env, bad_env):
         worker = start_worker(env, processes=1)

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 
 from simulator.server import RunningSimulator
 from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
@@ -214,3 +215,84 @@ async def test_a_cancelled_job_records_its_rows_cancelled_without_calls(
     await run_chunk(ctx, JOB, 0)
     assert sum(server.sim.stats.by_status.values()) == 0
     assert await aredis.hgetall(keys.counts(JOB)) == {"cancelled": "60"}
+
+
+def job_lines(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if str(e["event"]).startswith(("batch.", "job.", "ratelimit."))]
+
+
+async def test_success_is_debug_a_row_that_ended_badly_warning_and_job_finished_last(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """A filter on level >= warning lists every request whose rows did not end well; retries
+    say what happened to the attempt and the next delay, not a final status."""
+    server = await start_sim(seed, fail_rates={503: 0.5}, seed=3)
+    ctx = await setup(aredis, session, server, max_attempts=2, breaker_min=1000)
+    with structlog.testing.capture_logs() as captured:
+        await run_chunk(ctx, JOB, 0)
+    lines = job_lines(captured)
+    done = [e for e in lines if e["event"] == "batch.done"]
+    assert {(e["status"], e["log_level"]) for e in done} == {
+        ("deleted", "debug"),
+        ("failed", "warning"),
+    }
+    failed_rows = [r for r in (await results(aredis)).values() if r[0] == "failed"]
+    assert sum(e["tags"] for e in done if e["log_level"] == "warning") == len(failed_rows)
+    retries = [e for e in lines if e["event"] == "batch.retry"]
+    assert retries
+    for retry in retries:
+        assert "status" not in retry
+        assert (retry["outcome"], retry["http_status"], retry["log_level"]) == (
+            "server_error",
+            503,
+            "info",
+        )
+        assert retry["delay_s"] >= 0
+    assert lines[-1]["event"] == "job.finished"
+    assert lines[-1]["state"] == "completed_with_failures"
+
+
+async def test_a_cancel_is_logged_once_per_chunk_with_the_rows_it_marked(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server)
+    await ctx.store.stop_job(JOB, JobState.CANCELLED, "test")
+    with structlog.testing.capture_logs() as captured:
+        await run_chunk(ctx, JOB, 0)
+    cancelled = [e for e in captured if e["event"] == "job.cancelled"]
+    assert [(e["log_level"], e["state"], e["rows"]) for e in cancelled] == [
+        ("warning", "cancelled", 60)
+    ]
+
+
+async def test_an_abort_is_an_error_and_the_rows_it_stopped_a_warning(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, sk="wrong-sk")
+    with structlog.testing.capture_logs() as captured:
+        await run_chunk(ctx, JOB, 0)
+    levels = {e["event"]: e["log_level"] for e in captured}
+    assert levels["job.aborted"] == "error"
+    assert levels["job.cancelled"] == "warning"
+    assert [e["rows"] for e in captured if e["event"] == "job.cancelled"] == [58]
+
+
+async def test_the_rate_is_logged_when_it_changes_not_at_every_chunk(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """Chunks worked at the ceiling from the start write no ``ratelimit.adjusted`` line."""
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server)
+    second = [
+        ImageBatch("r", TEST_PROJECT, image, (TagRows("a", "v", (60 + n,)),))
+        for n, image in enumerate(IMAGES)
+    ]
+    await aredis.hset(keys.job(JOB), mapping={"total": 90, "chunks": 2})
+    await aredis.set(keys.chunk(JOB, 1), encode_chunk(second))
+    with structlog.testing.capture_logs() as captured:
+        assert await run_chunk(ctx, JOB, 0) == "worked"
+        assert await run_chunk(ctx, JOB, 1) == "worked"
+    assert [e for e in captured if e["event"] == "ratelimit.adjusted"] == []
+    assert [e["event"] for e in job_lines(captured)][-1] == "job.finished"

@@ -1,0 +1,50 @@
+"""The command line's help: ``-h`` anywhere, a listing that is not cut, every option explained."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from producer.cli import cli
+
+COMMANDS = sorted(cli.commands)
+
+
+def test_dash_h_is_help_for_tagsweep_and_every_command() -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-h"]).output == runner.invoke(cli, ["--help"]).output
+    for name in COMMANDS:
+        short = runner.invoke(cli, [name, "-h"])
+        assert short.exit_code == 0, (name, short.output)
+        assert short.output == runner.invoke(cli, [name, "--help"]).output
+
+
+def test_the_command_list_shows_each_command_s_line_whole() -> None:
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    commands = listing.split("Commands:")[1].strip().splitlines()
+    assert len(commands) == len(COMMANDS)
+    for line in commands:
+        assert not line.rstrip().endswith("..."), line
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_says_what_it_does(name: str) -> None:
+    command = cli.commands[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"tagsweep {name} {param.opts[0]} has no help text"
+
+
+@pytest.mark.parametrize("name", ["run", "plan", "undo"])
+def test_the_per_row_file_is_report_or_o_or_output_on_every_command(name: str) -> None:
+    (option,) = [p for p in cli.commands[name].params if p.name == "report_path"]
+    assert set(option.opts) == {"--report", "-o", "--output"}
+
+
+def test_report_only_pending_and_validate_rate_say_what_they_mean() -> None:
+    def help_of(name: str) -> str:
+        return " ".join(CliRunner().invoke(cli, [name, "-h"]).output.split())
+
+    assert "(pending: no result yet)" in help_of("report")
+    assert "estimate the job's time with (validate sends nothing)" in help_of("validate")
