@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import click
 
@@ -23,6 +24,9 @@ from producer.options import (
 from producer.plan import make_plan, render_plan
 from producer.redis_check import allow_eviction_option, check_redis
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from simulator.limits import RateLimit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -157,6 +161,17 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
     return rates
 
 
+def _parse_rate_limit(value: str | None) -> RateLimit | None:
+    from simulator.limits import RateLimit
+
+    if value is None:
+        return None
+    try:
+        return RateLimit.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -190,8 +205,16 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 @click.option("--domain", help="The user's account (domain) name; defaults to the user.")
 @click.option(
     "--rate-limit",
-    type=float,
-    help="Requests/s per identity before 429 APIGW.0308 [default: no limit].",
+    metavar="COUNT[/WINDOW]",
+    help="Calls per identity before 429 APIGW.0308: COUNT a second (a token bucket), or COUNT "
+    "per fixed WINDOW such as 30s, 1min, 5min [default: no limit].",
+)
+@click.option(
+    "--rate-limit-message",
+    type=click.Choice(["gateway", "plain"]),
+    default="gateway",
+    show_default=True,
+    help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
 )
 @click.option(
     "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every answer."
@@ -228,7 +251,8 @@ def simulator(
     user: str | None,
     password: str | None,
     domain: str | None,
-    rate_limit: float | None,
+    rate_limit: str | None,
+    rate_limit_message: Literal["gateway", "plain"],
     latency_ms: float,
     latency_jitter_ms: float,
     fail_rate: tuple[str, ...],
@@ -251,7 +275,8 @@ def simulator(
         project_id=project_id,
         aksk={ak: sk} if ak and sk else {},
         users=(SimUser(user, password or "", domain or user),) if user else (),
-        rate_limit_per_s=rate_limit,
+        rate_limit=_parse_rate_limit(rate_limit),
+        rate_limit_message=rate_limit_message,
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         fail_rates=_parse_fail_rates(fail_rate),

@@ -51,25 +51,27 @@ class Caller:
 
     async def call(self, project_id: str, body: bytes, *, what: str) -> QueryPage:
         """The answer to ``body``; ``ListingFailed`` (saying what failed) when there is none."""
-        started, attempt = self.clock(), 0
+        started, attempt, free = self.clock(), 0, 0
         while True:
             attempt += 1
-            await self.limiter.acquire(self.policy.rate_per_s)
+            permit = await self.limiter.acquire(self.policy.rate_per_s)
             outcome, page = await self.client.query_images(project_id, body)
             self.calls += 1
             if outcome.kind is OutcomeKind.THROTTLED:
-                await self.limiter.throttled()
+                # As in the engine: a 429 at a limit the gateway named, or while its window's
+                # quota is spent, uses up no attempt (all callers hold back together).
+                free += (await self.limiter.throttled(permit, outcome.limit)).free
             elif outcome.http_status is not None:
                 self.limiter.accepted()
             if page is not None:
                 return page
-            if not self._retry_allowed(outcome, attempt, started):
+            if not self._retry_allowed(outcome, attempt - free, started):
                 failure = _describe(outcome, attempt)
                 raise ListingFailed(f"{what} of project {project_id} failed: {failure}")
             self.retries += 1
             await self.sleep(
                 compute_backoff(
-                    attempt,
+                    attempt - free,
                     base_s=self.policy.backoff_base_s,
                     cap_s=self.policy.backoff_cap_s,
                     rng=self.rng,

@@ -85,11 +85,29 @@ class JobStatus:
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left at the current rate; None once the job is over or before a rate."""
+        """Seconds left: at the rows finished per second so far, or, once the cloud named its
+        limit, at least the time that limit needs for the rest (over a window of minutes the
+        first window's quota goes fast, then the job waits: the early rate promises too much).
+        None once the job is over or before a rate."""
         if self.job.state.finished:
             return None
+        left = self.job.total - self.done
         rate = self.rate_rows_per_s
-        return (self.job.total - self.done) / rate if rate > 0 else None
+        observed = left / rate if rate > 0 else None
+        limit = self.job.cloud_limit
+        if limit is None:
+            return observed
+        at_limit = left * self.calls_per_row / limit.rate_per_s
+        return max(observed or 0.0, at_limit)
+
+    @property
+    def calls_per_row(self) -> float:
+        """Calls a row costs: requests per row so far (tags of an image share one request),
+        twice for jobs that read before they change (--backup, undo)."""
+        worked = self.done - self.counts.get(RowStatus.INVALID.value, 0)
+        per_row = min(1.0, self.job.requests / worked) if worked and self.job.requests else 1.0
+        options = self.job.options
+        return per_row * (2 if options.reads_first and options.mode is not Mode.PLAN else 1)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -105,6 +123,13 @@ class JobStatus:
             "elapsed_s": round(self.elapsed_s, 1),
             "rate_limit_per_s": self.job.options.rate_per_s,
             "effective_rate_per_s": self.job.effective_rate_per_s,
+            "cloud_limit": None
+            if self.job.cloud_limit is None
+            else {
+                "count": self.job.cloud_limit.count,
+                "window_s": self.job.cloud_limit.window_s,
+                "rate_per_s": round(self.job.cloud_limit.rate_per_s, 3),
+            },
         }
 
 
@@ -174,6 +199,13 @@ def render_status(status: JobStatus) -> str:
         f"elapsed     {format_duration(status.elapsed_s)}"
         + ("" if job.state.finished else f", ETA {eta}"),
     ]
+    if job.cloud_limit is not None:
+        limit = job.cloud_limit
+        lines.insert(
+            4,
+            f"cloud limit {limit} ({limit.rate_per_s:,.3g} requests/s), learnt from its 429s;"
+            " the ETA counts with it",
+        )
     lines += [f"  {name:<14}{count:,}" for name, count in sorted(status.counts.items())]
     return "\n".join(lines)
 

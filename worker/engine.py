@@ -25,10 +25,10 @@ from worker.errors import AuthError
 from worker.formats import MalformedChunk
 from worker.jobs import Api, Job, JobState, Mode, RowResult
 from worker.lease import ChunkLease, LeaseLost
-from worker.model import ImageBatch, RowStatus, TagRows
+from worker.model import CloudLimit, ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.progress import ProgressLog
-from worker.ratelimit import SharedRateLimiter, bucket_key
+from worker.ratelimit import SharedRateLimiter, Throttling, bucket_key
 from worker.recorder import FLUSH_AGE_S, Recorder
 from worker.store import CallTally, Recorded, ResultStore
 
@@ -79,6 +79,7 @@ class Sent:
     outcome: Outcome
     attempts: int
     rate: float
+    limit: CloudLimit | None = None
 
 
 # error_code given to rows when IAM refuses to issue a token (wrong user, password or scope).
@@ -317,13 +318,16 @@ class ChunkRun:
         Returns None when the job stopped first (the rows are then recorded cancelled).
         """
         options = self.job.options
-        started, attempt = self.ctx.clock(), 0
+        started, attempt, free = self.ctx.clock(), 0, 0
         while True:
             attempt += 1
             self.lease.check()
             probe = await self.gate(line.identity)
-            rate = await line.limiter.acquire(options.rate_per_s) if probe is not None else 0.0
-            if probe is None or await self.stopped():
+            permit = None
+            if probe is not None:
+                permit = await line.limiter.acquire(options.rate_per_s, stop=self.stopped)
+            rate = permit.rate_per_s if permit is not None else 0.0
+            if permit is None or await self.stopped():
                 await self.record(batch, await self.cancelled(attempts=attempt - 1))
                 return None
             self.lease.check()
@@ -333,15 +337,20 @@ class ChunkRun:
                 await self.settle(line.identity, outcome)
             if outcome.kind is OutcomeKind.THROTTLED:
                 self.tally.throttled += 1
-                rate, cut = await line.limiter.throttled()
-                if cut:
-                    log.info("ratelimit.adjusted", rate=round(rate, 2), cause="429")
+                throttling = await line.limiter.throttled(permit, outcome.limit)
+                rate = throttling.rate_per_s
+                _log_throttling(throttling)
+                if throttling.learned is not None:  # for status now: a hold may last minutes
+                    await self.show_rate(rate, throttling.learned)
+                # A 429 at a known limit or while a window's quota is spent says nothing
+                # about this row: all workers hold back together, and it uses up no attempt.
+                free += throttling.free
             elif outcome.http_status is not None:
                 line.limiter.accepted()
-            if not self.retry_allowed(outcome, attempt, started):
-                return Sent(outcome, attempt, rate)
+            if not self.retry_allowed(outcome, attempt - free, started):
+                return Sent(outcome, attempt, rate, line.limiter.limit)
             delay_s = compute_backoff(
-                attempt,
+                attempt - free,
                 base_s=options.backoff_base_s,
                 cap_s=options.backoff_cap_s,
                 rng=self.ctx.rng,
@@ -451,7 +460,7 @@ class ChunkRun:
         await self.check_breakers(outcome)
         if self.recorder.due() or self.breaker_near():
             await self.flush(sent.rate)
-        await self.show_rate(sent.rate)
+        await self.show_rate(sent.rate, sent.limit)
 
     def level_for(self, statuses: Counter[str]) -> int:
         """A request's log level (DESIGN: Logs): rows that all ended as the job wished are
@@ -474,8 +483,9 @@ class ChunkRun:
         else:
             self.ctx.progress.maybe_log(job_id, done=recorded.done, total=self.job.total, rate=rate)
 
-    async def show_rate(self, rate: float) -> None:
-        """Publish the effective rate when it moved (1% of the ceiling) or every 2 s."""
+    async def show_rate(self, rate: float, limit: CloudLimit | None = None) -> None:
+        """Publish the effective rate (and the cloud's limit, once learnt) when the rate
+        moved (1% of the ceiling) or every 2 s."""
         ceiling = self.job.options.rate_per_s
         now = self.ctx.clock()
         job_id = self.job.job_id
@@ -490,7 +500,7 @@ class ChunkRun:
             log.info("ratelimit.adjusted", rate=round(rate, 2), cause="recovered")
         self.ctx.rates_shown[job_id] = rate
         self._rate_shown_at = now
-        await self.ctx.store.publish_rate(job_id, rate)
+        await self.ctx.store.publish_rate(job_id, rate, limit)
 
     async def check_breakers(self, outcome: Outcome) -> None:
         """Abort the job at once on a signature failure or a refused token."""
@@ -595,6 +605,18 @@ def _result(sent: Sent, status: RowStatus) -> RowResult:
         request_id=outcome.request_id,
         finished_at_ms=int(time.time() * 1000),
     )
+
+
+def _log_throttling(throttling: Throttling) -> None:
+    """Say what a 429 changed in the shared schedule (info: rate changes and throttling)."""
+    rate = round(throttling.rate_per_s, 2)
+    if throttling.learned is not None:
+        limit = throttling.learned
+        log.info("ratelimit.learned", limit=limit.count, window_s=limit.window_s, rate=rate)
+    elif throttling.cut:
+        log.info("ratelimit.adjusted", rate=rate, cause="429")
+    if throttling.held:
+        log.info("ratelimit.held", reason="window quota spent", rate=rate)
 
 
 def _planned(tag: TagRows, current: str | None) -> RowStatus:

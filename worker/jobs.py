@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from worker.model import RowStatus
+from worker.model import CloudLimit, RowStatus
 
 
 class JobState(StrEnum):
@@ -141,6 +141,10 @@ class Job:
     finished_at_ms: int | None = None
     reason: str = ""
     effective_rate_per_s: float | None = None
+    # The limit the cloud's 429 message named, as the workers learnt it ("COUNT/WINDOW_S").
+    cloud_limit: CloudLimit | None = None
+    # Requests whose rows were recorded (one per request, whatever its attempts).
+    requests: int = 0
     files: tuple[str, ...] = ()
     checksum: str = ""
     # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
@@ -166,10 +170,20 @@ class Job:
             effective_rate_per_s=float(record["effective_rate"])
             if record.get("effective_rate")
             else None,
+            cloud_limit=_cloud_limit(record.get("cloud_limit", "")),
+            requests=number("requests") or 0,
             files=tuple(json.loads(record.get("files", "[]"))),
             checksum=record.get("checksum", ""),
             worked_before=number("worked_before") or 0,
         )
+
+
+def _cloud_limit(text: str) -> CloudLimit | None:
+    count, _, window_s = text.partition("/")
+    try:
+        return CloudLimit(int(count), float(window_s)) if count and window_s else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ All keys start with ``tagsweep:`` so that a shared Redis can hold other things, 
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "tagsweep"
 
 # Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms).
@@ -139,3 +141,25 @@ def lease_member(job_id: str, number: int) -> str:
 def token_cache(identity_digest: str, project_id: str) -> str:
     """String: an IAM token, encrypted with a key only the workers hold; expires with it."""
     return f"{PREFIX}:token:{identity_digest}:{project_id}"
+
+
+def rate_bucket(endpoint: str, identity: str) -> str:
+    """Hash: the shared send schedule of one (endpoint, identity), written by every worker's
+    limiter (worker/scripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
+    ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was measured to
+    accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the
+    limit a 429 message named), ``hold`` ("1" while a window's quota is spent), ``probe_at``,
+    ``released_at``, ``streak`` and ``streak_since`` (429s since the last accepted call).
+    Expires an hour after its last use. Beside it, ``{key}:accepted:{second}`` and
+    ``{key}:throttled:{second}`` (strings, 10 s): calls accepted and refused in each second.
+    The identity is hashed: no secret, but Redis need not spell it out."""
+    digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]
+    return f"{PREFIX}:rate:{digest}"
+
+
+def rate_memory(bucket: str) -> str:
+    """Hash: what the cloud taught about one (endpoint, identity), so that the next job starts
+    there instead of stampeding: ``limit`` and ``window_ms`` (from a 429 message) or
+    ``known`` (calls/s measured). Written by the THROTTLED script, read when a schedule is
+    created; kept 30 days after the last lesson. ``bucket`` is ``rate_bucket(...)``."""
+    return f"{bucket}:learnt"

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from worker import keys, scripts
 from worker.formats import bit_items, decode_chunk, first_observed, latest_results
 from worker.jobs import GOALS, Job, JobState, Mode, RowResult
-from worker.model import ImageBatch, RowStatus
+from worker.model import CloudLimit, ImageBatch, RowStatus
 from worker.redis_safety import stop_for_memory
 from worker.retention import apply_retention_async
 from worker.scripts import MARK_RUNNING, STOP_JOB
@@ -119,9 +120,15 @@ class ResultStore:
         """Redis is full: log it and abort the job with that reason (``worker.redis_safety``)."""
         return await stop_for_memory(self.redis, job_id, error)
 
-    async def publish_rate(self, job_id: str, rate_per_s: float) -> None:
-        """Show the effective shared rate in the job record (read by ``status``)."""
-        await self.redis.hset(keys.job(job_id), "effective_rate", f"{rate_per_s:.3f}")
+    async def publish_rate(
+        self, job_id: str, rate_per_s: float, limit: CloudLimit | None = None
+    ) -> None:
+        """Show the effective shared rate, and the limit the cloud named, in the job record
+        (read by ``status``)."""
+        fields: dict[FieldT, EncodableT] = {"effective_rate": f"{rate_per_s:.3f}"}
+        if limit is not None:
+            fields["cloud_limit"] = f"{limit.count}/{limit.window_s:g}"
+        await self.redis.hset(keys.job(job_id), mapping=fields)
 
     async def load_chunk(self, job_id: str, number: int) -> list[ImageBatch] | None:
         text = await self.redis.get(keys.chunk(job_id, number))

@@ -3,7 +3,6 @@ and nothing started or queued."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -12,22 +11,11 @@ import redis
 
 from producer.collect import collect
 from producer.submit import create_job
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import run_cli, user_env
 from worker.jobs import JobOptions
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = ("sample.csv", "--project-id", "0123456789abcdef0123456789abcdef", "--region", "r1")
-
-
-def user_env(**extra: str) -> dict[str, str]:
-    """The environment of a user with no tagsweep settings (no REDIS_URL: the private Redis)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TAGSWEEP_", "HUAWEICLOUD_")) and k != "REDIS_URL"
-    }
-    env.update(extra)
-    return env
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import redis
 
 from producer.local import tagsweep_command
 from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.e2e.conftest import SimProcess, run_cli
+from tests.e2e.conftest import SimProcess, run_cli, user_env
 from tests.e2e.test_engine import write
-from tests.e2e.test_run import REPO, clean_env, read_report
+from tests.e2e.test_run import REPO, read_report
 
 
 def scene(tmp_path: Path, images: int) -> tuple[Path, list[str]]:
@@ -33,7 +33,7 @@ def scene(tmp_path: Path, images: int) -> tuple[Path, list[str]]:
 
 
 def sim_env(sim: SimProcess, sk: str = TEST_SK) -> dict[str, str]:
-    return clean_env(
+    return user_env(
         HUAWEICLOUD_SDK_AK=TEST_AK,
         HUAWEICLOUD_SDK_SK=sk,
         TAGSWEEP_ENDPOINT=sim.url,
@@ -110,7 +110,7 @@ def test_a_cancelled_run_run_again_finishes_and_its_rate_counts_only_this_pass(
         assert time.monotonic() < deadline, "the first run made no progress"
         time.sleep(0.2)
     job_id = client.zrange("tagsweep:jobs", 0, 0)[0]
-    cancel = run_cli(clean_env(), "cancel", job_id, cwd=tmp_path)
+    cancel = run_cli(user_env(), "cancel", job_id, cwd=tmp_path)
     assert cancel.returncode == 0, cancel.stderr
     _out, err = first.communicate(timeout=60)
     assert first.returncode == 3, err
@@ -125,7 +125,7 @@ def test_a_cancelled_run_run_again_finishes_and_its_rate_counts_only_this_pass(
     assert {r["status"] for r in report} == {"deleted"}
     assert sim.stats()["max_deletions_per_image"] == 1
 
-    shown = json.loads(run_cli(clean_env(), "status", job_id, "--json", cwd=tmp_path).stdout)
+    shown = json.loads(run_cli(user_env(), "status", job_id, "--json", cwd=tmp_path).stdout)
     # 40 requests/s of two rows each: at most 80 rows/s (+ a start-up burst), however many
     # rows the first pass had done.
     assert 0 < shown["rate_rows_per_s"] <= 2 * 40 * 1.5
@@ -153,7 +153,7 @@ def test_run_simulate_interrupted_then_run_again_resumes_the_same_job(
         "run", "big.csv", "--simulate", "--rate", "100", "--chunk-requests", "10"
     )
     first = subprocess.Popen(
-        command, cwd=tmp_path, env=clean_env(), stderr=subprocess.PIPE, text=True
+        command, cwd=tmp_path, env=user_env(), stderr=subprocess.PIPE, text=True
     )
     client = private_redis(tmp_path)
     deadline = time.monotonic() + 60
@@ -171,7 +171,7 @@ def test_run_simulate_interrupted_then_run_again_resumes_the_same_job(
     assert "run the same command again to resume it" in err
     assert not (tmp_path / ".tagsweep" / "redis.pid").exists()  # the private Redis stopped
 
-    second = run_cli(clean_env(), *command[3:], cwd=tmp_path, timeout_s=300)
+    second = run_cli(user_env(), *command[3:], cwd=tmp_path, timeout_s=300)
     assert second.returncode == 0, second.stderr
     to_go = re.search(rf"resuming job {jobs[0]}: (\d+) chunk", second.stderr)
     assert to_go is not None, second.stderr

@@ -121,6 +121,30 @@ async def test_retries_stop_at_the_attempt_cap_and_rows_end_failed(
     assert await ctx.store.job_state(JOB) is JobState.COMPLETED_WITH_FAILURES
 
 
+async def test_429s_while_a_named_window_is_spent_use_up_no_attempts(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """10 calls per 2 s window, 30 requests, one attempt a row: every row is deleted, though
+    some were answered 429 first, since a 429 that names the limit uses up no attempt and the
+    workers hold back; the limit is logged once."""
+    from structlog.testing import capture_logs
+
+    from simulator.limits import RateLimit
+
+    server = await start_sim(seed, rate_limit=RateLimit(10, 2))
+    ctx = await setup(aredis, session, server, max_attempts=1, rate_per_s=100.0)
+    with capture_logs() as logs:
+        assert await run_chunk(ctx, JOB, 0) == "worked"
+    found = await results(aredis)
+    assert {r[0] for r in found.values()} == {"deleted"}
+    assert server.sim.stats.by_status[429] >= 1
+    assert max(r[4] for r in found.values()) >= 2  # calls made, the free ones included
+    learned = [e for e in logs if e["event"] == "ratelimit.learned"]
+    assert [(e["limit"], e["window_s"]) for e in learned] == [(10, 2.0)]
+    # At most the calls in flight when the window was spent, and a probe every 0.1 s of it.
+    assert server.sim.stats.by_status[429] <= 16 + 20
+
+
 async def test_a_signature_failure_aborts_the_job_after_one_call(
     aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
 ) -> None:
