@@ -1,13 +1,17 @@
-"""The shared rate limit against a simulator that throttles at 40 requests/s.
+"""The shared rate limit against a simulator that throttles: 40 requests/s, or 600 per 30 s.
 
-    python -m bench.ratelimit [--images 800] [--no-backup]
+    python -m bench.ratelimit [--images 800] [--no-backup] [--no-window]
 
-Four cases, each with two worker processes on a Redis database of its own (REDIS_URL's server,
+Each case runs two worker processes on a Redis database of its own (REDIS_URL's server,
 database 6): --rate 40 and --rate 400 at a limit of 40/s, each without and with --backup (a
-read of the image's tags before each delete, under the same shared limit). Prints the achieved
-rate of accepted calls, its share of the limit, the rate of deletions (what --backup costs),
-429s, and calls per row; draws the effective rate (the shared limiter's, from the workers'
-logs) and the accepted calls per second over time to bench/out/ratelimit.png.
+read of the image's tags before each delete, under the same shared limit); and 1,200 images
+at --rate 200 against fixed windows of 600 calls per 30 s (20/s on average), with the
+gateway's 429 message naming that limit and with a plain one. Prints the achieved rate of
+accepted calls, its share of the limit (over fixed windows, above 100% when the job's first and
+last windows were only partly needed), the rate of deletions (what --backup costs), 429s in
+all and in the first 5 s (the start transient), calls per row and the wall time; draws the
+effective rate (the shared limiter's, from the workers' logs) and the accepted calls per second
+over time to bench/out/ratelimit.png.
 """
 
 from __future__ import annotations
@@ -33,13 +37,28 @@ BENCH_DB = 6
 LIMIT = 40
 
 
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rate: float
+    images: int
+    sim_limit: str = str(LIMIT)  # the simulator's --rate-limit
+    limit_per_s: float = LIMIT
+    extra: tuple[str, ...] = ()
+    sim_extra: tuple[str, ...] = ()
+
+
 @dataclass
 class CaseResult:
     name: str
     rate: float
+    limit_per_s: float
+    sim_limit: str
     achieved: float  # accepted calls/s (reads and deletes)
     deletions: float  # deleting calls accepted per second
     throttled: int
+    throttled_first_5s: int
+    calls_first_5s: int
     calls: int
     rows: int
     wall_s: float
@@ -47,19 +66,25 @@ class CaseResult:
     accepted: list[tuple[float, int]]  # (second since start, accepted calls)
 
 
-def run_case(
-    name: str, rate: float, images: int, work: Path, redis_url: str, *extra: str
-) -> CaseResult:
+def run_case(case: Case, work: Path, redis_url: str) -> CaseResult:
+    name, rate = case.name, case.rate
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
-    ids = [str(uuid.uuid4()) for _ in range(images)]
+    ids = [str(uuid.uuid4()) for _ in range(case.images)]
     csv_path = work / f"{name}.csv"
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image_id", "key", "value"])
         writer.writerows([i, "env", "a"] for i in ids)
     sim = start_simulator(
-        csv_path, "--ak", "BENCHAK", "--sk", "bench-sk-0000", "--rate-limit", str(LIMIT)
+        csv_path,
+        "--ak",
+        "BENCHAK",
+        "--sk",
+        "bench-sk-0000",
+        "--rate-limit",
+        case.sim_limit,
+        *case.sim_extra,
     )
     env = client_env(
         REDIS_URL=redis_url,
@@ -77,7 +102,7 @@ def run_case(
     try:
         time.sleep(2)  # the worker's start-up is not what this measures
         started = time.monotonic()
-        job_id = submit_job(env, str(csv_path), "--rate", str(rate), *extra)
+        job_id = submit_job(env, str(csv_path), "--rate", str(rate), *case.extra)
         wait_finished(client, job_id, interval_s=0.5)
         wall_s = time.monotonic() - started
         with urllib.request.urlopen(sim.url + "/_sim/stats", timeout=5) as response:  # noqa: S310
@@ -100,14 +125,19 @@ def run_case(
         if event.get("event") == "batch.done":
             at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
             effective.append((at - start_wall, float(event["rate"])))
+    first_5s = [c for s, c in sorted(timeline.items()) if s < first + 5]
     return CaseResult(
         name,
         rate,
+        case.limit_per_s,
+        case.sim_limit,
         achieved,
         deleted / span_s,
         stats["calls_by_status"].get("429", 0),
+        sum(t for _, t in first_5s),
+        sum(c for c, _ in first_5s),
         calls,
-        images,
+        case.images,
         wall_s,
         effective,
         accepted,
@@ -131,47 +161,61 @@ def plot(results: list[CaseResult], path: Path) -> None:
         axis.step(
             *zip(*result.accepted, strict=True), where="post", label="accepted calls/s (simulator)"
         )
+        limit = result.limit_per_s
         axis.axhline(
-            LIMIT, color="red", linestyle="--", linewidth=1, label=f"cloud limit {LIMIT}/s"
+            limit, color="red", linestyle="--", linewidth=1, label=f"cloud limit {limit:g}/s"
         )
-        axis.set_title(f"{result.name}: --rate {result.rate:g}, limit {LIMIT}/s")
+        axis.set_title(f"{result.name}: --rate {result.rate:g}, limit {result.sim_limit}")
         axis.set_ylabel("requests/s")
-        axis.set_ylim(0, max(LIMIT * 2.5, 10))
+        axis.set_ylim(0, max(limit * 2.5, 10) if limit == LIMIT else 220)
         axis.legend(loc="upper right", fontsize=8)
     axes[-1].set_xlabel("seconds since the first call")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
+PLAIN = ("--rate-limit-message", "plain")
+
+
+def cases(images: int, *, backup: bool, window: bool) -> list[Case]:
+    chosen = [Case("at-limit", LIMIT, images), Case("over-limit", LIMIT * 10, images)]
+    if backup:
+        chosen += [
+            Case("at-limit+backup", LIMIT, images, extra=("--backup",)),
+            Case("over+backup", LIMIT * 10, images, extra=("--backup",)),
+        ]
+    if window:
+        # 600 calls per fixed 30 s window: 20/s on average, 1,200 images take ideally 60 s.
+        chosen += [
+            Case("window", 200, 1200, "600/30s", 20),
+            Case("window-plain", 200, 1200, "600/30s", 20, sim_extra=PLAIN),
+        ]
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=800)
     parser.add_argument("--no-backup", action="store_true", help="Skip the --backup cases.")
+    parser.add_argument("--no-window", action="store_true", help="Skip the 600/30s cases.")
     args = parser.parse_args()
     redis_url = bench_redis_url(BENCH_DB)
     OUT.mkdir(exist_ok=True)
-    cases: list[tuple[str, float, tuple[str, ...]]] = [
-        ("at-limit", LIMIT, ()),
-        ("over-limit", LIMIT * 10, ()),
-    ]
-    if not args.no_backup:
-        cases += [
-            ("at-limit+backup", LIMIT, ("--backup",)),
-            ("over+backup", LIMIT * 10, ("--backup",)),
-        ]
     with tempfile.TemporaryDirectory() as tmp:
         results = [
-            run_case(name, rate, args.images, Path(tmp), redis_url, *extra)
-            for name, rate, extra in cases
+            run_case(case, Path(tmp), redis_url)
+            for case in cases(args.images, backup=not args.no_backup, window=not args.no_window)
         ]
     print(
-        f"{'case':<17}{'--rate':>8}{'calls ok/s':>12}{'share':>8}{'deletes/s':>11}{'429s':>7}"
-        f"{'calls/row':>11}{'wall s':>8}"
+        f"{'case':<17}{'limit':>9}{'--rate':>8}{'calls ok/s':>12}{'share':>8}{'deletes/s':>11}"
+        f"{'429s':>7}{'429s 0-5s':>14}{'calls/row':>11}{'wall s':>8}"
     )
     for r in results:
+        first = f"{r.throttled_first_5s}/{r.calls_first_5s}"
         print(
-            f"{r.name:<17}{r.rate:>8g}{r.achieved:>12.1f}{r.achieved / LIMIT:>8.0%}"
-            f"{r.deletions:>11.1f}{r.throttled:>7}{r.calls / r.rows:>11.3f}{r.wall_s:>8.1f}"
+            f"{r.name:<17}{r.sim_limit:>9}{r.rate:>8g}{r.achieved:>12.1f}"
+            f"{r.achieved / r.limit_per_s:>8.0%}{r.deletions:>11.1f}{r.throttled:>7}{first:>14}"
+            f"{r.calls / r.rows:>11.3f}{r.wall_s:>8.1f}"
         )
     png = OUT / "ratelimit.png"
     plot(results, png)

@@ -5,7 +5,7 @@
 The simulator answers 10% of calls with a fault (5% 503, 3% 500, 2% dropped connections).
 Two workers run; every --kill-every seconds one is SIGKILLed (main process and pool) and a new
 one started. Prints rows/s, retries and kills, then proves that every input row has exactly one
-final result: the results hash, the counters and the report all hold each row once.
+final result: the results lists, the counters and the report all hold each row once.
 Uses REDIS_URL's server, database 3, flushed before and after.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import redis
 
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from producer.jobstore import chunk_results
 from producer.local import LocalWorker, start_simulator, start_worker, tagsweep_command
-from worker import keys
 
 SOAK_DB = 3
 AK, SK = "SOAKAK00000000001", "soak-sk-0000-1111"
@@ -113,7 +113,9 @@ def main() -> None:
             tagsweep_command("report", job_id), env=env, capture_output=True, text=True, check=True
         ).stdout
     rows = list(csv.DictReader(io.StringIO(report)))
-    results = client.hgetall(keys.results(job_id))
+    results = [
+        ref for number in range(status.job.chunks) for ref in chunk_results(client, job_id, number)
+    ]
     attempts = sum(int(r["attempts"]) for r in rows)
     per_row = Counter((r["image_id"], r["key"]) for r in rows)
     print(

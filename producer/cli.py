@@ -6,12 +6,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import click
 
-from producer import cli_jobs
+from producer import cli_jobs, cli_ops, cli_select
 from producer.collect import collect
-from producer.jobspec import EXIT_BAD_INPUT, report_problems
+from producer.exits import EXIT_BAD_INPUT, error_line
+from producer.jobspec import report_problems
 from producer.options import (
     estimate_rate_option,
     files_argument,
@@ -20,7 +22,11 @@ from producer.options import (
     region_option,
 )
 from producer.plan import make_plan, render_plan
-from worker.errors import TagsweepError
+from producer.redis_check import allow_eviction_option, check_redis
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from simulator.limits import RateLimit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +60,10 @@ for command in (
     cli_jobs.cancel,
     cli_jobs.plan,
     cli_jobs.undo,
+    cli_select.select,
+    cli_ops.jobs,
+    cli_ops.forget,
+    cli_ops.exporter,
 ):
     cli.add_command(command)
 
@@ -111,12 +121,17 @@ def validate(
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
 )
+@allow_eviction_option
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[CELERY_ARGS]...")
-def worker(concurrency: int, loglevel: str, celery_args: tuple[str, ...]) -> None:
-    """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too)."""
+def worker(
+    concurrency: int, loglevel: str, allow_eviction: bool, celery_args: tuple[str, ...]
+) -> None:
+    """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too,
+    without the check that Redis does not evict)."""
     from worker.app import app, setup_worker_logging
 
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
+    check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
@@ -146,9 +161,26 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
     return rates
 
 
+def _parse_rate_limit(value: str | None) -> RateLimit | None:
+    from simulator.limits import RateLimit
+
+    if value is None:
+        return None
+    try:
+        return RateLimit.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8470, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--seed",
     "seed_csv",
@@ -173,8 +205,16 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
 @click.option("--domain", help="The user's account (domain) name; defaults to the user.")
 @click.option(
     "--rate-limit",
-    type=float,
-    help="Requests/s per identity before 429 APIGW.0308 [default: no limit].",
+    metavar="COUNT[/WINDOW]",
+    help="Calls per identity before 429 APIGW.0308: COUNT a second (a token bucket), or COUNT "
+    "per fixed WINDOW such as 30s, 1min, 5min [default: no limit].",
+)
+@click.option(
+    "--rate-limit-message",
+    type=click.Choice(["gateway", "plain"]),
+    default="gateway",
+    show_default=True,
+    help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
 )
 @click.option(
     "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every answer."
@@ -211,7 +251,8 @@ def simulator(
     user: str | None,
     password: str | None,
     domain: str | None,
-    rate_limit: float | None,
+    rate_limit: str | None,
+    rate_limit_message: Literal["gateway", "plain"],
     latency_ms: float,
     latency_jitter_ms: float,
     fail_rate: tuple[str, ...],
@@ -234,7 +275,8 @@ def simulator(
         project_id=project_id,
         aksk={ak: sk} if ak and sk else {},
         users=(SimUser(user, password or "", domain or user),) if user else (),
-        rate_limit_per_s=rate_limit,
+        rate_limit=_parse_rate_limit(rate_limit),
+        rate_limit_message=rate_limit_message,
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         fail_rates=_parse_fail_rates(fail_rate),
@@ -262,19 +304,27 @@ ENDING = _Ending()
 
 
 def main() -> None:
-    """Entry point: run the command line, turning expected errors into one line and exit 2."""
+    """Entry point: run the command line; an expected error is one line and its exit code
+    (``exits.error_line``), never a traceback."""
     try:
-        cli.main(prog_name="tagsweep", standalone_mode=True)
-    except TagsweepError as exc:
-        click.echo(f"tagsweep: {exc}", err=True)
-        sys.exit(2)
+        code = cli.main(prog_name="tagsweep", standalone_mode=False)
+    except (Exception, KeyboardInterrupt) as exc:
+        mapped = error_line(exc)
+        if mapped is None:
+            raise
+        line, code = mapped
+        click.echo(line, err=True)
     except SystemExit as done:
-        if ENDING.skip_teardown:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        raise
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    _end(code if isinstance(code, int) else 0)
+
+
+def _end(code: int) -> None:
+    if ENDING.skip_teardown:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,10 +10,14 @@ import click
 
 from producer.connection import connect_redis, job_redis
 from producer.control import cancel_job, retry_job
-from producer.jobspec import options_from, prepare_job
+from producer.exits import check_output, exit_code
+from producer.jobspec import check_files, options_from, prepare_job
 from producer.options import job_options, report_option, safety_options
 from producer.progress import follow_job
+from producer.redis_check import allow_eviction_option, check_redis
 from producer.report import write_job_report
+from producer.resume import take_up
+from producer.retention import check_not_expired, expiry
 from producer.status import latest_job_id, read_job, read_status, render_status
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
@@ -27,16 +31,22 @@ if TYPE_CHECKING:
 @click.command()
 @job_options
 @safety_options
+@allow_eviction_option
 @click.option("--new", is_flag=True, help="A new job even if these files were submitted before.")
-def submit(new: bool, **kw: Any) -> None:
+def submit(new: bool, allow_eviction: bool, **kw: Any) -> None:
     """Check the files and queue a job for running workers; print its id on the last line.
 
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
     """
     options_from(kw)  # refuses bad combinations before anything is read
-    client = connect_redis(Settings.from_env().redis_url)
-    job_id, _ = prepare_job(client, kw, new=new)
+    check_files(list(kw["files"]))
+    redis_url = Settings.from_env().redis_url
+    check_redis(redis_url, allow_eviction=allow_eviction)
+    client = connect_redis(redis_url)
+    job_id, resumed = prepare_job(client, kw, new=new)
+    if resumed:
+        take_up(client, job_id)  # an aborted or cancelled job: its unsent rows again
     queue_for_workers(client, job_id)
 
 
@@ -52,7 +62,13 @@ def queue_for_workers(client: redis.Redis, job_id: str) -> None:
 @click.argument("job_id", required=False)
 @click.option("--watch", is_flag=True, help="Follow the job until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds, --watch.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds, --watch.",
+)
 def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> None:
     """Progress, rate, ETA and counts per status of JOB (default: the latest job)."""
     with job_redis() as client:
@@ -64,11 +80,21 @@ def _status(
 ) -> None:
     job_id = job_id or latest_job_id(client)
     if watch:
-        final = follow_job(client, job_id, tty=sys.stderr.isatty(), interval_s=interval)
+        final = follow_job(
+            client, job_id, tty=sys.stderr.isatty(), interval_s=interval, plain_every_s=interval
+        )
         click.echo(render_status(final) if not as_json else json.dumps(final.as_json()))
-        return
+        sys.exit(exit_code(final))
+    check_not_expired(client, job_id)
     current = read_status(client, job_id)
-    click.echo(json.dumps(current.as_json()) if as_json else render_status(current))
+    dates = expiry(client, job_id)
+    if as_json:
+        click.echo(json.dumps({**current.as_json(), **dates}))
+        return
+    click.echo(render_status(current))
+    if dates["backup_expires_at"]:
+        when = dates["backup_expires_at"].replace("T", " ")
+        click.echo(f"backup      expires {when} (undo before then: tagsweep undo {job_id})")
 
 
 @click.command()
@@ -99,8 +125,10 @@ def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> 
 def _report(
     client: redis.Redis, job_id: str, only: tuple[str, ...], fmt: str, output: str | None
 ) -> None:
+    check_not_expired(client, job_id)
     job = read_job(client, job_id)
     wanted = set(only) or None
+    check_output(output)
     if output:
         with open(output, "w", encoding="utf-8", newline="") as out:
             count = write_job_report(client, job, out, fmt=fmt, only=wanted)
@@ -122,6 +150,7 @@ def _report(
 def retry(job_id: str, only: tuple[str, ...]) -> None:
     """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
     client = connect_redis(Settings.from_env().redis_url)
+    check_not_expired(client, job_id)
     rows = retry_job(client, job_id, set(only))
     from worker.tasks import dispatch_chunk
 
@@ -161,6 +190,7 @@ simulate_option = click.option(
 @safety_options
 @workers_option
 @simulate_option
+@allow_eviction_option
 @report_option("./tagsweep-report-JOB.csv")
 @click.option(
     "--new", is_flag=True, help="Start a new job even if one for these files can be resumed."
@@ -176,6 +206,8 @@ def run(processes: int, simulate: bool, report_path: str | None, new: bool, **kw
     from producer.run import run_job
 
     options_from(kw)
+    check_files(list(kw["files"]))
+    check_output(report_path or "tagsweep-report-JOB.csv")
     sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=new))
 
 
@@ -195,6 +227,9 @@ def plan(processes: int, simulate: bool, report_path: str, **kw: Any) -> None:
     from producer.run import run_job
 
     kw["mode"] = Mode.PLAN.value
+    options_from(kw)
+    check_files(list(kw["files"]))
+    check_output(report_path, "plan")
     sys.exit(run_job(kw, processes=processes, simulate=simulate, report=report_path, new=True))
 
 
@@ -224,7 +259,10 @@ def undo(
     from producer.run import run_job
     from producer.undo import prepare_undo
 
+    check_output(report_path or "tagsweep-report-UNDOJOB.csv")
+
     def make(client: redis.Redis) -> tuple[str, bool]:
+        check_not_expired(client, job_id)
         undo_id, existed = prepare_undo(client, job_id, rate_per_s=rate)
         verb = "follows" if existed else "is"
         click.echo(f"undo job {undo_id} {verb} the undo of job {job_id}", err=True)

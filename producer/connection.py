@@ -51,3 +51,25 @@ def job_redis() -> Iterator[redis.Redis]:
         yield connect_redis(private.url)
     finally:
         private.stop()
+
+
+@contextlib.contextmanager
+def private_or_shared_url() -> Iterator[str]:
+    """The Redis a command that calls IMS itself (``select``) shares the rate limit in:
+    ``REDIS_URL`` when set; else the private Redis of ``./.tagsweep/`` that ``run`` uses, the
+    running one or one started for the command's duration. The URL answered a PING."""
+    from producer.embedded import running_private_url, start_embedded_redis
+
+    url = os.environ.get("REDIS_URL") or running_private_url()
+    if url:
+        connect_redis(url).close()
+        yield url
+        return
+    try:
+        private = start_embedded_redis()
+    except OSError as exc:  # a read-only or foreign directory, say
+        raise ConfigError(f"cannot start a private Redis under ./.tagsweep/: {exc}") from None
+    try:
+        yield private.url
+    finally:
+        private.stop()

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
-from producer.status import read_job
-from producer.submit import DEFAULT_CHUNK_REQUESTS, read_chunks, write_chunks
+from producer.jobstore import numbered_chunks, reset_rows, rows_in
+from producer.status import read_job, worked_rows
+from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import JobState
 from worker.model import ImageBatch, RowStatus
+from worker.retention import apply_retention
 from worker.scripts import STOP_JOB
 
 if TYPE_CHECKING:
@@ -26,19 +27,12 @@ def cancel_job(client: redis.Redis, job_id: str) -> bool:
     """Mark a queued or running job cancelled; workers record its unsent rows ``cancelled``."""
     read_job(client, job_id)
     stop = client.register_script(STOP_JOB)
-    return bool(stop(keys=[keys.job(job_id)], args=[JobState.CANCELLED.value, "cancelled by user"]))
-
-
-def rows_in(client: redis.Redis, job_id: str, statuses: set[str]) -> dict[int, str]:
-    """Row ref -> status for the rows (in chunks) whose final status is in ``statuses``."""
-    found: dict[int, str] = {}
-    for ref, raw in client.hscan_iter(keys.results(job_id), count=1000):
-        if ref.startswith("i"):  # refused by validation: not in any chunk, cannot be re-sent
-            continue
-        status = json.loads(raw)[0]
-        if status in statuses:
-            found[int(ref)] = status
-    return found
+    cancelled = bool(
+        stop(keys=[keys.job(job_id)], args=[JobState.CANCELLED.value, "cancelled by user"])
+    )
+    if cancelled:  # it ended now, whether or not workers come to drain its rows
+        apply_retention(client, job_id)
+    return cancelled
 
 
 def retry_job(
@@ -57,16 +51,11 @@ def retry_job(
     job = read_job(client, job_id)
     if not job.state.finished:
         raise JobStateError(f"job {job_id} is {job.state.value}; retry it once it has finished")
-    rows = rows_in(client, job_id, statuses)
+    rows = rows_in(client, job_id, job.chunks, statuses)
     if not rows:
         return 0
-    pipe = client.pipeline(transaction=True)
-    for ref, status in rows.items():
-        pipe.hdel(keys.results(job_id), str(ref))
-        pipe.hincrby(keys.counts(job_id), status, -1)
-    pipe.hset(keys.job(job_id), mapping={"state": JobState.QUEUED.value, "reason": ""})
-    pipe.hdel(keys.job(job_id), "finished_at", "requests", "failed_requests")
-    pipe.execute()
+    reset_rows(client, job_id, rows)
+    reopen_job(client, job_id)
     first = int(cast(str, client.hget(keys.job(job_id), "next_chunk")))
     count = write_chunks(
         client,
@@ -79,12 +68,33 @@ def retry_job(
     return len(rows)
 
 
+def reopen_job(client: redis.Redis, job_id: str) -> None:
+    """Make a finished job queued again; the rows worked so far are kept in ``worked_before``
+    so that its rate counts only the rows worked from now on."""
+    counts = {
+        k: int(v) for k, v in cast(dict[str, str], client.hgetall(keys.counts(job_id))).items()
+    }
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(
+        keys.job(job_id),
+        mapping={
+            "state": JobState.QUEUED.value,
+            "reason": "",
+            "worked_before": worked_rows(counts),
+        },
+    )
+    pipe.hdel(keys.job(job_id), "finished_at", "requests", "failed_requests")
+    pipe.execute()
+    apply_retention(client, job_id, persist=True)  # queued again: nothing may expire
+
+
 def _batches_for(
     client: redis.Redis, job_id: str, chunks: int, refs: set[int]
 ) -> Iterator[ImageBatch]:
-    """The original batches cut down to the tags of ``refs``."""
-    for batches in read_chunks(client, job_id, chunks):
+    """The original batches cut down to the tags of ``refs``, each naming its chunk (where
+    the results of its rows are kept)."""
+    for number, batches in numbered_chunks(client, job_id, chunks):
         for batch in batches:
             tags = tuple(tag for tag in batch.tags if refs.intersection(tag.refs))
             if tags:
-                yield ImageBatch(batch.region, batch.project_id, batch.image_id, tags)
+                yield ImageBatch(batch.region, batch.project_id, batch.image_id, tags, number)

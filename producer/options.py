@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import click
+from click.decorators import FC
 
 from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
+from producer.retention import keep_option
 
 DEFAULT_RATE_PER_S = 50.0
 DEFAULT_CONFIRM_ABOVE = 1000
@@ -20,21 +22,22 @@ project_option = click.option(
 region_option = click.option(
     "--region", envvar="TAGSWEEP_REGION", help="Region of rows without one [env TAGSWEEP_REGION]."
 )
-rate_option = click.option(
-    "--rate",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_RATE_PER_S,
-    show_default=True,
-    envvar="TAGSWEEP_RATE",
-    help="Requests/s for the whole job, all workers together [env TAGSWEEP_RATE].",
-)
-estimate_rate_option = click.option(
-    "--rate",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_RATE_PER_S,
-    show_default=True,
-    envvar="TAGSWEEP_RATE",
-    help="Requests/s to estimate the job's time with (validate sends nothing) [env TAGSWEEP_RATE].",
+
+
+def _rate_option(help_text: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--rate",
+        type=click.FloatRange(min=0.1),
+        default=DEFAULT_RATE_PER_S,
+        show_default=True,
+        envvar="TAGSWEEP_RATE",
+        help=help_text + " [env TAGSWEEP_RATE].",
+    )
+
+
+rate_option = _rate_option("Requests/s for the whole job, all workers together")
+estimate_rate_option = _rate_option(
+    "Requests/s to estimate the job's time with (validate sends nothing)"
 )
 
 
@@ -123,6 +126,7 @@ def job_options(func: Callable[..., None]) -> Callable[..., None]:
         region_option,
         rate_option,
         max_tags_option,
+        keep_option,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

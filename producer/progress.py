@@ -19,10 +19,8 @@ if TYPE_CHECKING:
 def _detail(status: JobStatus | None) -> str:
     if status is None:
         return ""
-    return (
-        f"{status.rate_rows_per_s:,.0f} rows/s  ETA {status.eta_text}  "
-        f"{status.missed_label} {status.missed:,}"
-    )
+    eta = "" if status.job.state.finished else f"ETA {status.eta_text}  "
+    return f"{status.rate_rows_per_s:,.0f} rows/s  {eta}{status.missed_label} {status.missed:,}"
 
 
 def follow_job(
@@ -53,6 +51,9 @@ def follow_job(
         label=f"job {job_id}",
         show_percent=True,
         show_pos=True,
+        # One ETA, ours (from the job's rate): click's own counts from this bar's first update,
+        # which after a resume jumps by every row done before, and so disagreed with ours.
+        show_eta=False,
         item_show_func=cast(Any, _detail),  # items are JobStatus, passed to update()
         file=sys.stderr,
     ) as progress:
@@ -67,3 +68,38 @@ def follow_job(
             if check:
                 check()
             current = read_status(client, job_id)
+
+
+class CountBar:
+    """A bar over a known number of items on a terminal (click); otherwise a plain line every
+    ``plain_every_s`` while it runs. For work that is not a job, such as select's listing."""
+
+    def __init__(self, *, tty: bool, plain_every_s: float = 10.0) -> None:
+        self.tty = tty
+        self.plain_every_s = plain_every_s
+        self._bar: Any = None
+        self._label, self._length, self._done, self._shown_at = "", 0, 0, 0.0
+
+    def start(self, length: int, label: str) -> None:
+        """End the current bar, if any, and start one of ``length`` items."""
+        self.close()
+        self._label, self._length, self._done = label, length, 0
+        self._shown_at = time.monotonic()
+        if self.tty:
+            self._bar = click.progressbar(
+                length=max(length, 1), label=label, show_pos=True, file=sys.stderr
+            )
+            self._bar.__enter__()
+
+    def advance(self, items: int) -> None:
+        self._done += items
+        if self._bar is not None:
+            self._bar.update(items)
+        elif not self.tty and time.monotonic() - self._shown_at >= self.plain_every_s:
+            click.echo(f"{self._label}: {self._done:,} of {self._length:,}", err=True)
+            self._shown_at = time.monotonic()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None

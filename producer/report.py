@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, cast
 
-from producer.submit import read_chunks
+from producer.jobstore import chunk_results, invalid_result, numbered_chunks, observed_values
 from worker import keys
 from worker.jobs import Job, Mode, RowResult
 
@@ -55,12 +55,11 @@ def _iso(ms: int) -> str:
     )
 
 
-def _row(columns: list[str], raw: str | None) -> dict[str, object]:
+def _row(columns: list[str], result: RowResult | None) -> dict[str, object]:
     row: dict[str, object] = dict(zip(INPUT_COLUMNS, columns, strict=True))
-    if raw is None:
+    if result is None:
         row.update(dict.fromkeys(RESULT_COLUMNS, None), status=PENDING)
         return row
-    result = RowResult.from_json(raw)
     row.update(
         status=result.status.value,
         http_status=result.http_status,
@@ -92,28 +91,23 @@ def _csv_text(value: object) -> object:
 def iter_report(client: redis.Redis, job: Job) -> Iterator[dict[str, object]]:
     """Every input row of the job with its result (``pending`` while it has none)."""
     read_columns = _read_columns(job)
-    for batches in read_chunks(client, job.job_id, job.chunks):
+    for number, batches in numbered_chunks(client, job.job_id, job.chunks):
         rows: list[tuple[int, int, list[str]]] = []
         for batch in batches:
             for tag in batch.tags:
                 columns = [batch.image_id, tag.key, tag.value, batch.project_id, batch.region]
                 rows.extend((ref, tag.refs[0], columns) for ref in tag.refs)
-        found = cast(
-            list[str | None], client.hmget(keys.results(job.job_id), [str(r[0]) for r in rows])
-        )
+        results = chunk_results(client, job.job_id, number)
         observed: list[str | None] = [None] * len(rows)
         if read_columns:
-            observed = cast(
-                list[str | None],
-                client.hmget(keys.observed(job.job_id), [str(r[1]) for r in rows]),
-            )
-        for (_, _, columns), raw, seen in zip(rows, found, observed, strict=True):
-            row = _row(columns, raw)
+            observed = observed_values(client, job.job_id, number, [r[1] for r in rows])
+        for (ref, _, columns), seen in zip(rows, observed, strict=True):
+            row = _row(columns, results.get(ref))
             _add_observed(row, read_columns, seen)
             yield row
     for entry in cast(list[str], client.lrange(keys.invalid_rows(job.job_id), 0, -1)):
         ref, *columns = json.loads(entry)
-        row = _row(columns, cast(str | None, client.hget(keys.results(job.job_id), ref)))
+        row = _row(columns, invalid_result(client, job.job_id, ref))
         _add_observed(row, read_columns, None)
         yield row
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,19 +21,20 @@ import click
 
 from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
+from producer.exits import EXIT_INTERRUPTED, exit_code
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
+from producer.redis_check import check_redis
 from producer.report import write_job_report
+from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import JobState
+from worker.jobs import JobState, Mode
 
 if TYPE_CHECKING:
     import redis
 
-# DESIGN's exit codes (2, bad input, is jobspec.EXIT_BAD_INPUT), and 130 for Ctrl-C.
-EXIT_OK, EXIT_SOME_FAILED, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 SIM_PROJECT = "0123456789abcdef0123456789abcdef"
 SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
@@ -44,13 +46,6 @@ MakeJob = Callable[["redis.Redis"], tuple[str, bool]]
 
 class WorkersGone(TagsweepError):
     """Raised when every local worker process has exited while the job still runs."""
-
-
-def exit_code(status: JobStatus) -> int:
-    """DESIGN's codes: 0 all deleted or not_found, 1 other final statuses, 3 aborted/cancelled."""
-    if status.job.state in (JobState.ABORTED, JobState.CANCELLED):
-        return EXIT_ABORTED
-    return EXIT_SOME_FAILED if status.missed else EXIT_OK
 
 
 @contextlib.contextmanager
@@ -94,25 +89,12 @@ def simulated(files: list[str], env: dict[str, str], kw: dict[str, Any]) -> Iter
         for name in ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "TAGSWEEP_AUTH_TOKEN", "TAGSWEEP_IAM_USER"):
             env.pop(name, None)
         kw.update(endpoint=sim.url, region=kw["region"] or SIM_REGION, project_id=project)
+        # The simulator's address changes each run: the job is found again by the files alone.
+        kw["simulated"] = True
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield
     finally:
         sim.stop()
-
-
-def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
-    """Chunks of a job not marked done (original and retry chunks alike)."""
-    record = client.hgetall(keys.job(job_id))
-    done = {int(n) for n in client.smembers(keys.done_chunks(job_id))}
-    return [n for n in range(int(record["next_chunk"])) if n not in done]
-
-
-def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> None:
-    """A private Redis has no other workers: leases left by an interrupted run are stale."""
-    members = [keys.lease_member(job_id, n) for n in chunks]
-    if members:
-        client.zrem(keys.LEASES, *members)
-        client.hdel(keys.LEASE_OWNERS, *members)
 
 
 def check_alive(workers: list[LocalWorker]) -> None:
@@ -135,6 +117,12 @@ def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
     click.echo(f"worker log  {STATE_DIR / 'worker.log'}", err=err)
     if job.options.backup and not err:
         click.echo(f"undo        tagsweep undo {job.job_id}  (re-creates the deleted tags)")
+    if job.state in (JobState.ABORTED, JobState.CANCELLED) and job.options.mode is not Mode.PLAN:
+        click.echo(
+            "resume      fix the cause, then run the same command again: the rows never sent "
+            "are sent (--new starts over)",
+            err=err,
+        )
     return exit_code(status)
 
 
@@ -152,6 +140,26 @@ def worker_environment(redis_url: str, base: dict[str, str]) -> dict[str, str]:
     env["REDIS_URL"] = redis_url
     env.setdefault("TAGSWEEP_LOG_FORMAT", "json")
     return env
+
+
+@contextlib.contextmanager
+def stopped_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``kill``, ``timeout``, a closed terminal) stop a run as Ctrl-C does.
+
+    Python's default for them ends the process at once, which left the local workers and the
+    private Redis (each in a session of its own) running: the next run then found the folder
+    taken.
+    """
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def is_tty() -> bool:
@@ -179,21 +187,24 @@ def run_job(
     job_id: str | None = None
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(stopped_like_ctrl_c())
+            redis_url = stack.enter_context(local_redis(env))
+            allow = bool(kw.get("allow_eviction"))
+            check_redis(redis_url, allow_eviction=allow, distributed=False)
             if simulate:
                 stack.enter_context(simulated(files, env, kw))
-            redis_url = stack.enter_context(local_redis(env))
             client = connect_redis(redis_url)
             workers = stack.enter_context(
                 local_workers(worker_environment(redis_url, env), processes)
             )
             if make_job is None:
-                # A simulator starts empty each time: its jobs are never resumed.
-                job_id, resumed = prepare_job(client, kw, new=new or simulate, err=report == "-")
+                job_id, resumed = prepare_job(client, kw, new=new, err=report == "-")
             else:
                 job_id, resumed = make_job(client)
             if resumed:
-                chunks = pending_chunks(client, job_id)
-                click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
+                if simulate:  # this run's simulator, seeded afresh: rows final are not re-sent
+                    point_at(client, job_id, kw["endpoint"])
+                chunks = take_up(client, job_id)
                 if not env.get("REDIS_URL"):
                     clear_stale_leases(client, job_id, chunks)
             else:

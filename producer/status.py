@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from producer.plan import format_duration
+from producer.upgrade import upgrade_job
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import STATUSES, Job, Mode
@@ -17,8 +19,13 @@ if TYPE_CHECKING:
     import redis
 
 
-# How rows outside a job's goals are called, per mode.
-MISSED_LABEL = {Mode.DELETE: "not deleted", Mode.PLAN: "unanswered", Mode.UNDO: "not restored"}
+# How rows outside a job's goals are called, per mode: the label names the goals, since rows
+# that ended not_found were not deleted either, yet reached the goal (the tag is gone).
+MISSED_LABEL = {
+    Mode.DELETE: "not deleted/not_found",
+    Mode.PLAN: "unanswered",
+    Mode.UNDO: "not restored/kept_newer/not_found",
+}
 
 
 class JobNotFound(TagsweepError):
@@ -62,22 +69,45 @@ class JobStatus:
 
     @property
     def elapsed_s(self) -> float:
-        start = self.job.started_at_ms or self.job.created_at_ms
+        """Time the rows were worked: from the (latest) start of work to the end, 0 before."""
+        start = self.job.started_at_ms
+        if start is None:
+            return 0.0
         end = self.job.finished_at_ms or self.now_ms
         return max(0.0, (end - start) / 1000)
 
     @property
     def rate_rows_per_s(self) -> float:
-        """Rows finished per second since the job started (invalid rows excluded)."""
-        worked = self.done - self.counts.get(RowStatus.INVALID.value, 0)
-        return worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Rows worked per second since work (last) started: invalid and cancelled rows, and
+        rows worked before a retry or resume, are not counted."""
+        worked = worked_rows(self.counts) - self.job.worked_before
+        return max(0, worked) / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def eta_s(self) -> float | None:
+        """Seconds left: at the rows finished per second so far, or, once the cloud named its
+        limit, at least the time that limit needs for the rest (over a window of minutes the
+        first window's quota goes fast, then the job waits: the early rate promises too much).
+        None once the job is over or before a rate."""
         if self.job.state.finished:
-            return 0.0
+            return None
+        left = self.job.total - self.done
         rate = self.rate_rows_per_s
-        return (self.job.total - self.done) / rate if rate > 0 else None
+        observed = left / rate if rate > 0 else None
+        limit = self.job.cloud_limit
+        if limit is None:
+            return observed
+        at_limit = left * self.calls_per_row / limit.rate_per_s
+        return max(observed or 0.0, at_limit)
+
+    @property
+    def calls_per_row(self) -> float:
+        """Calls a row costs: requests per row so far (tags of an image share one request),
+        twice for jobs that read before they change (--backup, undo)."""
+        worked = self.done - self.counts.get(RowStatus.INVALID.value, 0)
+        per_row = min(1.0, self.job.requests / worked) if worked and self.job.requests else 1.0
+        options = self.job.options
+        return per_row * (2 if options.reads_first and options.mode is not Mode.PLAN else 1)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -93,7 +123,21 @@ class JobStatus:
             "elapsed_s": round(self.elapsed_s, 1),
             "rate_limit_per_s": self.job.options.rate_per_s,
             "effective_rate_per_s": self.job.effective_rate_per_s,
+            "cloud_limit": None
+            if self.job.cloud_limit is None
+            else {
+                "count": self.job.cloud_limit.count,
+                "window_s": self.job.cloud_limit.window_s,
+                "rate_per_s": round(self.job.cloud_limit.rate_per_s, 3),
+            },
         }
+
+
+def worked_rows(counts: Mapping[str, int]) -> int:
+    """Rows a worker actually finished: every final row but invalid (never sent) and cancelled
+    (stopped before being sent)."""
+    unsent = counts.get(RowStatus.INVALID.value, 0) + counts.get(RowStatus.CANCELLED.value, 0)
+    return sum(counts.values()) - unsent
 
 
 def latest_job_id(client: redis.Redis) -> str:
@@ -107,6 +151,7 @@ def read_job(client: redis.Redis, job_id: str) -> Job:
     record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
     if not record:
         raise JobNotFound(f"no job {job_id!r} in this Redis")
+    upgrade_job(client, job_id, record)  # a job written by an earlier version, once
     return Job.from_record(job_id, record)
 
 
@@ -151,16 +196,24 @@ def render_status(status: JobStatus) -> str:
         f"progress    {status.done:,} / {job.total:,} rows ({share:.1%})",
         f"rate        {status.rate_rows_per_s:,.1f} rows/s (limit {job.options.rate_per_s:g}"
         f" requests/s, effective {job.effective_rate_per_s or job.options.rate_per_s:g})",
-        f"elapsed     {format_duration(status.elapsed_s)}, ETA {eta}",
+        f"elapsed     {format_duration(status.elapsed_s)}"
+        + ("" if job.state.finished else f", ETA {eta}"),
     ]
+    if job.cloud_limit is not None:
+        limit = job.cloud_limit
+        lines.insert(
+            4,
+            f"cloud limit {limit} ({limit.rate_per_s:,.3g} requests/s), learnt from its 429s;"
+            " the ETA counts with it",
+        )
     lines += [f"  {name:<14}{count:,}" for name, count in sorted(status.counts.items())]
     return "\n".join(lines)
 
 
 def progress_line(status: JobStatus) -> str:
     """One line for a log or a non-terminal watcher."""
+    eta = "" if status.job.state.finished else f"ETA {status.eta_text}, "
     return (
         f"{status.job.state.value}: {status.done:,}/{status.job.total:,} rows, "
-        f"{status.rate_rows_per_s:,.1f} rows/s, ETA {status.eta_text}, "
-        f"{status.missed:,} {status.missed_label}"
+        f"{status.rate_rows_per_s:,.1f} rows/s, {eta}{status.missed:,} {status.missed_label}"
     )

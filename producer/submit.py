@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING
 
 from producer.batching import iter_requests
 from producer.collect import Collection
-from producer.errors import RowError
+from producer.errors import InputError, RowError
+from producer.jobstore import numbered_chunks, write_invalid_result
+from producer.upgrade import LAYOUT
 from worker import keys
-from worker.jobs import JobOptions, JobState, RowResult, decode_chunk, encode_chunk
+from worker.formats import encode_chunk
+from worker.jobs import JobOptions, JobState, RowResult
 from worker.model import ImageBatch, RowStatus
 
 if TYPE_CHECKING:
@@ -43,9 +46,12 @@ def files_checksum(files: list[str]) -> str:
         digest.update(name.encode() + b"\0")
         if name == "-":
             continue
-        with Path(name).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with Path(name).open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise InputError(name, f"cannot open: {exc.strerror or exc}") from None
     return digest.hexdigest()
 
 
@@ -72,10 +78,8 @@ def write_chunks(
 
 def read_chunks(client: redis.Redis, job_id: str, chunks: int) -> Iterator[list[ImageBatch]]:
     """The batches of chunks 0 .. ``chunks`` - 1, one chunk at a time (a missing one skipped)."""
-    for number in range(chunks):
-        text = client.get(keys.chunk(job_id, number))
-        if text is not None:
-            yield decode_chunk(text)
+    for _, batches in numbered_chunks(client, job_id, chunks):
+        yield batches
 
 
 def create_job(
@@ -130,6 +134,7 @@ def write_record(
         "files": json.dumps(files),
         "checksum": checksum,
         "created_at": now_ms,
+        "layout": LAYOUT,
     }
     if state.finished:
         record["finished_at"] = now_ms
@@ -149,7 +154,7 @@ def _write_invalid(client: redis.Redis, job_id: str, invalid: list[RowError], no
         # Invalid rows are not in any chunk; their refs are "i" and their position.
         ref = f"i{number}"
         result = RowResult(RowStatus.INVALID, error_message=str(error), finished_at_ms=now_ms)
-        pipe.hset(keys.results(job_id), ref, result.to_json())
+        write_invalid_result(pipe, job_id, ref, result)
         pipe.rpush(keys.invalid_rows(job_id), json.dumps([ref, *error.fields]))
     if invalid:
         pipe.hset(keys.counts(job_id), RowStatus.INVALID.value, len(invalid))

@@ -13,20 +13,21 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
+from producer.jobstore import chunk_results, numbered_chunks, observed_values
+from producer.retention import keep_of, record_keep
 from producer.status import read_job
 from producer.submit import (
     DEFAULT_CHUNK_REQUESTS,
     claim_job_id,
     find_submitted,
-    read_chunks,
     write_chunks,
     write_record,
 )
 from worker import keys
 from worker.errors import TagsweepError
-from worker.jobs import Api, Job, JobState, Mode, RowResult
+from worker.jobs import Api, Job, JobState, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
 
 if TYPE_CHECKING:
@@ -42,11 +43,15 @@ def undo_key(job_id: str) -> str:
     return f"undo:{job_id}"
 
 
+# What a job that cannot be undone is, with its article ("an undo job", not "a undo job").
+NOT_UNDOABLE = {Mode.UNDO: "an undo job", Mode.PLAN: "a plan job (read-only)"}
+
+
 def check_undoable(job: Job) -> None:
     options = job.options
     if options.mode is not Mode.DELETE:
         raise UndoRefused(
-            f"job {job.job_id} is a {options.mode.value} job; only a deleting job can be undone"
+            f"job {job.job_id} is {NOT_UNDOABLE[options.mode]}; only a deleting job can be undone"
         )
     if not options.backup:
         raise UndoRefused(
@@ -68,12 +73,13 @@ class _Counter:
 def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[ImageBatch]:
     """The job's batches cut down to the tags it deleted while present, each with the value
     the backup kept and a new row ref (counted in ``counter``). Reads one chunk at a time."""
-    for batches in read_chunks(client, job.job_id, job.chunks):
-        firsts = [str(tag.refs[0]) for batch in batches for tag in batch.tags]
+    for number, batches in numbered_chunks(client, job.job_id, job.chunks):
+        firsts = [tag.refs[0] for batch in batches for tag in batch.tags]
         if not firsts:
             continue
-        results = cast(list[str | None], client.hmget(keys.results(job.job_id), firsts))
-        kept = cast(list[str | None], client.hmget(keys.observed(job.job_id), firsts))
+        found = chunk_results(client, job.job_id, number)
+        results = [found.get(ref) for ref in firsts]
+        kept = observed_values(client, job.job_id, number, firsts)
         answers = iter(zip(results, kept, strict=True))
         for batch in batches:
             tags = []
@@ -82,7 +88,7 @@ def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[Ima
                 if result is None or previous is None:
                     continue
                 value = json.loads(previous)
-                if RowResult.from_json(result).status is not RowStatus.DELETED or value is None:
+                if result.status is not RowStatus.DELETED or value is None:
                     continue
                 tags.append(TagRows(tag.key, value, (counter.rows,)))
                 counter.rows += 1
@@ -125,5 +131,6 @@ def prepare_undo(
     files = [f"undo of job {job_id}"]
     now_ms = int(time.time() * 1000)
     write_record(client, undo_id, state, counter.rows, chunks, options, files, "", now_ms)
+    record_keep(client, undo_id, keep_ms=keep_of(client, job_id), resume_key=keys.resume(key))
     client.hset(keys.job(job_id), "undone_by", undo_id)
     return undo_id, False

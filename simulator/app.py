@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from simulator import iam, ims
+from simulator import iam, ims, query
 from simulator.config import SimulatorConfig
 from simulator.gateway import AuthFailure, Gateway, SignedRequest
 from simulator.limits import CallStats, Throttle
@@ -35,7 +35,7 @@ class Simulator:
         self.fail_rates = dict(self.config.fail_rates)
         self.drop_rate = self.config.drop_rate
         self.gateway = Gateway(self.config)
-        self.throttle = Throttle(self.config.rate_limit_per_s)
+        self.throttle = Throttle(self.config.rate_limit)
         if self.config.seed is not None:
             self.rng.seed(self.config.seed)
 
@@ -66,6 +66,7 @@ class Simulator:
             "first_call_at": self.stats.first_call_s,
             "last_call_at": self.stats.last_call_s,
             "timeline": {str(k): v for k, v in sorted(self.stats.timeline.items())},
+            "windows": self.throttle.windows_json(),
         }
 
 
@@ -113,17 +114,21 @@ def _gate(
     if isinstance(identity, AuthFailure):
         return gateway_error(identity.status, identity.code, identity.message, request_id)
     if not sim.throttle.allow(identity.name):
-        limit = sim.config.rate_limit_per_s
-        message = (
-            "The throttling threshold has been reached: "
-            f"policy user over ratelimit,limit:{limit:g},time:1 second"
-        )
-        return gateway_error(429, "APIGW.0308", message, request_id)
+        return gateway_error(429, "APIGW.0308", _throttled_message(sim), request_id)
     status = sim.injected_status()
     if status is not None:
         code, message = INJECTED.get(status, ("APIGW.0601", "Internal server error."))
         return gateway_error(status, code, message, request_id)
     return None
+
+
+def _throttled_message(sim: Simulator) -> str:
+    """The real gateway's words, naming the limit applied; or, "plain", the bare sentence."""
+    plain = INJECTED[429][1]
+    limit = sim.config.rate_limit
+    if sim.config.rate_limit_message == "plain" or limit is None:
+        return plain
+    return f"{plain[:-1]}: policy user over ratelimit,{limit.policy_text}"
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -165,6 +170,7 @@ def make_app(sim: Simulator) -> web.Application:
     app[ims.MAX_TAGS_KEY] = sim.config.max_tags_per_image or 0
     app[iam.GATEWAY_KEY] = sim.gateway
     ims.add_routes(app)
+    query.add_routes(app)
     iam.add_routes(app)
     app.router.add_get("/_sim/stats", stats)
     app.router.add_get("/_sim/images/{project_id}/{image_id}", image_tags)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+from simulator.limits import RateLimit
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,9 @@ class SimulatorConfig:
     project_id: str = "0123456789abcdef0123456789abcdef"
     aksk: dict[str, str] = field(default_factory=dict, repr=False)
     users: tuple[SimUser, ...] = ()
-    rate_limit_per_s: float | None = None
+    rate_limit: RateLimit | None = None
+    # "gateway": 429 bodies name the limit as the real gateway does; "plain": they do not.
+    rate_limit_message: Literal["gateway", "plain"] = "gateway"
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     fail_rates: dict[int, float] = field(default_factory=dict)

@@ -56,6 +56,10 @@ def _document(body: bytes) -> dict[str, object]:
     return document
 
 
+# The query API (simulator/query.py) reads its bodies the same way.
+document = _document
+
+
 def _image(request: web.Request) -> tuple[ImageStore, str, str, dict[str, str] | None]:
     store = request.app[STORE_KEY]
     project, image = request.match_info["project_id"], request.match_info["image_id"]

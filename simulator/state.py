@@ -15,13 +15,29 @@ ImageKey = tuple[str, str]
 
 @dataclass
 class ImageStore:
-    """Tags per image, plus how often each image's tags were deleted (for tests)."""
+    """Tags per image, image names, and how often each image's tags were deleted (for tests)."""
 
     images: dict[ImageKey, dict[str, str]] = field(default_factory=dict)
     deletions: Counter[ImageKey] = field(default_factory=Counter)
+    names: dict[ImageKey, str] = field(default_factory=dict)
 
-    def add_image(self, project_id: str, image_id: str, tags: dict[str, str] | None = None) -> None:
+    def add_image(
+        self,
+        project_id: str,
+        image_id: str,
+        tags: dict[str, str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
         self.images.setdefault((project_id, image_id.lower()), {}).update(tags or {})
+        if name:
+            self.names[(project_id, image_id.lower())] = name
+
+    def name_of(self, project_id: str, image_id: str) -> str:
+        """The image's name: the seed's ``name`` column, else ``image-`` and its id's first
+        eight characters (IMS requires a name; seeds made for the delete APIs have none)."""
+        key = (project_id, image_id.lower())
+        return self.names.get(key) or f"image-{key[1][:8]}"
 
     def tags_of(self, project_id: str, image_id: str) -> dict[str, str] | None:
         return self.images.get((project_id, image_id.lower()))
@@ -38,7 +54,8 @@ class ImageStore:
         self.deletions[(project_id, image_id.lower())] += 1
 
     def load_seed(self, path: Path, *, default_project_id: str) -> int:
-        """Add the images and tags of a CSV (image_id,key,value[,project_id]); return rows read."""
+        """Add the images and tags of a CSV (image_id,key,value[,project_id][,name]); return
+        rows read. A row with an empty key adds an image without that tag (an untagged image)."""
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -51,6 +68,7 @@ class ImageStore:
                 if not image:
                     continue
                 key = row.get("key") or ""
-                self.add_image(project, image, {key: row.get("value") or ""} if key else {})
+                tags = {key: row.get("value") or ""} if key else {}
+                self.add_image(project, image, tags, name=(row.get("name") or "").strip())
                 count += 1
             return count

@@ -84,6 +84,33 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def start_redis_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start extra ``redis-server`` processes with the given settings (``--maxmemory 50mb``...)
+    on free loopback ports; returns each one's URL. All are stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*settings: str) -> str:
+        port = _free_port()
+        command = [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        process = subprocess.Popen(
+            [*command, "--dir", str(tmp_path), *settings], stdout=subprocess.DEVNULL
+        )
+        started.append(process)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not _answers(url):
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"redis-server {' '.join(settings)} did not start on port {port}")
+            time.sleep(0.05)
+        return url
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
 async def start_sim() -> AsyncIterator[Callable[..., object]]:
     """Start simulators on loopback ports (real HTTP); all are closed after the test."""
     running: list[RunningSimulator] = []

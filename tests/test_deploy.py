@@ -44,12 +44,14 @@ def test_the_compose_file_follows_the_compose_specification() -> None:
 def test_it_has_redis_with_aof_a_scalable_worker_the_simulator_and_flower() -> None:
     found = services()
     assert "--appendonly" in found["redis"]["command"]
+    policy = found["redis"]["command"].index("--maxmemory-policy")
+    assert found["redis"]["command"][policy + 1] == "noeviction"
     assert found["worker"]["deploy"]["replicas"] >= 1
     assert found["worker"]["environment"]["REDIS_URL"].startswith("redis://redis:")
-    assert {"simulator", "flower"} <= set(found)
+    assert {"simulator", "flower", "exporter"} <= set(found)
 
 
-@pytest.mark.parametrize("name", ["worker", "simulator"])
+@pytest.mark.parametrize("name", ["worker", "simulator", "exporter"])
 def test_each_tagsweep_command_parses_with_the_project_s_cli(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ import celery.apps.worker as celery_worker_app
 from celery import Celery, signals
 
 from worker.credentials import load_credentials
+from worker.heartbeat import HeartbeatStep
 from worker.logs import configure_logging
 from worker.reaper import ReaperStep
 from worker.settings import Settings, redact_url
@@ -43,6 +44,7 @@ app.conf.update(
     task_default_priority=5,
 )
 app.steps["worker"].add(ReaperStep)
+app.steps["worker"].add(HeartbeatStep)
 
 
 def use_broker(url: str) -> None:

@@ -26,6 +26,7 @@ from worker.outcomes import (
     classify_exception,
     classify_response,
 )
+from worker.query import QueryPage, parse_page
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 DEFAULT_ENDPOINT = "https://ims.{region}.myhuaweicloud.com"
@@ -95,22 +96,44 @@ class ImsClient:
             )
         return outcome
 
+    async def query_images(self, project_id: str, body: bytes) -> tuple[Outcome, QueryPage | None]:
+        """v2 ``POST .../images/resource_instances/action`` (``filter`` or ``count``, the body
+        from ``ImageQuery.body``); the page is None unless the call succeeded. A success whose
+        body is not such an answer is a server error: worth another try."""
+        path = _path("v2", project_id, "images", "resource_instances", "action")
+        outcome, raw = await self._exchange("POST", path, body, project_id)
+        if outcome.kind is not OutcomeKind.OK:
+            return outcome, None
+        page = parse_page(raw)
+        if page is None:
+            message = "the response is not a query answer"
+            return replace(outcome, kind=OutcomeKind.SERVER_ERROR, error_message=message), None
+        return outcome, page
+
     async def _call(self, method: str, path: str, body: bytes, project_id: str) -> Outcome:
+        return (await self._exchange(method, path, body, project_id))[0]
+
+    async def _exchange(
+        self, method: str, path: str, body: bytes, project_id: str
+    ) -> tuple[Outcome, bytes]:
+        """One call (renewing an expired token once): its outcome and the answer's bytes."""
         url = URL(self._endpoint + path, encoded=True)
         base_headers = {"Content-Type": JSON_CONTENT_TYPE} if body else {}
-        outcome = Outcome(OutcomeKind.UNAUTHORIZED)
+        answer: tuple[Outcome, bytes] = (Outcome(OutcomeKind.UNAUTHORIZED), b"")
         for _ in range(2):
             headers = await self._auth.headers_for(
                 method=method, url=url, headers=base_headers, body=body, project_id=project_id
             )
-            outcome = await self._send(method, url, headers, body)
-            if outcome.kind is not OutcomeKind.TOKEN_EXPIRED:
+            answer = await self._send(method, url, headers, body)
+            if answer[0].kind is not OutcomeKind.TOKEN_EXPIRED:
                 break
             if not await self._auth.renew(project_id, rejected=headers):
                 break
-        return outcome
+        return answer
 
-    async def _send(self, method: str, url: URL, headers: dict[str, str], body: bytes) -> Outcome:
+    async def _send(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes
+    ) -> tuple[Outcome, bytes]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -119,9 +142,10 @@ class ImsClient:
             ) as response:
                 raw = await response.read()
         except TRANSPORT_ERRORS as exc:
-            return classify_exception(exc, latency_ms=(loop.time() - started) * 1000)
+            return classify_exception(exc, latency_ms=(loop.time() - started) * 1000), b""
         latency_ms = (loop.time() - started) * 1000
-        return classify_response(response.status, response.headers, raw, latency_ms=latency_ms)
+        outcome = classify_response(response.status, response.headers, raw, latency_ms=latency_ms)
+        return outcome, raw
 
 
 def _path(*segments: str) -> str:

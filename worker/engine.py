@@ -7,26 +7,30 @@ Nothing here knows Celery: a task calls ``run_chunk`` and so can a test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, cast
 
 import structlog
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from worker.backoff import compute_backoff
 from worker.client import ImsClient, ims_endpoint
 from worker.errors import AuthError
-from worker.jobs import Api, Job, JobState, MalformedChunk, Mode, RowResult
+from worker.formats import MalformedChunk
+from worker.jobs import Api, Job, JobState, Mode, RowResult
 from worker.lease import ChunkLease, LeaseLost
-from worker.model import ImageBatch, RowStatus, TagRows
+from worker.model import CloudLimit, ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind
 from worker.progress import ProgressLog
-from worker.ratelimit import SharedRateLimiter, bucket_key
-from worker.store import Recorded, ResultStore
+from worker.ratelimit import SharedRateLimiter, Throttling, bucket_key
+from worker.recorder import FLUSH_AGE_S, Recorder
+from worker.store import CallTally, Recorded, ResultStore
 
 log = structlog.get_logger("tagsweep.worker")
 
@@ -75,6 +79,7 @@ class Sent:
     outcome: Outcome
     attempts: int
     rate: float
+    limit: CloudLimit | None = None
 
 
 # error_code given to rows when IAM refuses to issue a token (wrong user, password or scope).
@@ -88,31 +93,52 @@ async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> str:
     """Work chunk ``number`` of ``job_id``; return what happened (for logs and tests)."""
     bound = structlog.contextvars.bound_contextvars(job_id=job_id, chunk=number)
     with bound:
-        lease = ChunkLease(ctx.store, job_id, number, lease_s=ctx.lease_s, clock=ctx.clock)
-        answer = await lease.acquire()
-        if answer != "ok":
-            log.info("chunk.skipped", reason=answer)
-            return answer
-        async with lease:
-            job = await ctx.store.load_job(job_id)
+        out_of_memory: OutOfMemoryError | None = None
+        try:
+            answer, all_final = await _run_leased(ctx, job_id, number)
+        except* OutOfMemoryError as group:
+            out_of_memory = cast(OutOfMemoryError, group.exceptions[0])
+        if out_of_memory is not None:
+            # The lease is kept: it expires and the chunk comes back in a minute, not in a
+            # tight loop; what was recorded stays recorded once (its final bit).
+            await ctx.store.stop_for_memory(job_id, out_of_memory)
+            return "out_of_memory"
+        if all_final:
             try:
-                batches = await ctx.store.load_chunk(job_id, number)
-            except MalformedChunk as exc:
-                log.error("chunk.malformed", error=str(exc))
-                return "malformed"
-            if job is None or batches is None:
-                log.error("chunk.missing", job_found=job is not None)
-                return "missing"
-            lost = False
-            try:
-                await ChunkRun(ctx, job, lease).work(batches)
-            except* LeaseLost:
-                lost = True
-            if lost:
-                log.warning("chunk.lease_lost")
-                return "lease_lost"
-            lease.complete = True
-        return "worked"
+                await ctx.store.apply_retention(job_id)
+            except RedisError as exc:  # the rows are safe; only their expiry is not set
+                log.warning("retention.failed", error=str(exc))
+        return answer
+
+
+async def _run_leased(ctx: EngineContext, job_id: str, number: int) -> tuple[str, bool]:
+    """Lease and work the chunk: (what happened, whether this chunk made every row final)."""
+    lease = ChunkLease(ctx.store, job_id, number, lease_s=ctx.lease_s, clock=ctx.clock)
+    answer = await lease.acquire()
+    if answer != "ok":
+        log.info("chunk.skipped", reason=answer)
+        return answer, False
+    async with lease:
+        job = await ctx.store.load_job(job_id)
+        try:
+            batches = await ctx.store.load_chunk(job_id, number)
+        except MalformedChunk as exc:
+            log.error("chunk.malformed", error=str(exc))
+            return "malformed", False
+        if job is None or batches is None:
+            log.error("chunk.missing", job_found=job is not None)
+            return "missing", False
+        lost = False
+        run = ChunkRun(ctx, job, lease)
+        try:
+            await run.work(batches)
+        except* LeaseLost:
+            lost = True
+        if lost:
+            log.warning("chunk.lease_lost")
+            return "lease_lost", run.all_final
+        lease.complete = True
+    return "worked", run.all_final
 
 
 class ChunkRun:
@@ -125,26 +151,69 @@ class ChunkRun:
         self.final: set[int] = set()
         self._state = job.state
         self._state_read_at = ctx.clock()
+        self._stop_reason: str | None = None
         self._rate_shown_at = 0.0
         self.cancelled_rows = 0
+        self.number = lease.number
+        self.recorder = Recorder(ctx.store, job, clock=ctx.clock)
+        # What the last flush returned (the job's counts, all workers together).
+        self.recorded: Recorded | None = None
+        # Set when a record of this chunk finished the job (logged at the chunk's end).
+        self.finished: JobState | None = None
+        # This chunk recorded the job's last row (then its keys get their retention TTL).
+        self.all_final = False
+        self.tally = CallTally()
 
     async def work(self, batches: list[ImageBatch]) -> None:
+        """Work every batch; what was recorded is flushed before the lease is released, also
+        when the chunk stops early (lease lost, cancelled, out of memory)."""
+        try:
+            await self.work_all(batches)
+        finally:
+            await self.flush()
+        if self.cancelled_rows:
+            # One line per chunk, not per row: the report lists the rows.
+            log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
+        if self.finished is not None:
+            # Here, once every batch of the chunk has logged: a batch whose record went before
+            # the last one's may log after it, and job.finished is a job's last line.
+            log.info("job.finished", state=self.finished.value, total=self.job.total)
+
+    async def work_all(self, batches: list[ImageBatch]) -> None:
         refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
         self.final = await self.ctx.store.final_refs(self.job.job_id, refs)
         if not self.job.state.finished:
             self._state = await self.ctx.store.mark_running(self.job.job_id)
         slots = asyncio.Semaphore(self.ctx.concurrency)
 
+        left = len(batches)
+        all_done = asyncio.Event()
+
         async def one(batch: ImageBatch) -> None:
-            async with slots:
-                await self.work_batch(batch)
+            nonlocal left
+            try:
+                async with slots:
+                    await self.work_batch(batch)
+            finally:
+                left -= 1
+                if not left:
+                    all_done.set()
 
         async with asyncio.TaskGroup() as group:
             for batch in batches:
                 group.create_task(one(batch))
-        if self.cancelled_rows:
-            # One line per chunk, not per row: the report lists the rows.
-            log.warning("job.cancelled", state=self._state.value, rows=self.cancelled_rows)
+            if batches:
+                # In the group: a flush that fails stops the chunk like any other error.
+                group.create_task(self.flush_while(all_done))
+
+    async def flush_while(self, all_done: asyncio.Event) -> None:
+        """Flush what is held every ``FLUSH_AGE_S`` while batches are going, so that results
+        reach Redis within tens of milliseconds even when no new one comes to trigger it."""
+        while not all_done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_done.wait(), FLUSH_AGE_S)
+            if self.recorder.due():
+                await self.flush()
 
     async def stopped(self) -> bool:
         """Whether the job was cancelled or aborted (read from Redis at most every 0.1 s)."""
@@ -153,13 +222,20 @@ class ChunkRun:
             self._state_read_at = self.ctx.clock()
         return self._state in (JobState.CANCELLED, JobState.ABORTED)
 
+    async def cancelled(self, *, attempts: int) -> RowResult:
+        """The result of a row the job stopped before sending: why it stopped, as the job says
+        (read once per chunk)."""
+        if self._stop_reason is None:
+            self._stop_reason = await self.ctx.store.stop_reason(self.job.job_id)
+        return RowResult(RowStatus.CANCELLED, error_message=self._stop_reason, attempts=attempts)
+
     async def work_batch(self, batch: ImageBatch) -> None:
         tags = tuple(t for t in batch.tags if not all(ref in self.final for ref in t.refs))
         if not tags:
             return
         batch = replace(batch, tags=tags)
         if await self.stopped():
-            await self.record(batch, RowResult(RowStatus.CANCELLED))
+            await self.record(batch, await self.cancelled(attempts=0))
             return
         line = self.line_for(batch)
         options = self.job.options
@@ -175,7 +251,9 @@ class ChunkRun:
         current = {tag.key: tag.value for tag in read.outcome.tags or ()}
         # Kept before anything is changed: a backup survives a crash between read and delete.
         kept = await self.ctx.store.observe(
-            self.job.job_id, {tag.refs[0]: current.get(tag.key) for tag in batch.tags}
+            self.job.job_id,
+            {tag.refs[0]: current.get(tag.key) for tag in batch.tags},
+            chunk=self.chunk_of(batch),
         )
         if options.mode is Mode.PLAN:
             await self.finish(batch, read, "list", lambda tag: _planned(tag, kept[tag.refs[0]]))
@@ -240,29 +318,39 @@ class ChunkRun:
         Returns None when the job stopped first (the rows are then recorded cancelled).
         """
         options = self.job.options
-        started, attempt = self.ctx.clock(), 0
+        started, attempt, free = self.ctx.clock(), 0, 0
         while True:
             attempt += 1
             self.lease.check()
             probe = await self.gate(line.identity)
-            rate = await line.limiter.acquire(options.rate_per_s) if probe is not None else 0.0
-            if probe is None or await self.stopped():
-                await self.record(batch, RowResult(RowStatus.CANCELLED, attempts=attempt - 1))
+            permit = None
+            if probe is not None:
+                permit = await line.limiter.acquire(options.rate_per_s, stop=self.stopped)
+            rate = permit.rate_per_s if permit is not None else 0.0
+            if permit is None or await self.stopped():
+                await self.record(batch, await self.cancelled(attempts=attempt - 1))
                 return None
             self.lease.check()
             outcome = await self.call(line.client, batch, action)
+            self.tally.calls += 1
             if probe:
                 await self.settle(line.identity, outcome)
             if outcome.kind is OutcomeKind.THROTTLED:
-                rate, cut = await line.limiter.throttled()
-                if cut:
-                    log.info("ratelimit.adjusted", rate=round(rate, 2), cause="429")
+                self.tally.throttled += 1
+                throttling = await line.limiter.throttled(permit, outcome.limit)
+                rate = throttling.rate_per_s
+                _log_throttling(throttling)
+                if throttling.learned is not None:  # for status now: a hold may last minutes
+                    await self.show_rate(rate, throttling.learned)
+                # A 429 at a known limit or while a window's quota is spent says nothing
+                # about this row: all workers hold back together, and it uses up no attempt.
+                free += throttling.free
             elif outcome.http_status is not None:
                 line.limiter.accepted()
-            if not self.retry_allowed(outcome, attempt, started):
-                return Sent(outcome, attempt, rate)
+            if not self.retry_allowed(outcome, attempt - free, started):
+                return Sent(outcome, attempt, rate, line.limiter.limit)
             delay_s = compute_backoff(
-                attempt,
+                attempt - free,
                 base_s=options.backoff_base_s,
                 cap_s=options.backoff_cap_s,
                 rng=self.ctx.rng,
@@ -277,6 +365,7 @@ class ChunkRun:
                 latency_ms=round(outcome.latency_ms, 1),
                 delay_s=round(delay_s, 3),
             )
+            self.tally.retries += 1
             await self.ctx.sleep(delay_s)
 
     async def gate(self, identity: str) -> bool | None:
@@ -352,7 +441,7 @@ class ChunkRun:
             rows = [(ref, results[statuses[tag.key]]) for tag in batch.tags for ref in tag.refs]
             shown = statuses[batch.tags[0].key].value if len(results) == 1 else "mixed"
         failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
-        recorded = await self.record_rows(rows, request=True, failed=failed)
+        self.hold(batch, rows, request=True, failed=failed)
         counts = Counter(result.status.value for _, result in rows)
         log.log(
             self.level_for(counts),
@@ -368,9 +457,10 @@ class ChunkRun:
             latency_ms=outcome.latency_ms,
             throttled=outcome.kind is OutcomeKind.THROTTLED,
         )
-        self.after_record(recorded, sent.rate)
-        await self.check_breakers(outcome, recorded)
-        await self.show_rate(sent.rate)
+        await self.check_breakers(outcome)
+        if self.recorder.due() or self.breaker_near():
+            await self.flush(sent.rate)
+        await self.show_rate(sent.rate, sent.limit)
 
     def level_for(self, statuses: Counter[str]) -> int:
         """A request's log level (DESIGN: Logs): rows that all ended as the job wished are
@@ -387,14 +477,15 @@ class ChunkRun:
         """The job's last line once its last row is recorded, else its periodic progress."""
         job_id = self.job.job_id
         if recorded.finished is not None:
-            log.info("job.finished", state=recorded.finished.value, total=self.job.total)
+            self.finished = recorded.finished
             self.ctx.progress.forget(job_id)
             self.ctx.rates_shown.pop(job_id, None)
         else:
             self.ctx.progress.maybe_log(job_id, done=recorded.done, total=self.job.total, rate=rate)
 
-    async def show_rate(self, rate: float) -> None:
-        """Publish the effective rate when it moved (1% of the ceiling) or every 2 s."""
+    async def show_rate(self, rate: float, limit: CloudLimit | None = None) -> None:
+        """Publish the effective rate (and the cloud's limit, once learnt) when the rate
+        moved (1% of the ceiling) or every 2 s."""
         ceiling = self.job.options.rate_per_s
         now = self.ctx.clock()
         job_id = self.job.job_id
@@ -409,31 +500,48 @@ class ChunkRun:
             log.info("ratelimit.adjusted", rate=round(rate, 2), cause="recovered")
         self.ctx.rates_shown[job_id] = rate
         self._rate_shown_at = now
-        await self.ctx.store.publish_rate(job_id, rate)
+        await self.ctx.store.publish_rate(job_id, rate, limit)
 
-    async def check_breakers(self, outcome: Outcome, recorded: Recorded) -> None:
-        """Abort the job on a signature failure, or on too large a share of failed requests."""
-        options = self.job.options
+    async def check_breakers(self, outcome: Outcome) -> None:
+        """Abort the job at once on a signature failure or a refused token."""
         reason = None
         if outcome.kind is OutcomeKind.SIGNATURE_FAILED:
             reason = f"AK/SK signature refused ({outcome.error_code}: {outcome.error_message})"
         elif outcome.error_code == IAM_REFUSED:
             reason = f"no token: {outcome.error_message}"
-        elif (
-            recorded.requests >= options.breaker_min
-            and recorded.failed_requests > options.breaker_ratio * recorded.requests
-        ):
-            reason = (
+        if reason:
+            await self.abort(reason)
+
+    def breaker_near(self) -> bool:
+        """Whether the requests counted at the last flush plus those held would trip the
+        failure-ratio breaker: then the flush is made now, so that it trips as soon as it
+        did when every request was written at once."""
+        known = self.recorded or Recorded(0, 0, 0, 0, None)
+        held, held_failed = self.recorder.requests
+        return self.over_ratio(known.requests + held, known.failed_requests + held_failed)
+
+    def over_ratio(self, requests: int, failed: int) -> bool:
+        options = self.job.options
+        return requests >= options.breaker_min and failed > options.breaker_ratio * requests
+
+    async def check_failure_ratio(self, recorded: Recorded) -> None:
+        """Abort the job when too large a share of its requests failed (counted in Redis,
+        all workers together, as of the last flush)."""
+        options = self.job.options
+        if self.over_ratio(recorded.requests, recorded.failed_requests):
+            await self.abort(
                 f"{recorded.failed_requests} of {recorded.requests} requests failed "
                 f"(more than {options.breaker_ratio:.0%})"
             )
-        if reason and await self.ctx.store.stop_job(self.job.job_id, JobState.ABORTED, reason):
+
+    async def abort(self, reason: str) -> None:
+        if await self.ctx.store.stop_job(self.job.job_id, JobState.ABORTED, reason):
             self._state = JobState.ABORTED
             log.error("job.aborted", reason=reason)
 
-    async def record(self, batch: ImageBatch, result: RowResult) -> Recorded:
+    async def record(self, batch: ImageBatch, result: RowResult) -> None:
         """Record one result for every row of the batch (no request counted)."""
-        recorded = await self.record_rows([(ref, result) for tag in batch.tags for ref in tag.refs])
+        self.hold(batch, [(ref, result) for tag in batch.tags for ref in tag.refs])
         if result.status is RowStatus.CANCELLED:
             self.cancelled_rows += batch.rows
         else:  # decided by the read before (value_differs, restored, kept_newer)
@@ -450,24 +558,38 @@ class ChunkRun:
                 request_id=result.request_id,
             )
         self.ctx.progress.rows(self.job.job_id, Counter({result.status.value: batch.rows}))
-        self.after_record(recorded, self.ctx.rates_shown.get(self.job.job_id, 0.0))
-        return recorded
+        if self.recorder.due():
+            await self.flush()
 
-    async def record_rows(
-        self, rows: list[tuple[int, RowResult]], *, request: bool = False, failed: bool = False
-    ) -> Recorded:
-        # Shielded: a cancelled coroutine must still record what it learnt (STYLE: errors).
-        recorded = await asyncio.shield(
-            self.ctx.store.record(
-                self.job.job_id,
-                rows,
-                request=request,
-                failed=failed,
-                goals=self.job.options.goals,
-            )
-        )
+    def hold(
+        self,
+        batch: ImageBatch,
+        rows: list[tuple[int, RowResult]],
+        *,
+        request: bool = False,
+        failed: bool = False,
+    ) -> None:
+        """Give rows their results, written with the next flush into the results of the
+        chunk the rows came from (a retry chunk's batches name theirs)."""
+        self.recorder.add(self.chunk_of(batch), rows, request=request, failed=failed)
         self.final.update(ref for ref, _ in rows)
-        return recorded
+
+    def chunk_of(self, batch: ImageBatch) -> int:
+        """The chunk whose results and observations hold the batch's rows."""
+        return self.number if batch.origin is None else batch.origin
+
+    async def flush(self, rate: float | None = None) -> None:
+        """Write the held results (and the calls made since the last flush); then the job's
+        last line or its progress, and the failure-ratio breaker, on what the write returned."""
+        recorded = await self.recorder.flush(calls=self.tally.take())
+        if recorded is None:
+            return
+        self.recorded = recorded
+        if recorded.added and recorded.done >= self.job.total:
+            self.all_final = True
+        shown = self.ctx.rates_shown.get(self.job.job_id, 0.0) if rate is None else rate
+        self.after_record(recorded, shown)
+        await self.check_failure_ratio(recorded)
 
 
 def _result(sent: Sent, status: RowStatus) -> RowResult:
@@ -483,6 +605,18 @@ def _result(sent: Sent, status: RowStatus) -> RowResult:
         request_id=outcome.request_id,
         finished_at_ms=int(time.time() * 1000),
     )
+
+
+def _log_throttling(throttling: Throttling) -> None:
+    """Say what a 429 changed in the shared schedule (info: rate changes and throttling)."""
+    rate = round(throttling.rate_per_s, 2)
+    if throttling.learned is not None:
+        limit = throttling.learned
+        log.info("ratelimit.learned", limit=limit.count, window_s=limit.window_s, rate=rate)
+    elif throttling.cut:
+        log.info("ratelimit.adjusted", rate=rate, cause="429")
+    if throttling.held:
+        log.info("ratelimit.held", reason="window quota spent", rate=rate)
 
 
 def _planned(tag: TagRows, current: str | None) -> RowStatus:

@@ -1,4 +1,4 @@
-"""A job as workers see it: its state, its options, and the chunk and result formats."""
+"""A job as workers see it: its state, its options, and a row's result."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from worker.model import ImageBatch, RowStatus, TagRows
+from worker.model import CloudLimit, RowStatus
 
 
 class JobState(StrEnum):
@@ -141,8 +141,14 @@ class Job:
     finished_at_ms: int | None = None
     reason: str = ""
     effective_rate_per_s: float | None = None
+    # The limit the cloud's 429 message named, as the workers learnt it ("COUNT/WINDOW_S").
+    cloud_limit: CloudLimit | None = None
+    # Requests whose rows were recorded (one per request, whatever its attempts).
+    requests: int = 0
     files: tuple[str, ...] = ()
     checksum: str = ""
+    # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
+    worked_before: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -164,57 +170,20 @@ class Job:
             effective_rate_per_s=float(record["effective_rate"])
             if record.get("effective_rate")
             else None,
+            cloud_limit=_cloud_limit(record.get("cloud_limit", "")),
+            requests=number("requests") or 0,
             files=tuple(json.loads(record.get("files", "[]"))),
             checksum=record.get("checksum", ""),
+            worked_before=number("worked_before") or 0,
         )
 
 
-# A chunk is a JSON list of batches: [region, project, image, [[key, value, [ref, ...]], ...]].
-def encode_chunk(batches: list[ImageBatch]) -> str:
-    return json.dumps(
-        [
-            [b.region, b.project_id, b.image_id, [[t.key, t.value, list(t.refs)] for t in b.tags]]
-            for b in batches
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-class MalformedChunk(ValueError):
-    """Raised when a stored chunk is not in the expected shape."""
-
-
-def decode_chunk(text: str | bytes) -> list[ImageBatch]:
-    """Parse a chunk, checking its shape: a chunk is data from Redis, not trusted code."""
+def _cloud_limit(text: str) -> CloudLimit | None:
+    count, _, window_s = text.partition("/")
     try:
-        data = json.loads(text)
-        return [
-            ImageBatch(
-                _text(region),
-                _text(project),
-                _text(image),
-                tuple(
-                    TagRows(_text(key), _text(value), tuple(_ref(r) for r in refs))
-                    for key, value, refs in tags
-                ),
-            )
-            for region, project, image, tags in data
-        ]
-    except (ValueError, TypeError) as exc:
-        raise MalformedChunk(str(exc)) from None
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _ref(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise TypeError(f"expected a row ref, got {value!r}")
-    return value
+        return CloudLimit(int(count), float(window_s)) if count and window_s else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

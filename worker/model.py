@@ -59,8 +59,29 @@ class ImageBatch:
     project_id: str
     image_id: str
     tags: tuple[TagRows, ...]
+    # For a batch of a retry chunk: the chunk its rows came from, where their results go.
+    origin: int | None = None
 
     @property
     def rows(self) -> int:
         """Input rows this batch answers for (duplicates included)."""
         return sum(len(tag.refs) for tag in self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudLimit:
+    """The limit the gateway named in a 429 (``limit:200,time:5 minute``): ``count`` calls
+    per ``window_s`` seconds."""
+
+    count: int
+    window_s: float
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.count / self.window_s
+
+    def __str__(self) -> str:
+        """``200 calls per 5 min``, ``40 calls per 1 s``."""
+        if self.window_s >= 60 and self.window_s % 60 == 0:
+            return f"{self.count} calls per {self.window_s / 60:g} min"
+        return f"{self.count} calls per {self.window_s:g} s"

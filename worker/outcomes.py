@@ -4,12 +4,18 @@ This is the one place that maps responses to meaning (STYLE: errors). Two body s
 IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gateway's
 ``{"error_code": "APIGW.0308", "error_msg": ..., "request_id": ...}``, whose prefix is
 ``APIG.`` on some services.
+
+A throttled call's gateway message may name the limit applied, whose window need not be a
+second: ``The throttling threshold has been reached: policy user over ratelimit,limit:200,
+time:5 minute`` (a real answer quoted in terraform-provider-huaweicloud issue #1335; Huawei's
+error-code page gives ``time:1 minute`` examples). ``Outcome.limit`` carries it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +24,7 @@ from enum import StrEnum
 
 import aiohttp
 
-from worker.model import RowStatus, Tag
+from worker.model import CloudLimit, RowStatus, Tag
 
 
 class OutcomeKind(StrEnum):
@@ -69,6 +75,13 @@ ROW_STATUS = {
 # Gateway codes (APIGW.xxxx, or APIG.xxxx on some services) that decide the class on a 401.
 _TOKEN_RENEW_CODE = "0307"
 _BAD_CREDENTIALS_CODE = "0301"
+_THROTTLED_CODE = "0308"
+# "limit:200,time:5 minute"; units seen or plausible in the gateway's policy text.
+_LIMIT_TEXT = re.compile(
+    r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
+    re.IGNORECASE,
+)
+_UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +96,8 @@ class Outcome:
     retry_after_s: float | None = None
     latency_ms: float = 0.0
     tags: tuple[Tag, ...] | None = None
+    # On a 429 whose gateway message names it: the limit the cloud applied.
+    limit: CloudLimit | None = None
 
     @property
     def row_status(self) -> RowStatus:
@@ -108,6 +123,7 @@ def classify_response(
         retry_after_s=parse_retry_after(headers.get("Retry-After"), now=now),
         latency_ms=latency_ms,
         tags=_parse_tags(body) if 200 <= status < 300 and body else None,
+        limit=parse_cloud_limit(message) if status == 429 and _is_throttling(code) else None,
     )
 
 
@@ -153,6 +169,19 @@ def _unauthorized_kind(code: str | None, message: str) -> OutcomeKind:
         # A bad signature, or an AK locked after five of them: repeating makes it worse.
         return OutcomeKind.SIGNATURE_FAILED
     return OutcomeKind.UNAUTHORIZED
+
+
+def _is_throttling(code: str | None) -> bool:
+    return gateway_code_suffix(code) == _THROTTLED_CODE
+
+
+def parse_cloud_limit(message: str | None) -> CloudLimit | None:
+    """The limit named in a throttling message (``limit:200,time:5 minute``), if any."""
+    match = _LIMIT_TEXT.search(message or "")
+    if match is None:
+        return None
+    count, window_s = int(match[1]), float(match[2]) * _UNIT_S[match[3].lower()]
+    return CloudLimit(count, window_s) if count > 0 and window_s > 0 else None
 
 
 def gateway_code_suffix(code: str | None) -> str | None:

@@ -1,126 +1,76 @@
 """One rate limit per (endpoint, identity), shared by every worker through Redis.
 
 The limiter hands out send times rather than yes/no answers: one script call reserves the next
-free slot(s) on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
+free slot on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
 the caller sleeps until its slot. N workers together therefore never exceed the rate, and nobody
 spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
-hosts, which is why this one is hand-written.
+hosts, which is why this one is hand-written. The scripts are in worker/scripts.py.
 
-The rate adapts. A 429 means the cloud's bucket is empty, and the calls it accepted in a whole
-second that also saw 429s, while calls came at least at half the rate, are its real rate: the
-shared rate is set to ``settle_share`` of the latest such count of the last two seconds
-(per-second counts of accepted calls, which each limiter reports with its next reservation, so
-at no extra round trip; 429s are counted by this script), cutting by at most
-``deep_cut_factor`` at once. Without such a saturated second the rate is cut by
-``cut_factor`` (a count taken while workers sat idle, between chunks or in backoff, comes in
-low and must not collapse the rate; a CI run saw it fall to a quarter of the limit that way,
-and a high count from a second without 429s must not stop a cut either), at most once per
-``cut_cooldown_s``, so one burst of 429s counts once. Settling has no cooldown: settling twice
-on one count changes nothing, and the first count, which includes the bucket's burst, must give
-way to the next as soon as it comes (a CI run with a 1 s cooldown on both kept the rate 40%
-above the limit for two more seconds). (Halving only, the rate took four cuts,
-about 5 s, to come down from --rate 400 to a 40/s limit, and the 429s of those seconds failed
-a test's "< 5% after 5 s" check.) The rate then grows back by
-``fast_recovery_per_s`` of itself each second while below 90% of the accepted rate last
-measured, then by ``recovery_per_s``, up to the ceiling (``--rate``): probing gently above the
-limit, where a token-bucket gateway drains slowly. Plain AIMD (halve, then climb 5%/s) was
-measured first at --rate 400 against a 40/s limit: 85% of the limit, 97 429s; settling on the
-measured accepted rate: 96%, 103 429s, nearly all in the first two seconds
-(bench/ratelimit.py).
+What the cloud says comes first. A 429 whose gateway message names the limit
+(``limit:200,time:5 minute``) sets the ceiling of the schedule, for all workers at once, to
+``learnt_share`` of COUNT/WINDOW; a 429 at that rate then means the window's quota is spent, so
+the schedule holds: one probe call at a time, spaced by a thirtieth of the window, until one is
+accepted. A probe is cheap, and finding the window's end by waiting on a guessed phase would
+not be (the gateway does not say when its window started).
+
+Without a message the rate adapts. The calls the cloud accepted in a whole second that also
+saw 429s, while calls came at least at half the rate, are its real rate: the shared rate is set
+to ``settle_share`` of the latest such count of the last two seconds, cutting by at most
+``deep_cut_factor`` at once; without such a second it is halved, at most once per
+``cut_cooldown_s`` (a count taken while workers sat idle comes in low and once collapsed the
+rate to a quarter of the limit in CI). It grows back by ``fast_recovery_per_s`` of itself each
+second while below 90% of the accepted rate last measured, then by ``recovery_per_s``, up to
+``--rate``. (Measurements: docs/decisions.md, Limits; bench/ratelimit.py.) When no call has
+been accepted for ``spent_after_s`` while 429s came, a window's quota is spent there too, and
+the schedule holds as above, probing every ``probe_unknown_s``.
+
+A new schedule starts from what was learnt for its endpoint and identity (``keys.rate_memory``:
+a named limit, else the accepted rate measured), or else at ``start_rate_per_s``, growing by
+``ramp_per_s`` a second until the first 429: a job at ten times the limit must not open with a
+second of 429s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+import structlog
 
-from worker.keys import PREFIX
+from worker import keys
+from worker.model import CloudLimit
+from worker.scripts import RESERVE, THROTTLED
 
-_NOW_PRECISE = "local t = redis.call('TIME'); local now = t[1] * 1000 + t[2] / 1000\n"
-
-# KEYS: bucket. ARGV: ceiling per s, permits, recovery share per s, min rate, calls accepted
-# since this limiter's last reservation, fast recovery share per s.
-# Returns {ms to wait before the first permit, effective rate}.
-RESERVE = (
-    _NOW_PRECISE
-    + """
-local ceiling = tonumber(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'updated', 'known')
-local rate = tonumber(h[2]) or ceiling
-local updated = tonumber(h[3]) or now
--- Well below the rate the cloud was last seen to accept: climb back fast; near it: probe slowly.
-local growth = tonumber(ARGV[3])
-if rate < 0.9 * (tonumber(h[4]) or 0) then growth = tonumber(ARGV[6]) end
-rate = math.min(ceiling, rate * (1 + growth * (now - updated) / 1000))
-rate = math.max(rate, tonumber(ARGV[4]))
-local tat = math.max(tonumber(h[1]) or now, now)
-local slot = tat
-tat = tat + (1000 / rate) * tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'rate', tostring(rate), 'updated', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 3600000)
-if tonumber(ARGV[5]) > 0 then
-  local accepted = KEYS[1] .. ':accepted:' .. math.floor(now / 1000)
-  redis.call('INCRBY', accepted, tonumber(ARGV[5]))
-  redis.call('EXPIRE', accepted, 10)
-end
-return {tostring(slot - now), tostring(rate)}
-"""
-)
-
-# KEYS: bucket. ARGV: cut factor, min rate, cooldown ms, settle share, deep cut factor.
-# Returns {effective rate, 1 if this call changed it}.
-THROTTLED = (
-    _NOW_PRECISE
-    + """
-local second = math.floor(now / 1000)
-local throttled = KEYS[1] .. ':throttled:' .. second
-redis.call('INCR', throttled)
-redis.call('EXPIRE', throttled, 10)
-local h = redis.call('HMGET', KEYS[1], 'rate', 'cut_at')
-local rate = tonumber(h[1])
-if not rate then return {'0', 0} end
-local cut_at = tonumber(h[2]) or 0
--- The latest of the last two whole seconds that was saturated: it saw 429s while calls came at
--- least at half the rate (not a second of workers idle in backoff). What the cloud accepted in
--- it is its real rate (an over-count by the bucket's burst in the first such second).
-local measured = nil
-for s = second - 1, second - 2, -1 do
-  local ok = tonumber(redis.call('GET', KEYS[1] .. ':accepted:' .. s) or '0')
-  local refused = tonumber(redis.call('GET', KEYS[1] .. ':throttled:' .. s) or '0')
-  if measured == nil and refused > 0 and ok + refused >= 0.5 * rate then measured = ok end
-end
-local target
-if measured and measured > 0 then
-  -- Settle just under the measured rate, cutting by at most deep_cut_factor at once. Settling
-  -- again on the same count changes nothing, so this needs no cooldown: a newer measurement is
-  -- taken as soon as it comes, which the first one (burst included) needs.
-  target = math.max(rate * tonumber(ARGV[5]), math.min(rate, measured * tonumber(ARGV[4])))
-  if target > 0.99 * rate then return {tostring(rate), 0} end
-  redis.call('HSET', KEYS[1], 'known', tostring(measured))
-else
-  -- No measurement: halve, once per burst of 429s.
-  if now - cut_at < tonumber(ARGV[3]) then return {tostring(rate), 0} end
-  target = rate * tonumber(ARGV[1])
-end
-rate = math.max(tonumber(ARGV[2]), target)
-redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'cut_at', tostring(now),
-  'updated', tostring(now))
-return {tostring(rate), 1}
-"""
-)
-
+log = structlog.get_logger("tagsweep.worker")
 Sleep = Callable[[float], Awaitable[None]]
+# The key of one (endpoint, identity) schedule (kept under this name for its callers).
+bucket_key = keys.rate_bucket
+MEMORY_TTL_S = 30 * 24 * 3600
+# While holding, a waiting caller asks again at least this often (a probe may end the hold
+# sooner than the next probe time).
+POLL_S = 0.25
 
 
-def bucket_key(endpoint: str, identity: str) -> str:
-    """The Redis key of one (endpoint, identity) schedule; hashed, the identity is no secret
-    but need not be spelled out in Redis."""
-    digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]
-    return f"{PREFIX}:rate:{digest}"
+@dataclass(frozen=True)
+class Permit:
+    """A send slot: the effective rate it was granted at and its time (Redis ms)."""
+
+    rate_per_s: float
+    slot_ms: float
+
+
+@dataclass(frozen=True)
+class Throttling:
+    """What reporting a 429 did to the shared schedule."""
+
+    rate_per_s: float
+    cut: bool  # this report changed the rate
+    learned: CloudLimit | None  # the limit this report taught (new to the schedule)
+    holding: bool  # the window's quota is spent: all workers hold back
+    held: bool  # this report started the hold
+    free: bool  # no fault of the row (a known limit, a spent window, or news from before)
 
 
 @dataclass
@@ -135,49 +85,109 @@ class SharedRateLimiter:
     deep_cut_factor: float = 0.25
     cut_cooldown_s: float = 1.0
     settle_share: float = 0.95
+    learnt_share: float = 0.95
     min_rate_per_s: float = 0.2
+    start_rate_per_s: float = 20.0
+    ramp_per_s: float = 4.0
+    spent_after_s: float = 1.0
+    probe_unknown_s: float = 1.0
     sleep: Sleep = asyncio.sleep
+    # Time in ms for the scripts instead of Redis time: tests only.
+    clock_ms: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
         self._reserve = self.redis.register_script(RESERVE)
         self._throttled = self.redis.register_script(THROTTLED)
+        self._keys = [self.key, keys.rate_memory(self.key)]
         self.effective_rate_per_s = 0.0
+        self.limit: CloudLimit | None = None
+        self.holding = False
         self._accepted = 0
+        # Bumped when this process learns that the schedule changed (a cut, a limit, a
+        # hold): a permit reserved before then is given back and asked for again.
+        self._epoch = 0
+
+    def _now(self) -> str:
+        return "" if self.clock_ms is None else repr(self.clock_ms())
 
     def accepted(self) -> None:
         """Note a call the cloud accepted (any answer but 429); reported with the next permit."""
         self._accepted += 1
 
-    async def acquire(self, ceiling_per_s: float) -> float:
-        """Wait for one permit; return the effective rate it was granted at."""
-        accepted, self._accepted = self._accepted, 0
-        wait_ms, rate = await self._reserve(
-            keys=[self.key],
-            args=[
-                ceiling_per_s,
-                1,
-                self.recovery_per_s,
-                self.min_rate_per_s,
-                accepted,
-                self.fast_recovery_per_s,
-            ],
-        )
-        self.effective_rate_per_s = float(rate)
-        if float(wait_ms) > 0:
-            await self.sleep(float(wait_ms) / 1000)
-        return self.effective_rate_per_s
+    async def acquire(
+        self, ceiling_per_s: float, *, stop: Callable[[], Awaitable[bool]] | None = None
+    ) -> Permit | None:
+        """Wait for one permit (while the schedule holds, until a probe slot is free).
 
-    async def throttled(self) -> tuple[float, bool]:
-        """Report a 429: cut the shared rate. Returns (effective rate, whether this call cut)."""
-        rate, cut = await self._throttled(
-            keys=[self.key],
+        ``stop`` is asked between polls while holding (a hold may last minutes): None when it
+        says the caller should stop waiting (the job was cancelled or aborted).
+        """
+        while True:
+            accepted, self._accepted = self._accepted, 0
+            epoch = self._epoch
+            wait_ms, rate, granted, slot, count, window_ms, holding, resumed = await self._reserve(
+                keys=self._keys,
+                args=[
+                    self._now(),
+                    ceiling_per_s,
+                    self.recovery_per_s,
+                    self.min_rate_per_s,
+                    accepted,
+                    self.fast_recovery_per_s,
+                    self.start_rate_per_s,
+                    self.ramp_per_s,
+                    self.learnt_share,
+                    int(self.probe_unknown_s * 1000),
+                ],
+            )
+            self.effective_rate_per_s = float(rate)
+            self.limit = CloudLimit(int(count), float(window_ms) / 1000) if int(count) else None
+            self.holding = bool(holding)
+            if resumed:
+                log.info("ratelimit.resumed", rate=round(self.effective_rate_per_s, 2))
+            if not granted:
+                if stop is not None and await stop():
+                    return None
+                await self.sleep(min(float(wait_ms) / 1000, POLL_S))
+                continue
+            if float(wait_ms) > 0:
+                await self.sleep(float(wait_ms) / 1000)
+            if self._epoch == epoch:
+                return Permit(self.effective_rate_per_s, float(slot))
+
+    async def throttled(
+        self, permit: Permit | None = None, limit: CloudLimit | None = None
+    ) -> Throttling:
+        """Report a 429 to a call sent on ``permit``; ``limit``: what its message named."""
+        rate, cut, learned, holding, held, free = await self._throttled(
+            keys=self._keys,
             args=[
+                self._now(),
                 self.cut_factor,
                 self.min_rate_per_s,
                 int(self.cut_cooldown_s * 1000),
                 self.settle_share,
                 self.deep_cut_factor,
+                permit.slot_ms if permit else 0,
+                limit.count if limit else 0,
+                round(limit.window_s * 1000) if limit else 0,
+                self.learnt_share,
+                int(self.spent_after_s * 1000),
+                int(self.probe_unknown_s * 1000),
+                MEMORY_TTL_S,
             ],
         )
-        self.effective_rate_per_s = float(rate)
-        return self.effective_rate_per_s, bool(cut)
+        answer = Throttling(
+            float(rate),
+            bool(cut),
+            limit if learned else None,
+            bool(holding),
+            bool(held),
+            bool(free),
+        )
+        if answer.cut or answer.learned or (answer.holding and not self.holding):
+            self._epoch += 1
+        self.effective_rate_per_s = answer.rate_per_s
+        self.holding = answer.holding
+        self.limit = limit if learned else self.limit
+        return answer

@@ -26,6 +26,7 @@ KNOWN = frozenset(
         "TAGSWEEP_IAM_PASSWORD",
         "TAGSWEEP_IAM_DOMAIN",
         "TAGSWEEP_HOME",
+        "TAGSWEEP_KEEP",
     }
 )
 

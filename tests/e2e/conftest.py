@@ -128,6 +128,17 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         worker.stop()
 
 
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user with no tagsweep settings (no REDIS_URL: the private Redis)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAGSWEEP_", "HUAWEICLOUD_")) and k != "REDIS_URL"
+    }
+    env.update(extra)
+    return env
+
+
 def run_cli(
     env: dict[str, str], *args: str, cwd: Path | None = None, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:

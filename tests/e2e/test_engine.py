@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     wait_for_job,
     worker_env,
 )
+from tests.helpers import recorded_rows
 from worker import keys
 
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
@@ -115,8 +116,10 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
         "request_id",
         "rate",
     } <= set(done[0])
-    work = [e for e in events if e["event"].startswith(("batch.", "job."))]
-    assert work[-1]["event"] == "job.finished"
+    # (Last of its process's lines: tests/worker/test_engine.py. Two processes write here.)
+    assert [e["state"] for e in events if e["event"] == "job.finished"] == [
+        "completed_with_failures"
+    ]
     connected = [e["event"] for e in events if e["event"].startswith("Connected to")]
     assert connected
     assert "***" not in connected[0]  # the test Redis has no password to mask
@@ -177,7 +180,7 @@ def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
     report = report_rows(env, job_id)
     assert len(report) == 800
     assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
-    assert len(client.hgetall(keys.results(job_id))) == 800
+    assert len(recorded_rows(client, job_id)) == 800
     assert all(sim.tags(TEST_PROJECT, i) == {} for i in ids)
     # Only requests in flight at the kill may have been sent twice.
     assert sim.stats()["deletions"] <= 400 + 2 * 16
@@ -265,3 +268,51 @@ def test_retry_sends_again_only_the_rows_that_failed(
     assert second.job.state.value == "completed"
     assert sim.stats()["deletions"] == 40
     assert REGION in {r["region"] for r in report_rows(env, job_id)}
+
+
+def test_a_retried_jobs_report_keeps_every_row_and_shows_the_new_results(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Rows the retry did not send are reported as before, field for field; the rows it sent
+    show their new result, each row once, in the same order."""
+    import subprocess
+
+    from tests.e2e.conftest import tagsweep_command
+
+    ids = images(40)
+    header = ["image_id", "key", "value"]
+    seed = [[i, k, "a"] for i in ids for k in ("env", "owner")]
+    sim = start_sim_process(write(tmp_path / "seed.csv", header, seed))
+    job_csv = write(tmp_path / "job.csv", header, seed)
+    env = worker_env(e2e_redis_url, sim)
+    start_worker(env, processes=1)
+    sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
+    job_id = submit(
+        env, str(job_csv), "--rate", "200", "--max-attempts", "1", "--breaker-min", "1000"
+    )
+    wait_for_job(e2e_redis_url, job_id, timeout_s=30)
+    before = report_rows(env, job_id)
+    failed = [n for n, row in enumerate(before) if row["status"] == "failed"]
+    assert 0 < len(failed) < 80
+    sim.post("/_sim/faults", {"fail_rates": {}})
+    subprocess.run(tagsweep_command("retry", job_id), env=env, check=True, capture_output=True)
+    wait_for_job(e2e_redis_url, job_id, timeout_s=30)
+    after = report_rows(env, job_id)
+    assert len(after) == 80
+    for n, (old, new) in enumerate(zip(before, after, strict=True)):
+        assert [old[c] for c in ("image_id", "key", "value")] == [
+            new[c] for c in ("image_id", "key", "value")
+        ]
+        if n in failed:
+            assert (new["status"], new["http_status"], new["attempts"]) == ("deleted", "204", "1")
+            assert new["request_id"] != old["request_id"]
+        else:
+            assert new == old
+    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    # Each row recorded once, and the retried ones once more (their last entry wins).
+    assert sorted(Counter(recorded_rows(client, job_id)).values()) == sorted(
+        [1] * (80 - len(failed)) + [2] * len(failed)
+    )

@@ -168,7 +168,7 @@ def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
     assert again.stdout.strip().splitlines()[-1] == undo_job
     refused = run_cli(env, "undo", undo_job, "--queue-only", cwd=tmp_path)
     assert refused.returncode == 2
-    assert "only a deleting job can be undone" in refused.stderr
+    assert f"job {undo_job} is an undo job; only a deleting job can be undone" in refused.stderr
 
 
 def test_match_values_leaves_other_values_alone_and_undo_needs_a_backup(

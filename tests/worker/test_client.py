@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from simulator.config import SimUser
+from simulator.limits import RateLimit
 from simulator.server import RunningSimulator
 from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
 from tests.helpers import new_image_id, write_csv
@@ -141,7 +142,7 @@ async def test_injected_gateway_faults_become_their_outcome_class(
 async def test_above_the_rate_limit_calls_are_throttled_with_apigw_0308(
     start_sim: Start, seed: Path, session: aiohttp.ClientSession
 ) -> None:
-    server = await start_sim(seed, rate_limit_per_s=1.0)
+    server = await start_sim(seed, rate_limit=RateLimit(1))
     client = aksk_client(session, server)
     first = await client.list_image_tags(TEST_PROJECT, IMAGE)
     second = await client.list_image_tags(TEST_PROJECT, IMAGE)

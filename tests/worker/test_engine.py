@@ -3,6 +3,8 @@ against the simulator over loopback HTTP and a real Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis
 import structlog
 
 from simulator.server import RunningSimulator
@@ -20,7 +23,8 @@ from worker.auth import AkSkAuth
 from worker.client import ImsClient
 from worker.credentials import AkSkCredentials
 from worker.engine import EngineContext, run_chunk
-from worker.jobs import JobOptions, JobState, encode_chunk
+from worker.formats import encode_chunk
+from worker.jobs import JobOptions, JobState
 from worker.model import ImageBatch, TagRows
 from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.store import ResultStore
@@ -84,7 +88,8 @@ async def setup(
 async def results(aredis: Any) -> dict[str, list[Any]]:
     import json
 
-    return {ref: json.loads(raw) for ref, raw in (await aredis.hgetall(keys.results(JOB))).items()}
+    found = await ResultStore(aredis).chunk_results(JOB, 0)
+    return {str(ref): json.loads(result.to_json()) for ref, result in found.items()}
 
 
 Start = Callable[..., Any]
@@ -114,6 +119,30 @@ async def test_retries_stop_at_the_attempt_cap_and_rows_end_failed(
     assert {(r[0], r[1], r[2], r[4]) for r in found.values()} == {("failed", 503, "APIGW.0613", 3)}
     assert server.sim.stats.by_status[503] == 90
     assert await ctx.store.job_state(JOB) is JobState.COMPLETED_WITH_FAILURES
+
+
+async def test_429s_while_a_named_window_is_spent_use_up_no_attempts(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """10 calls per 2 s window, 30 requests, one attempt a row: every row is deleted, though
+    some were answered 429 first, since a 429 that names the limit uses up no attempt and the
+    workers hold back; the limit is logged once."""
+    from structlog.testing import capture_logs
+
+    from simulator.limits import RateLimit
+
+    server = await start_sim(seed, rate_limit=RateLimit(10, 2))
+    ctx = await setup(aredis, session, server, max_attempts=1, rate_per_s=100.0)
+    with capture_logs() as logs:
+        assert await run_chunk(ctx, JOB, 0) == "worked"
+    found = await results(aredis)
+    assert {r[0] for r in found.values()} == {"deleted"}
+    assert server.sim.stats.by_status[429] >= 1
+    assert max(r[4] for r in found.values()) >= 2  # calls made, the free ones included
+    learned = [e for e in logs if e["event"] == "ratelimit.learned"]
+    assert [(e["limit"], e["window_s"]) for e in learned] == [(10, 2.0)]
+    # At most the calls in flight when the window was spent, and a probe every 0.1 s of it.
+    assert server.sim.stats.by_status[429] <= 16 + 20
 
 
 async def test_a_signature_failure_aborts_the_job_after_one_call(
@@ -274,3 +303,63 @@ async def test_the_rate_is_logged_when_it_changes_not_at_every_chunk(
         assert await run_chunk(ctx, JOB, 1) == "worked"
     assert [e for e in captured if e["event"] == "ratelimit.adjusted"] == []
     assert [e["event"] for e in job_lines(captured)][-1] == "job.finished"
+
+
+class DiesBeforeFlushing(ResultStore):
+    """A worker that dies after its calls, before their results reach Redis."""
+
+    async def record_entries(self, *args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("worker killed before the flush")
+
+
+@pytest.mark.parametrize("backup", [False, True])
+async def test_rows_of_a_worker_killed_before_its_flush_are_worked_again_once(
+    aredis: Any,
+    session: aiohttp.ClientSession,
+    start_sim: Start,
+    seed: Path,
+    backup: bool,
+) -> None:
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, backup=backup)
+    good_store = ctx.store
+    ctx.store = DiesBeforeFlushing(aredis)
+    with pytest.raises((redis.ConnectionError, ExceptionGroup)):
+        await run_chunk(ctx, JOB, 0)
+    sent = server.sim.stats.by_status[204]
+    assert sent >= 1
+    assert await aredis.hgetall(keys.counts(JOB)) == {}
+    ctx.store = good_store
+    # The dead worker's lease expires; the reaper takes it back (owner "") and re-queues it.
+    await aredis.hset(keys.LEASE_OWNERS, keys.lease_member(JOB, 0), "")
+    assert await run_chunk(ctx, JOB, 0) == "worked"
+    # Nothing was final: every image is worked again (a delete is idempotent). (Calls in
+    # flight when the first run died may reach the simulator after ``sent`` was read.)
+    assert server.sim.stats.by_status[204] >= sent + 30
+    assert await aredis.hgetall(keys.counts(JOB)) == {"deleted": "60"}
+    found = await results(aredis)
+    assert len(found) == 60
+    entries = await aredis.lrange(keys.chunk_results(JOB, 0), 0, -1)
+    named = [ref for entry in entries for ref in entry.partition(" ")[0].split(",")]
+    assert sorted(named, key=int) == [str(n) for n in range(60)]  # one entry per row
+    if backup:  # the first reads' values stand, not the second reads' (nothing left)
+        assert set((await good_store.chunk_observed(JOB, 0)).values()) == {"v"}
+
+
+async def test_a_result_reaches_redis_while_the_chunk_is_still_sending(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """Held results are flushed every few tens of milliseconds, not only when the next result
+    comes: at 2 calls/s the first image's rows are counted before the second call is sent."""
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, rate_per_s=2.0)
+    task = asyncio.create_task(run_chunk(ctx, JOB, 0))
+    seen: list[tuple[int, int]] = []
+    while not task.done() and server.sim.stats.by_status[204] < 2:
+        counted = int(await aredis.hget(keys.counts(JOB), "deleted") or 0)
+        seen.append((server.sim.stats.by_status[204], counted))
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert (1, 2) in seen  # one call answered, its two rows recorded, the next not yet sent

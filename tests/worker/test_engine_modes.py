@@ -4,7 +4,6 @@ worker dying between its delete and the recording of the result."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from tests.worker.test_engine import IMAGES, JOB, results, setup
 from worker import keys
 from worker.engine import run_chunk
 from worker.jobs import Mode
+from worker.store import ResultStore
 
 Start = Callable[..., Any]
 
@@ -49,8 +49,7 @@ def current_b(n: int) -> str | None:
 
 
 async def observed(aredis: Any) -> dict[int, str | None]:
-    raw = await aredis.hgetall(keys.observed(JOB))
-    return {int(ref): json.loads(value) for ref, value in raw.items()}
+    return await ResultStore(aredis).chunk_observed(JOB, 0)
 
 
 async def test_backup_keeps_every_value_before_deleting(
@@ -79,7 +78,9 @@ async def test_a_backup_survives_a_worker_dying_after_its_delete(
     before = await observed(aredis)
     # As if the worker died after the deletes, before recording: the results are gone, and
     # the tags too. The chunk is worked again; its reads now find nothing.
-    await aredis.delete(keys.results(JOB), keys.counts(JOB), keys.done_chunks(JOB))
+    await aredis.delete(
+        keys.final(JOB), keys.chunk_results(JOB, 0), keys.counts(JOB), keys.done_chunks(JOB)
+    )
     await aredis.hset(keys.job(JOB), "state", "running")
     assert await run_chunk(ctx, JOB, 0) == "worked"
     assert await observed(aredis) == before  # the first read's values stand

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
+from worker.model import CloudLimit
 from worker.outcomes import (
     OutcomeKind,
     classify_exception,
     classify_response,
+    parse_cloud_limit,
     parse_retry_after,
 )
 
@@ -123,3 +125,47 @@ def test_only_throttling_server_and_transport_failures_are_retryable() -> None:
         OutcomeKind.NETWORK_ERROR,
         OutcomeKind.TIMEOUT,
     }
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [
+        (
+            "The throttling threshold has been reached: "
+            "policy user over ratelimit,limit:200,time:5 minute",
+            CloudLimit(200, 300),
+        ),
+        ("policy ip over ratelimit,limit:2000,time:1 minute", CloudLimit(2000, 60)),
+        ("policy api over ratelimit,limit:40,time:1 second", CloudLimit(40, 1)),
+        ("over ratelimit, limit: 600 , time: 30 seconds", CloudLimit(600, 30)),
+        ("limit:10,time:1 hour", CloudLimit(10, 3600)),
+        ("The throttling threshold has been reached.", None),
+        ("limit:0,time:1 minute", None),
+        ("limit:200", None),
+        (None, None),
+    ],
+)
+def test_the_limit_named_in_a_throttling_message_is_parsed(
+    message: str | None, limit: CloudLimit | None
+) -> None:
+    assert parse_cloud_limit(message) == limit
+
+
+@pytest.mark.parametrize("code", ["APIGW.0308", "APIG.0308"])
+def test_a_429_carries_the_limit_its_gateway_message_names(code: str) -> None:
+    body = (
+        b'{"error_msg":"The throttling threshold has been reached: policy user over '
+        b'ratelimit,limit:200,time:5 minute","error_code":"%s","request_id":"r1"}' % code.encode()
+    )
+    outcome = classify_response(429, {}, body, latency_ms=1.0)
+    assert outcome.kind is OutcomeKind.THROTTLED
+    assert outcome.limit == CloudLimit(200, 300)
+    assert outcome.limit.rate_per_s == pytest.approx(0.6667, abs=1e-3)
+    assert str(outcome.limit) == "200 calls per 5 min"
+
+
+def test_a_plain_429_or_another_code_carries_no_limit() -> None:
+    plain = b'{"error_msg":"The throttling threshold has been reached.","error_code":"APIGW.0308"}'
+    other = b'{"error_msg":"limit:5,time:1 minute","error_code":"APIGW.0601"}'
+    assert classify_response(429, {}, plain, latency_ms=1.0).limit is None
+    assert classify_response(500, {}, other, latency_ms=1.0).limit is None

@@ -1,11 +1,19 @@
-"""The shared limiter on a real Redis: spacing, sharing, cuts on 429 and recovery."""
+"""The shared limiter on a real Redis: spacing, sharing, cuts on 429 and recovery, limits the
+cloud names, spent windows, and the start of a schedule. Nothing really sleeps: the tests with
+a ``Clock`` give the scripts its time, and its sleep moves it."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
+import pytest
+
+from worker import keys
+from worker.model import CloudLimit
 from worker.ratelimit import SharedRateLimiter, bucket_key
+
+WINDOW = CloudLimit(600, 30)
 
 
 class RecordingSleep:
@@ -14,6 +22,30 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+class Clock:
+    """Time for the scripts (ms), moved by the limiters' sleeps, which it records."""
+
+    def __init__(self) -> None:
+        self.now_ms = 1_000_000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now_ms
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now_ms += seconds * 1000
+
+    def advance(self, seconds: float) -> None:
+        self.now_ms += seconds * 1000
+
+
+def limiter_on(aredis: Any, clock: Clock, key: str = "e", **options: Any) -> SharedRateLimiter:
+    return SharedRateLimiter(
+        aredis, bucket_key(key, "ak:A"), sleep=clock.sleep, clock_ms=clock, **options
+    )
 
 
 async def test_permits_are_spaced_at_the_rate_across_limiters(aredis: Any) -> None:
@@ -42,21 +74,176 @@ async def test_identities_have_separate_schedules(aredis: Any) -> None:
 
 
 async def test_a_429_halves_the_rate_once_per_cooldown(aredis: Any) -> None:
-    key = bucket_key("e", "ak:C")
-    limiter = SharedRateLimiter(aredis, key, sleep=RecordingSleep(), cut_cooldown_s=60)
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, cut_cooldown_s=60, start_rate_per_s=40)
     await limiter.acquire(40)
-    assert await limiter.throttled() == (20.0, True)
-    assert await limiter.throttled() == (20.0, False)  # within the cooldown: one cut per burst
-    assert await limiter.acquire(40) < 21
+    first, second = await limiter.throttled(), await limiter.throttled()
+    assert (first.rate_per_s, first.cut) == (20.0, True)
+    assert (second.rate_per_s, second.cut) == (20.0, False)  # one cut per burst
+    assert (await limiter.acquire(40)).rate_per_s < 21
 
 
 async def test_the_rate_recovers_towards_the_ceiling(aredis: Any) -> None:
-    key = bucket_key("e", "ak:D")
-    limiter = SharedRateLimiter(aredis, key, sleep=RecordingSleep(), recovery_per_s=0.05)
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, recovery_per_s=0.05, start_rate_per_s=40)
     await limiter.acquire(40)
     await limiter.throttled()
-    updated = float(await aredis.hget(key, "updated"))
-    await aredis.hset(key, "updated", str(updated - 4000))  # pretend the cut was 4 s ago
-    assert 23.5 < await limiter.acquire(40) < 24.5  # 20 * (1 + 0.05 * 4), then on to 40
-    await aredis.hset(key, "updated", "0")
-    assert await limiter.acquire(40) == 40.0
+    clock.advance(4)
+    assert (await limiter.acquire(40)).rate_per_s == pytest.approx(24)  # 20 * (1 + 0.05 * 4)
+    clock.advance(1000)
+    assert (await limiter.acquire(40)).rate_per_s == 40.0
+
+
+async def test_a_new_schedule_ramps_up_from_a_modest_rate_until_the_first_429(
+    aredis: Any,
+) -> None:
+    """No stampede: 20/s at first, four times that a second later, until a 429 ends it."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock)
+    assert (await limiter.acquire(400)).rate_per_s == 20
+    clock.advance(1)
+    assert (await limiter.acquire(400)).rate_per_s == pytest.approx(80)
+    clock.advance(1)
+    assert (await limiter.acquire(400)).rate_per_s == pytest.approx(320)
+    assert (await limiter.throttled()).rate_per_s == pytest.approx(160)
+    clock.advance(1)
+    assert (await limiter.acquire(400)).rate_per_s == pytest.approx(160 * 1.02)  # no more ramp
+
+
+async def test_a_named_limit_sets_the_ceiling_of_every_limiter_at_once_and_is_told_once(
+    aredis: Any,
+) -> None:
+    clock = Clock()
+    one, two = limiter_on(aredis, clock), limiter_on(aredis, clock)
+    permit = await one.acquire(200)
+    learnt = await one.throttled(permit, WINDOW)
+    assert learnt.learned == WINDOW
+    assert learnt.rate_per_s == pytest.approx(0.95 * 20)
+    again = await two.throttled(permit, WINDOW)
+    assert again.learned is None  # logged once, by whoever learnt it first
+    one.accepted()
+    clock.advance(60)
+    answer = await one.acquire(200)
+    assert answer.rate_per_s == pytest.approx(19)
+    assert one.limit == WINDOW
+    clock.advance(3600)  # growth never passes the named limit
+    assert (await two.acquire(200)).rate_per_s == pytest.approx(19)
+    assert two.limit == WINDOW
+
+
+async def test_a_spent_window_holds_every_limiter_to_one_spaced_probe_until_one_is_accepted(
+    aredis: Any,
+) -> None:
+    """After a 429 at a named limit of 600/30s: probes a second apart (a thirtieth of the
+    window), one at a time, whoever asks; the first accepted one resumes the schedule."""
+    clock = Clock()
+    one, two = limiter_on(aredis, clock), limiter_on(aredis, clock)
+    permit = await one.acquire(200)
+    throttling = await one.throttled(permit, WINDOW)
+    assert (throttling.holding, throttling.held) == (True, True)
+    granted = []
+    for limiter in (one, two, one, two):
+        await limiter.acquire(200)
+        granted.append(clock.now_ms)
+        throttled = await limiter.throttled(permit=None, limit=WINDOW)
+        assert (throttled.holding, throttled.held) == (True, False)
+    gaps = [b - a for a, b in itertools.pairwise(granted)]
+    assert all(gap == pytest.approx(1000) for gap in gaps), gaps
+    await two.acquire(200)  # a probe the cloud accepts
+    two.accepted()
+    start = clock.now_ms
+    for _ in range(19):
+        await two.acquire(200)
+    assert not two.holding
+    assert clock.now_ms - start == pytest.approx(1000, rel=0.06)  # 19 permits at 19/s
+
+
+async def test_a_429_of_a_call_sent_before_the_hold_ended_does_not_hold_again(
+    aredis: Any,
+) -> None:
+    clock = Clock()
+    limiter = limiter_on(aredis, clock)
+    early = await limiter.acquire(200)
+    await limiter.throttled(early, WINDOW)
+    await limiter.acquire(200)
+    limiter.accepted()
+    clock.advance(0.01)
+    await limiter.acquire(200)  # reports the accepted probe: the hold ends
+    assert not limiter.holding
+    late = await limiter.throttled(early, WINDOW)  # a straggler sent before
+    assert (late.holding, late.free) == (False, True)  # no hold again, and no fault of its row
+    fresh = await limiter.acquire(200)
+    assert (await limiter.throttled(fresh, WINDOW)).held
+
+
+async def test_without_a_message_a_second_of_nothing_but_429s_is_a_spent_window(
+    aredis: Any,
+) -> None:
+    """The plain message: the rate adapts as before; but once no call has been accepted for
+    a second while 429s came, all hold back, and those 429s no longer count as attempts."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, start_rate_per_s=100)
+    permit = await limiter.acquire(100)
+    first = await limiter.throttled(permit)
+    assert (first.cut, first.holding, first.free) == (True, False, False)
+    clock.advance(0.5)
+    assert not (await limiter.throttled(await limiter.acquire(100))).holding
+    clock.advance(0.6)
+    spent = await limiter.throttled(await limiter.acquire(100))
+    assert (spent.holding, spent.held, spent.cut, spent.free) == (True, True, False, True)
+    rate = spent.rate_per_s
+    clock.advance(0.3)
+    assert (await limiter.throttled(await limiter.acquire(100))).rate_per_s == rate  # no cut
+
+
+async def test_a_new_schedule_starts_from_the_limit_learnt_for_its_endpoint_and_identity(
+    aredis: Any,
+) -> None:
+    clock = Clock()
+    first = limiter_on(aredis, clock)
+    await first.throttled(await first.acquire(200), WINDOW)
+    await aredis.delete(first.key)  # the schedule expired: an hour without a call
+    again = limiter_on(aredis, clock)
+    assert (await again.acquire(200)).rate_per_s == pytest.approx(19)  # no ramp from 20
+    assert again.limit == WINDOW
+    assert await aredis.ttl(keys.rate_memory(first.key)) > 29 * 24 * 3600
+    other = limiter_on(aredis, clock, key="another endpoint")
+    assert (await other.acquire(200)).rate_per_s == 20
+
+
+async def test_a_permit_reserved_before_the_schedule_changed_is_asked_for_again(
+    aredis: Any,
+) -> None:
+    """A caller sleeping until its slot when a 429 teaches the limit does not send then: it
+    asks again, and (the window being spent) waits for a probe slot."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, start_rate_per_s=10)
+    first = await limiter.acquire(10)
+    taught = False
+
+    async def sleep(seconds: float) -> None:
+        nonlocal taught
+        if not taught:
+            taught = True
+            await limiter.throttled(first, WINDOW)
+        await clock.sleep(seconds)
+
+    limiter.sleep = sleep
+    second = await limiter.acquire(10)
+    assert second.slot_ms >= first.slot_ms + 1000  # the probe slot, not the 0.1 s one
+
+
+async def test_a_caller_waiting_out_a_spent_window_stops_when_told(aredis: Any) -> None:
+    """A hold may last minutes: a cancelled job's callers stop waiting between polls."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock)
+    await limiter.throttled(await limiter.acquire(200), CloudLimit(200, 300))
+    asked = 0
+
+    async def stop() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked == 3
+
+    assert await limiter.acquire(200, stop=stop) is None
+    assert clock.waits == [0.25, 0.25]

@@ -33,9 +33,7 @@ async def test_a_row_is_recorded_and_counted_once_however_often_it_is_sent(aredi
     )
     assert (first.added, first.done, again.added, again.done) == (2, 2, 0, 2)
     assert await aredis.hgetall(keys.counts(JOB)) == {"deleted": "1", "failed": "1"}
-    assert (
-        RowResult.from_json(await aredis.hget(keys.results(JOB), "1")).status is RowStatus.DELETED
-    )
+    assert (await store.chunk_results(JOB, 0))[1].status is RowStatus.DELETED
 
 
 @pytest.mark.parametrize(

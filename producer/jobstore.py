@@ -1,0 +1,96 @@
+"""A job's rows and results in Redis as the commands read and change them (sync).
+
+Workers write results per request into a list per chunk and mark each row final in a bitmap
+(``worker.keys.final``, ``worker.keys.chunk_results``); the commands read them here, one chunk
+at a time, so that the format is parsed in one place (``worker.formats``) and memory stays bounded
+by one chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, cast
+
+from worker import keys
+from worker.formats import bit_items, decode_chunk, first_observed, latest_results
+from worker.jobs import RowResult
+from worker.model import ImageBatch
+
+if TYPE_CHECKING:
+    import redis
+
+
+def numbered_chunks(
+    client: redis.Redis, job_id: str, chunks: int
+) -> Iterator[tuple[int, list[ImageBatch]]]:
+    """(number, batches) of chunks 0 .. ``chunks`` - 1, one at a time (a missing one skipped)."""
+    for number in range(chunks):
+        text = client.get(keys.chunk(job_id, number))
+        if text is not None:
+            yield number, decode_chunk(text)
+
+
+def final_refs(client: redis.Redis, job_id: str, refs: Sequence[int]) -> set[int]:
+    """Which of these rows have a result (their bits in the job's ``final`` bitmap)."""
+    if not refs:
+        return set()
+    items = bit_items(refs)
+    bits = client.bitfield_ro(keys.final(job_id), *items[0], items=items[1:])
+    return {ref for ref, bit in zip(refs, bits, strict=True) if bit}
+
+
+def chunk_results(client: redis.Redis, job_id: str, number: int) -> dict[int, RowResult]:
+    """Row ref -> result of the final rows of original chunk ``number`` (and of the retry
+    chunks that sent its rows again)."""
+    entries = cast(list[str], client.lrange(keys.chunk_results(job_id, number), 0, -1))
+    found = latest_results(entries)
+    final = final_refs(client, job_id, list(found))
+    return {ref: result for ref, result in found.items() if ref in final}
+
+
+def rows_in(
+    client: redis.Redis, job_id: str, chunks: int, statuses: set[str]
+) -> dict[int, tuple[int, str]]:
+    """Row ref -> (its chunk, its status) for the rows whose final status is in ``statuses``
+    (rows refused by validation are in no chunk and never listed)."""
+    found: dict[int, tuple[int, str]] = {}
+    for number in range(chunks):
+        for ref, result in chunk_results(client, job_id, number).items():
+            if result.status.value in statuses:
+                found[ref] = (number, result.status.value)
+    return found
+
+
+def reset_rows(client: redis.Redis, job_id: str, rows: dict[int, tuple[int, str]]) -> None:
+    """Make rows pending again (their final bits cleared, their counts taken back) in one
+    transaction; their old entries stay in the lists until a new result supersedes them."""
+    pipe = client.pipeline(transaction=True)
+    for ref, (_, status) in rows.items():
+        pipe.setbit(keys.final(job_id), ref, 0)
+        pipe.hincrby(keys.counts(job_id), status, -1)
+    pipe.execute()
+
+
+def write_invalid_result(
+    pipe: redis.client.Pipeline, job_id: str, ref: str, result: RowResult
+) -> None:
+    """Queue the result of a row refused by validation (``ref``: "i" and its position)."""
+    pipe.hset(keys.results(job_id), ref, result.to_json())
+
+
+def invalid_result(client: redis.Redis, job_id: str, ref: str) -> RowResult | None:
+    raw = cast(str | None, client.hget(keys.results(job_id), ref))
+    return None if raw is None else RowResult.from_json(raw)
+
+
+def observed_values(
+    client: redis.Redis, job_id: str, number: int, refs: Sequence[int]
+) -> list[str | None]:
+    """The JSON of what the job's reads found for these rows of chunk ``number`` (None: not
+    read; "null": the key was absent)."""
+    if not refs:
+        return []
+    entries = cast(list[str], client.lrange(keys.chunk_observed(job_id, number), 0, -1))
+    found = first_observed(entries)
+    return [json.dumps(found[ref], ensure_ascii=False) if ref in found else None for ref in refs]

@@ -1,0 +1,214 @@
+"""Listing every image a query matches, completely, before anything is deleted.
+
+Offset paging over a set that changes between pages skips or repeats images. So a pass counts
+first, pages through (1000 a page), and notes every ``total_count`` the pages report; a pass
+whose totals all agree and whose images number the count is consistent. A consistent first pass
+is the listing. Otherwise the listing is read again until two passes in a row give the same
+images and tags (the later one consistent), or ``max_passes`` have been read.
+
+Each call waits for a permit of the shared rate limit of its endpoint and identity (the one the
+workers use, through Redis) and is retried like a worker's calls: 429, 5xx, timeouts and
+dropped connections with the same backoff, up to the same attempt cap and deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from worker.backoff import compute_backoff
+from worker.client import ImsClient
+from worker.errors import TagsweepError
+from worker.jobs import JobOptions
+from worker.outcomes import Outcome, OutcomeKind
+from worker.query import PAGE_LIMIT, ImageQuery, QueryPage, Resource
+from worker.ratelimit import SharedRateLimiter
+
+DEFAULT_MAX_PASSES = 5
+
+
+class ListingFailed(TagsweepError):
+    """Raised when the listing cannot be completed: a call failed for good, or it never
+    settled; nothing of it may be used."""
+
+
+@dataclass
+class Caller:
+    """Makes one query call under the shared rate limit, retrying what is worth it."""
+
+    client: ImsClient
+    limiter: SharedRateLimiter
+    policy: JobOptions = field(default_factory=JobOptions)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+    calls: int = 0
+    retries: int = 0
+
+    async def call(self, project_id: str, body: bytes, *, what: str) -> QueryPage:
+        """The answer to ``body``; ``ListingFailed`` (saying what failed) when there is none."""
+        started, attempt, free = self.clock(), 0, 0
+        while True:
+            attempt += 1
+            permit = await self.limiter.acquire(self.policy.rate_per_s)
+            outcome, page = await self.client.query_images(project_id, body)
+            self.calls += 1
+            if outcome.kind is OutcomeKind.THROTTLED:
+                # As in the engine: a 429 at a limit the gateway named, or while its window's
+                # quota is spent, uses up no attempt (all callers hold back together).
+                free += (await self.limiter.throttled(permit, outcome.limit)).free
+            elif outcome.http_status is not None:
+                self.limiter.accepted()
+            if page is not None:
+                return page
+            if not self._retry_allowed(outcome, attempt - free, started):
+                failure = _describe(outcome, attempt)
+                raise ListingFailed(f"{what} of project {project_id} failed: {failure}")
+            self.retries += 1
+            await self.sleep(
+                compute_backoff(
+                    attempt - free,
+                    base_s=self.policy.backoff_base_s,
+                    cap_s=self.policy.backoff_cap_s,
+                    rng=self.rng,
+                    retry_after_s=outcome.retry_after_s,
+                )
+            )
+
+    def _retry_allowed(self, outcome: Outcome, attempt: int, started: float) -> bool:
+        return (
+            outcome.kind.retryable
+            and attempt < self.policy.max_attempts
+            and self.clock() - started < self.policy.row_deadline_s
+        )
+
+
+def _describe(outcome: Outcome, attempts: int) -> str:
+    status = outcome.http_status if outcome.http_status is not None else outcome.kind.value
+    code = f" {outcome.error_code}" if outcome.error_code else ""
+    message = f": {outcome.error_message}" if outcome.error_message else ""
+    return f"{status}{code}{message} (after {attempts} attempt(s))"
+
+
+@dataclass
+class Pass:
+    """One reading of the listing: the count, every total the pages reported, the images."""
+
+    count: int
+    totals: list[int] = field(default_factory=list)
+    images: dict[str, Resource] = field(default_factory=dict)
+    repeated: int = 0
+    pages: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        """Nothing changed while it was read, as far as the answers tell."""
+        return (
+            all(total == self.count for total in self.totals)
+            and not self.repeated
+            and len(self.images) == self.count
+        )
+
+    def same_images(self, other: Pass) -> bool:
+        return self.images == other.images
+
+
+class Progress(Protocol):
+    """Told what a listing does, to show it."""
+
+    def start_pass(self, project_id: str, number: int, count: int) -> None:
+        """A pass begins; ``count`` images match now."""
+
+    def page(self, images: int) -> None:
+        """A page of ``images`` images was read."""
+
+    def changed(self, project_id: str, reason: str) -> None:
+        """The pass cannot be trusted (``reason``); the listing is read again."""
+
+
+async def read_pass(
+    caller: Caller,
+    project_id: str,
+    query: ImageQuery,
+    *,
+    number: int,
+    progress: Progress,
+    page_size: int,
+) -> Pass:
+    """Count, then read every page once."""
+    counted = await caller.call(project_id, query.body("count"), what="the count")
+    reading = Pass(counted.total_count)
+    progress.start_pass(project_id, number, reading.count)
+    offset = 0
+    while offset < max([reading.count, *reading.totals]):
+        body = query.body("filter", limit=page_size, offset=offset)
+        page = await caller.call(project_id, body, what=f"the page at offset {offset}")
+        reading.pages += 1
+        reading.totals.append(page.total_count)
+        for resource in page.resources:
+            if resource.image_id in reading.images:
+                reading.repeated += 1
+            reading.images[resource.image_id] = resource
+        progress.page(len(page.resources))
+        if not page.resources:
+            break
+        offset += len(page.resources)
+    return reading
+
+
+def distrust(current: Pass, previous: Pass | None) -> str | None:
+    """Why this pass cannot be the listing, or None when it can."""
+    changed = [total for total in current.totals if total != current.count]
+    if changed:
+        return f"total_count changed during paging ({current.count:,}, then {changed[-1]:,})"
+    if current.repeated or len(current.images) != current.count:
+        return (
+            f"the pages held {len(current.images):,} distinct images "
+            f"for a count of {current.count:,}"
+        )
+    if previous is not None and not current.same_images(previous):
+        return "this pass differs from the one before"
+    return None
+
+
+@dataclass
+class Listing:
+    """The settled listing of one project, and what it took."""
+
+    project_id: str
+    images: list[Resource]
+    pages: int
+    passes: int
+
+
+async def list_project(
+    caller: Caller,
+    project_id: str,
+    query: ImageQuery,
+    *,
+    progress: Progress,
+    max_passes: int = DEFAULT_MAX_PASSES,
+    page_size: int = PAGE_LIMIT,
+) -> Listing:
+    """Read passes until one can be trusted (see the module's docstring)."""
+    previous: Pass | None = None
+    pages, reason = 0, ""
+    for number in range(1, max_passes + 1):
+        if previous is not None:
+            progress.changed(project_id, reason)
+        current = await read_pass(
+            caller, project_id, query, number=number, progress=progress, page_size=page_size
+        )
+        pages += current.pages
+        doubt = distrust(current, previous)
+        if doubt is None:
+            return Listing(project_id, list(current.images.values()), pages, number)
+        previous, reason = current, doubt
+    raise ListingFailed(
+        f"could not get a stable listing of project {project_id} in {max_passes} passes "
+        f"(the last: {reason}); nothing written"
+    )

@@ -1,0 +1,69 @@
+"""Taking a job up again when the command that made it is run again (``run``, ``submit``).
+
+An interrupted job still has chunks not done: they are queued again. A job that was aborted (a
+wrong SK, say) or cancelled has rows that ended ``cancelled`` without being sent: they are
+written into new chunks and queued, as ``retry --only cancelled`` would; rows that ended in any
+other status are final and are not sent again. ``--new`` starts a new job instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import click
+
+from producer.control import reopen_job, retry_job
+from producer.status import read_job
+from worker import keys
+from worker.jobs import JobState
+from worker.model import RowStatus
+
+if TYPE_CHECKING:
+    import redis
+
+
+def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
+    """Chunks of a job not marked done (original and retry chunks alike)."""
+    record = client.hgetall(keys.job(job_id))
+    done = {int(n) for n in client.smembers(keys.done_chunks(job_id))}
+    return [n for n in range(int(record["next_chunk"])) if n not in done]
+
+
+def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> None:
+    """A private Redis has no other workers: leases left by an interrupted run are stale."""
+    members = [keys.lease_member(job_id, n) for n in chunks]
+    if members:
+        client.zrem(keys.LEASES, *members)
+        client.hdel(keys.LEASE_OWNERS, *members)
+
+
+def take_up(client: redis.Redis, job_id: str) -> list[int]:
+    """Queue again what a stopped or interrupted job has not sent; say so in one line on
+    stderr. Returns the chunks to dispatch."""
+    job = read_job(client, job_id)
+    if job.state in (JobState.ABORTED, JobState.CANCELLED):
+        rows = retry_job(client, job_id, {RowStatus.CANCELLED.value})
+        chunks = pending_chunks(client, job_id)
+        if chunks and not rows:
+            reopen_job(client, job_id)  # chunks an interruption left: their rows are unsent too
+        how = f"resuming its {rows:,} unsent rows" if rows else "resuming it"
+        if not chunks:
+            how = "every row is final; nothing to send again"
+        click.echo(f"job {job_id} was {job.state.value}: {job.reason}; {how}", err=True)
+        return chunks
+    chunks = pending_chunks(client, job_id)
+    if job.state.finished:
+        click.echo(
+            f"job {job_id} has already ended ({job.state.value}); --new starts a new one",
+            err=True,
+        )
+    else:
+        click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
+    return chunks
+
+
+def point_at(client: redis.Redis, job_id: str, endpoint: str) -> None:
+    """Send a job's calls to ``endpoint`` from now on (``--simulate``: a new simulator each run)."""
+    job = read_job(client, job_id)
+    client.hset(keys.job(job_id), "options", replace(job.options, endpoint=endpoint).to_json())

@@ -1,0 +1,128 @@
+"""Every command against the usual mistakes: one line naming the problem, exit 2, no traceback,
+and nothing started or queued."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+
+from producer.collect import collect
+from producer.submit import create_job
+from tests.e2e.conftest import run_cli, user_env
+from worker.jobs import JobOptions
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = ("sample.csv", "--project-id", "0123456789abcdef0123456789abcdef", "--region", "r1")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A folder holding sample.csv and a sub-folder ``somedir``."""
+    shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
+    (tmp_path / "somedir").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def job_id(e2e_redis_url: str, workdir: Path) -> str:
+    """A job written into the test Redis (nothing queued: no worker is involved)."""
+    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    collection = collect([str(workdir / "sample.csv")], default_project_id="p", default_region="r")
+    job, _ = create_job(client, collection, options=JobOptions(), max_tags=20)
+    client.close()
+    return job
+
+
+def assert_one_line(result: object, *names: str) -> None:
+    code, err = result.returncode, result.stderr  # type: ignore[attr-defined]
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.startswith("tagsweep"), err
+    assert err.count("\n") == 1, err
+    for name in names:
+        assert name in err, err
+
+
+FILE_MISTAKES = [
+    (("run", "missing.csv"), "missing.csv: cannot open: No such file"),
+    (("run", "somedir"), "somedir: cannot open: Is a directory"),
+    (("run", "missing.csv", "--simulate"), "missing.csv: cannot open"),
+    (("plan", "missing.csv"), "missing.csv: cannot open"),
+    (("plan", "somedir", "--simulate"), "somedir: cannot open: Is a directory"),
+    (("submit", "missing.csv"), "missing.csv: cannot open"),
+    (("submit", "somedir"), "somedir: cannot open: Is a directory"),
+    (("run", *SAMPLE, "--report", "/nonexistent/dir/x.csv"), "no such directory"),
+    (("run", *SAMPLE, "--report", "somedir"), "'somedir' is a directory"),
+    (("run", *SAMPLE, "--simulate", "--report", "/nonexistent/d/x.csv"), "/nonexistent/d/x.csv"),
+    (("plan", *SAMPLE, "-o", "/nonexistent/dir/p.csv"), "cannot write the plan"),
+    (("run", *SAMPLE, "--rate", "fast"), "'--rate'"),
+    (("run", *SAMPLE, "--workers", "0"), "'--workers'"),
+    (("run", *SAMPLE, "--api", "v9"), "'--api'"),
+    (("run", *SAMPLE, "--bogus"), "--bogus"),
+    (("status", "--interval", "-1"), "'--interval'"),
+    (("nosuchcommand",), "nosuchcommand"),
+    (("simulator", "--seed", "missing.csv"), "'missing.csv' does not exist"),
+    (("simulator", "--seed", "somedir"), "'somedir' is a directory"),
+    (("simulator", "--port", "99999"), "'--port'"),
+    (("simulator", "--fail-rate", "503=2"), "--fail-rate"),
+    (("worker", "-c", "many"), "'--concurrency'"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), FILE_MISTAKES)
+def test_a_mistake_is_one_line_exit_2_and_nothing_starts(
+    workdir: Path, args: tuple[str, ...], named: str
+) -> None:
+    """Nothing is started: no private Redis folder appears (so nothing can have been queued)."""
+    result = run_cli(user_env(), *args, cwd=workdir)
+    assert_one_line(result, named)
+    assert not (workdir / ".tagsweep").exists()
+
+
+def test_tagsweep_alone_prints_its_help(workdir: Path) -> None:
+    result = run_cli(user_env(), cwd=workdir)
+    assert result.stderr.startswith("Usage: tagsweep [OPTIONS] COMMAND"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_names_a_missing_file_and_a_directory(workdir: Path) -> None:
+    result = run_cli(user_env(), "validate", "missing.csv", "somedir", cwd=workdir)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "missing.csv: cannot open: No such file or directory",
+        "somedir: cannot open: Is a directory",
+    ]
+
+
+JOB_MISTAKES = [
+    (("status", "nope"), "no job 'nope'"),
+    (("status", "nope", "--watch"), "no job 'nope'"),
+    (("report", "nope"), "no job 'nope'"),
+    (("retry", "nope"), "no job 'nope'"),
+    (("cancel", "nope"), "no job 'nope'"),
+    (("undo", "nope"), "no job 'nope'"),
+    (("report", "JOB", "-o", "/nonexistent/dir/r.csv"), "no such directory '/nonexistent/dir'"),
+    (("report", "JOB", "-o", "somedir"), "is a directory"),
+    (("report", "JOB", "--format", "xml"), "'--format'"),
+    (("report", "JOB", "--only", "gone"), "'--only'"),
+    (("retry", "JOB", "--only", "invalid"), "'--only'"),
+    (("retry", "JOB"), "retry it once it has finished"),
+    (("undo", "JOB"), "JOB"),
+    (("undo", "JOB", "--report", "/nonexistent/dir/u.csv"), "no such directory"),
+    (("simulator", "--port", "REDISPORT"), "address already in use"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), JOB_MISTAKES)
+def test_a_mistake_about_a_job_is_one_line_and_exit_2(
+    workdir: Path, e2e_redis_url: str, job_id: str, args: tuple[str, ...], named: str
+) -> None:
+    port = e2e_redis_url.rsplit(":", 1)[1].split("/")[0]
+    args = tuple({"JOB": job_id, "REDISPORT": port}.get(a, a) for a in args)
+    result = run_cli(user_env(REDIS_URL=e2e_redis_url), *args, cwd=workdir)
+    assert_one_line(result, named.replace("JOB", job_id))
+    assert not list(workdir.glob("*.csv.*"))

@@ -1,0 +1,263 @@
+"""Running tagsweep for months: ``jobs``, retention (``--keep``), ``forget`` and the Prometheus
+exporter, against a real Redis, real workers and the simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from producer.local import tagsweep_command
+from tests.e2e.conftest import (
+    SimProcess,
+    WorkerProcess,
+    run_cli,
+    submit,
+    wait_for_job,
+    worker_env,
+)
+from tests.e2e.test_engine import images, write
+from tests.e2e.test_safety import _converse
+from worker import keys
+
+HEADER = ["image_id", "key", "value"]
+
+
+def tag_files(tmp_path: Path, count: int, name: str = "job.csv") -> tuple[Path, Path]:
+    """A seed of ``count`` images with one tag each, and the job that deletes those tags."""
+    rows = [[image, "env", "prod"] for image in images(count)]
+    return write(tmp_path / f"seed-{name}", HEADER, rows), write(tmp_path / name, HEADER, rows)
+
+
+def keys_of(client: redis.Redis, job_id: str) -> list[str]:
+    """Every key of the database that belongs to the job: named after it, or its resume key."""
+    found = [str(k) for k in client.scan_iter(match=f"*{job_id}*", count=1000)]
+    resume = [str(k) for k in client.scan_iter(match=keys.resume("*"), count=1000)]
+    return found + [k for k in resume if client.get(k) == job_id]
+
+
+def status_json(env: dict[str, str], job_id: str) -> dict[str, object]:
+    result = run_cli(env, "status", job_id, "--json")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_jobs_lists_every_job_newest_first_with_its_counts(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Kinds, states, outcomes and files as status has them; --state filters; a backup not
+    undone says when it expires."""
+    present, missing = images(4), images(2)
+    seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "prod"] for i in present])
+    first = write(tmp_path / "first.csv", HEADER, [[i, "env", "prod"] for i in present + missing])
+    second = write(tmp_path / "second.csv", HEADER, [[present[0], "_sys_x", "v"]])
+    env = worker_env(e2e_redis_url, start_sim_process(seed))
+    start_worker(env)
+    older = submit(env, str(first))
+    wait_for_job(e2e_redis_url, older, timeout_s=60)
+    newer = submit(env, str(second), "--backup")
+    wait_for_job(e2e_redis_url, newer, timeout_s=60)
+
+    listing = json.loads(run_cli(env, "jobs", "--json").stdout)
+    assert [entry["job_id"] for entry in listing] == [newer, older]
+    for entry in listing:
+        status = status_json(env, entry["job_id"])
+        assert entry["state"] == status["state"]
+        assert entry["counts"] == {k: v for k, v in status["counts"].items() if v}
+        assert entry["rows"] == status["total"]
+        assert entry["finished_at"]
+        assert entry["created_at"]
+        assert entry["expires_at"] == status["expires_at"]
+    new, old = listing
+    assert (old["kind"], old["counts"], old["files"]) == (
+        "delete",
+        {"deleted": 4, "not_found": 2},
+        [str(first)],
+    )
+    assert (old["goal_rows"], old["missed_rows"], old["backup_expires_at"]) == (6, 0, None)
+    assert (new["kind"], new["counts"], new["missed_rows"]) == (
+        "delete with backup",
+        {"rejected": 1},
+        1,
+    )
+    assert new["backup_expires_at"] == new["expires_at"]
+    assert status_json(env, newer)["backup_expires_at"] == new["expires_at"]
+
+    only = json.loads(run_cli(env, "jobs", "--json", "--state", "completed").stdout)
+    assert [entry["job_id"] for entry in only] == [older]
+    table = run_cli(env, "jobs").stdout.splitlines()
+    assert table[0].startswith("JOB ")
+    assert table[1].startswith(newer)
+    assert "0 deleted/not_found, 1 not deleted/not_found" in table[1]
+    assert table[2].startswith("  backup expires ")
+    assert table[3].startswith(older)
+    assert "6 deleted/not_found, 0 not deleted/not_found" in table[3]
+
+
+def test_a_finished_job_expires_after_its_keep_and_a_running_one_loses_nothing(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """--keep 2s: no key of the job has a TTL during a run of several seconds, every row ends
+    recorded, and 2 s after the end no key of the job is left; report, retry and undo then
+    say it expired."""
+    seed, job_csv = tag_files(tmp_path, 30)
+    env = worker_env(e2e_redis_url, start_sim_process(seed))
+    start_worker(env)
+    job_id = submit(env, str(job_csv), "--rate", "6", "--keep", "2s", "--backup")
+    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    samples = 0
+    started = time.monotonic()
+    while (state := client.hget(keys.job(job_id), "state")) in ("queued", "running"):
+        # The first-call marker (keys.verified) has a TTL of its own, whatever the job does.
+        job_keys = [k for k in keys_of(client, job_id) if ":verified:" not in k]
+        assert [k for k in job_keys if client.pttl(k) >= 0] == [], state
+        samples += 1
+        time.sleep(0.3)
+    assert time.monotonic() - started > 4
+    assert samples > 10
+    final = wait_for_job(e2e_redis_url, job_id, timeout_s=5)
+    assert final.counts == {"deleted": 30}  # nothing lost while it ran longer than its keep
+    assert final.job.finished_at_ms is not None
+
+    deadline = time.monotonic() + 10
+    while keys_of(client, job_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert keys_of(client, job_id) == []
+    assert time.time() * 1000 >= final.job.finished_at_ms + 2000
+    for command in (["report", job_id], ["retry", job_id], ["undo", job_id, "--queue-only"]):
+        result = run_cli(env, *command)
+        assert result.returncode == 2, (command, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert f"job {job_id} has expired" in line
+    assert json.loads(run_cli(env, "jobs", "--json").stdout) == []
+
+
+def test_forget_refuses_a_running_job_and_deletes_every_key_of_a_finished_one(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    """Refused while running; on a terminal it asks first for a backup not undone ("no"
+    keeps everything); then every key of the job goes, found by scanning the database."""
+    seed, job_csv = tag_files(tmp_path, 20)
+    env = worker_env(e2e_redis_url, start_sim_process(seed))
+    start_worker(env)
+    job_id = submit(env, str(job_csv), "--rate", "3", "--backup")
+    wait_for_job(e2e_redis_url, job_id, timeout_s=30, until=lambda s: s.job.state == "running")
+    refused = run_cli(env, "forget", job_id)
+    assert refused.returncode == 2
+    [line] = refused.stderr.strip().splitlines()
+    assert f"job {job_id} is running" in line
+    assert run_cli(env, "cancel", job_id).returncode == 0
+    wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    before = keys_of(client, job_id)
+    assert keys.chunk(job_id, 0) in before
+    assert keys.observed(job_id) in before
+
+    code, shown = _converse(tagsweep_command("forget", job_id), env, tmp_path, "n")
+    assert "holds a backup not undone" in shown
+    assert code == 3
+    assert keys_of(client, job_id) == before
+    forgotten = run_cli(env, "forget", job_id)  # no terminal: no question
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert keys_of(client, job_id) == []
+    assert client.zscore(keys.JOBS, job_id) is None
+    gone = run_cli(env, "report", job_id)
+    assert gone.returncode == 2
+    assert f"no job {job_id!r}" in gone.stderr
+
+
+@pytest.fixture
+def start_exporter() -> Iterator[Callable[[dict[str, str]], str]]:
+    """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(env: dict[str, str]) -> str:
+        process = subprocess.Popen(
+            tagsweep_command("exporter", "--port", "0"), env=env, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert line.startswith("exporter listening on "), line
+        return line.split()[-1]
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def scrape(url: str, job_id: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """The samples of /metrics that concern the job or the fleet, by name and labels."""
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("job", job_id) != job_id:
+                continue
+            labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "job"))
+            samples.setdefault(sample.name, {})[labels] = sample.value
+    return samples
+
+
+def test_the_exporter_matches_status_during_a_run_and_its_counters_grow(
+    tmp_path: Path,
+    e2e_redis_url: str,
+    start_sim_process: Callable[..., SimProcess],
+    start_worker: Callable[..., WorkerProcess],
+    start_exporter: Callable[[dict[str, str]], str],
+) -> None:
+    """Scraped between two ``status --json`` readings, each row counter lies between them;
+    429s from a throttling simulator are counted; a second scrape shows more."""
+    seed, job_csv = tag_files(tmp_path, 120)
+    env = worker_env(e2e_redis_url, start_sim_process(seed, "--rate-limit", "15"))
+    start_worker(env)
+    url = start_exporter(env)
+    job_id = submit(env, str(job_csv), "--rate", "30")
+    wait_for_job(e2e_redis_url, job_id, timeout_s=30, until=lambda s: s.done >= 10)
+
+    before = status_json(env, job_id)
+    first = scrape(url, job_id)
+    after = status_json(env, job_id)
+    assert after["state"] == "running", "the job ended too soon to be watched"
+    rows = first["tagsweep_rows_total"]
+    for status, count in before["counts"].items():
+        assert count <= rows[(("status", status),)] <= after["counts"][status]
+    assert first["tagsweep_job_rows"][()] == 120
+    assert first["tagsweep_job_state"][(("state", "running"),)] == 1
+    assert first["tagsweep_jobs"][(("state", "running"),)] == 1
+    assert first["tagsweep_rate_limit_requests_per_second"][()] == 30
+    assert first["tagsweep_workers"][()] >= 1
+    assert first["tagsweep_redis_up"][()] == 1
+    assert first["tagsweep_requests_total"][()] >= rows[(("status", "deleted"),)]
+
+    time.sleep(3)
+    second = scrape(url, job_id)
+    deleted = (("status", "deleted"),)
+    assert second["tagsweep_rows_total"][deleted] > rows[deleted]
+    assert second["tagsweep_requests_total"][()] > first["tagsweep_requests_total"][()]
+    final = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    last = scrape(url, job_id)
+    assert last["tagsweep_rows_total"][deleted] == final.counts["deleted"] == 120
+    assert last["tagsweep_throttled_requests_total"][()] > 0  # 30/s against a 15/s limit
+    assert last["tagsweep_retries_total"][()] >= last["tagsweep_throttled_requests_total"][()]
+    assert last["tagsweep_eta_seconds"][()] == 0
