@@ -56,7 +56,13 @@ def forget(job_id: str, yes: bool) -> None:
 
 @click.command(short_help="Serve Prometheus metrics read from Redis.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0: every interface.")
-@click.option("--port", default=9808, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--port",
+    default=9808,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 def exporter(host: str, port: int) -> None:
     """Serve Prometheus metrics on /metrics, read from Redis at each scrape (one exporter for
     every worker): rows by status, requests, 429s, retries, rates, ETA, states, queue,

@@ -7,7 +7,6 @@ interrupted (Ctrl-C). Commands raise typed errors; only ``main`` ends the proces
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,21 +44,36 @@ def check_output(path: str | None, what: str = "report") -> None:
         return
     target = Path(path)
     parent = target.parent
+    reason: str | None
     if target.is_dir():
         reason = "is a directory"
     elif not parent.is_dir():
         reason = f"no such directory {str(parent)!r}"
-    elif target.exists() and not _writable(target):
-        reason = "permission denied"
-    elif not target.exists() and not _writable(parent):
-        reason = f"cannot create files in {str(parent)!r} (permission denied)"
     else:
+        reason = _cannot_open(target)
+    if reason is None:
         return
     raise OutputError(f"cannot write the {what} to {path}: {reason}")
 
 
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK)
+def _cannot_open(target: Path) -> str | None:
+    """Why ``target`` cannot be opened for writing, found by trying (None: it can).
+
+    Permission bits say nothing for root, nor for /sys or /proc: only an open tells. A regular
+    file is opened to append (nothing changes); a new one is created and removed again; any
+    other existing path (a device, a pipe: /dev/stdout) is left alone.
+    """
+    try:
+        if not target.exists():
+            with target.open("x"):
+                pass
+            target.unlink()
+        elif target.is_file():
+            with target.open("a"):
+                pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def error_line(exc: BaseException) -> tuple[str, int] | None:

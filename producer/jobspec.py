@@ -114,6 +114,22 @@ def submission_key(kw: dict[str, Any], checksum: str) -> str | None:
     return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]
 
 
+def checked_collection(kw: dict[str, Any]) -> Collection:
+    """The files of ``kw`` read and checked; their problems printed, and exit 2 (nothing
+    queued) when one is a file error, or a row error without ``--skip-invalid``."""
+    files = list(kw["files"])
+    collection = collect(files, default_project_id=kw["project_id"], default_region=kw["region"])
+    report_problems(collection)
+    if collection.file_errors or (collection.errors and not kw["skip_invalid"]):
+        click.echo(
+            f"tagsweep: nothing queued: {len(collection.file_errors) + len(collection.errors)} "
+            "problem(s) above (--skip-invalid queues the valid rows)",
+            err=True,
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    return collection
+
+
 def prepare_job(
     client: redis.Redis, kw: dict[str, Any], *, new: bool = False, err: bool = False
 ) -> tuple[str, bool]:
@@ -128,15 +144,7 @@ def prepare_job(
     key = submission_key(kw, checksum)
     if key and not new and (found := find_submitted(client, key)):
         return found, True  # the caller says how it takes it up (resume.take_up)
-    collection = collect(files, default_project_id=kw["project_id"], default_region=kw["region"])
-    report_problems(collection)
-    if collection.file_errors or (collection.errors and not kw["skip_invalid"]):
-        click.echo(
-            f"tagsweep: nothing queued: {len(collection.file_errors) + len(collection.errors)} "
-            "problem(s) above (--skip-invalid queues the valid rows)",
-            err=True,
-        )
-        sys.exit(EXIT_BAD_INPUT)
+    collection = checked_collection(kw)
     plan = make_plan(
         collection,
         max_tags=kw["max_tags_per_request"],

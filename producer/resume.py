@@ -38,11 +38,15 @@ def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> N
         client.hdel(keys.LEASE_OWNERS, *members)
 
 
-def take_up(client: redis.Redis, job_id: str) -> list[int]:
+def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list[int]:
     """Queue again what a stopped or interrupted job has not sent; say so in one line on
-    stderr. Returns the chunks to dispatch."""
+    stderr (``can_renew``: the command has ``--new``). Returns the chunks to dispatch."""
     job = read_job(client, job_id)
     if job.state in (JobState.ABORTED, JobState.CANCELLED):
+        # The first call is tried again: an abort (a wrong SK) kept its probe claim so that no
+        # worker would try those credentials; they may have been fixed since.
+        for key in client.scan_iter(match=keys.verified(job_id, "*"), count=100):
+            client.delete(key)
         rows = retry_job(client, job_id, {RowStatus.CANCELLED.value})
         chunks = pending_chunks(client, job_id)
         if chunks and not rows:
@@ -54,10 +58,8 @@ def take_up(client: redis.Redis, job_id: str) -> list[int]:
         return chunks
     chunks = pending_chunks(client, job_id)
     if job.state.finished:
-        click.echo(
-            f"job {job_id} has already ended ({job.state.value}); --new starts a new one",
-            err=True,
-        )
+        renew = "; --new starts a new one" if can_renew else ""
+        click.echo(f"job {job_id} has already ended ({job.state.value}){renew}", err=True)
     else:
         click.echo(f"resuming job {job_id}: {len(chunks)} chunk(s) to go", err=True)
     return chunks

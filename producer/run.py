@@ -21,6 +21,7 @@ import click
 
 from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
+from producer.errors import InputError
 from producer.exits import EXIT_INTERRUPTED, exit_code
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
@@ -83,7 +84,15 @@ def simulated(files: list[str], env: dict[str, str], kw: dict[str, Any]) -> Iter
     sk = "demo-" + secrets.token_hex(12)
     seeds = [arg for name in files for arg in ("--seed", name)]
     project = kw["project_id"] or SIM_PROJECT
-    sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
+    from producer.jobspec import checked_collection
+
+    # Checked before the simulator reads them: a file it cannot seed from is the user's
+    # mistake, told as such, with nothing started.
+    checked_collection({**kw, "project_id": project, "region": kw["region"] or SIM_REGION})
+    try:
+        sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
+    except RuntimeError:
+        raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
         env.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
         for name in ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "TAGSWEEP_AUTH_TOKEN", "TAGSWEEP_IAM_USER"):
@@ -204,7 +213,7 @@ def run_job(
             if resumed:
                 if simulate:  # this run's simulator, seeded afresh: rows final are not re-sent
                     point_at(client, job_id, kw["endpoint"])
-                chunks = take_up(client, job_id)
+                chunks = take_up(client, job_id, can_renew=make_job is None)
                 if not env.get("REDIS_URL"):
                     clear_stale_leases(client, job_id, chunks)
             else:

@@ -3,6 +3,7 @@ and nothing started or queued."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,9 @@ FILE_MISTAKES = [
     (("simulator", "--port", "99999"), "'--port'"),
     (("simulator", "--fail-rate", "503=2"), "--fail-rate"),
     (("worker", "-c", "many"), "'--concurrency'"),
+    (("exporter", "--port", "99999"), "'--port'"),
+    # Permission bits say yes to root here; only trying to open the file says no.
+    (("run", *SAMPLE, "--report", "/proc/version"), "cannot write the report to /proc/version"),
 ]
 
 
@@ -126,3 +130,25 @@ def test_a_mistake_about_a_job_is_one_line_and_exit_2(
     result = run_cli(user_env(REDIS_URL=e2e_redis_url), *args, cwd=workdir)
     assert_one_line(result, named.replace("JOB", job_id))
     assert not list(workdir.glob("*.csv.*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("truncated.csv.gz", None), ("latin.csv", b"image_id,key\n\xff\xfe,k\n")],
+)
+def test_run_simulate_refuses_a_file_it_cannot_seed_from_before_starting_anything(
+    workdir: Path, name: str, content: bytes | None
+) -> None:
+    """The files are checked before the simulator reads them (it used to die on them, and
+    run showed a traceback)."""
+    path = workdir / name
+    if content is None:
+        path.write_bytes(gzip.compress((workdir / "sample.csv").read_bytes())[:3000])
+    else:
+        path.write_bytes(content)
+    result = run_cli(user_env(), "run", name, "--simulate", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "simulator:" not in result.stderr  # none was started
+    assert result.stderr.startswith(f"{name}:"), result.stderr
+    assert "nothing queued" in result.stderr
