@@ -156,7 +156,10 @@ def read_job(client: redis.Redis, job_id: str) -> Job:
 
 
 def read_status(client: redis.Redis, job_id: str) -> JobStatus:
-    pipe = client.pipeline(transaction=True)
+    # Not MULTI: Redis refuses a transaction, even of reads, once used memory passes
+    # maxmemory, and status must work most of all when Redis is full. The two reads may be a
+    # few results apart; the next read catches up.
+    pipe = client.pipeline(transaction=False)
     pipe.hgetall(keys.job(job_id))
     pipe.hgetall(keys.counts(job_id))
     record, counts = pipe.execute()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -160,3 +160,22 @@ def test_status_watch_piped_prints_at_its_interval_and_exits_as_run_would(
     lines = [line for line in err.splitlines() if line.startswith("running:")]
     assert len(lines) >= 4, err  # every 0.2 s for 2 s, not once in 10 s
     assert watcher.returncode == 1, err  # run's code: some rows in another final status
+
+
+def test_status_reads_a_job_while_redis_is_full(
+    start_redis_server: Callable[..., str],
+) -> None:
+    """Redis refuses a MULTI, even of reads, past maxmemory: status must not need one."""
+    from producer.status import read_status
+
+    client = redis.Redis.from_url(
+        start_redis_server("--maxmemory-policy", "noeviction"), decode_responses=True
+    )
+    client.hset(
+        keys.job("full"),
+        mapping={"state": "running", "total": 3, "chunks": 1, "options": JobOptions().to_json()},
+    )
+    client.hset(keys.counts("full"), "deleted", 2)
+    client.config_set("maxmemory", 1)
+    assert read_status(client, "full").counts == {"deleted": 2}
+    client.close()
