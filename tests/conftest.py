@@ -10,16 +10,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, build_simulator, start_simulator
-
-TEST_AK = "TESTAKEXAMPLE0000001"
-TEST_SK = "test-sk-do-not-log-4f1c9e"
-TEST_PROJECT = "0123456789abcdef0123456789abcdef"
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK
 
 
 def _answers(url: str) -> bool:
@@ -115,10 +113,10 @@ async def start_sim() -> AsyncIterator[Callable[..., object]]:
     """Start simulators on loopback ports (real HTTP); all are closed after the test."""
     running: list[RunningSimulator] = []
 
-    async def start(seed_csv: Path | None = None, **options: object) -> RunningSimulator:
+    async def start(seed_csv: Path | None = None, **options: Any) -> RunningSimulator:
         options.setdefault("aksk", {TEST_AK: TEST_SK})
         options.setdefault("project_id", TEST_PROJECT)
-        sim = build_simulator(SimulatorConfig(**options), seed_csv=seed_csv)  # type: ignore[arg-type]
+        sim = build_simulator(SimulatorConfig(**options), seed_csv=seed_csv)
         server = await start_simulator(sim)
         running.append(server)
         return server

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import SimProcess, WorkerProcess, submit, wait_for_job, worker_env
-from tests.e2e.test_limits import seeded
+from tests.helpers import MakeScene, seeded
 
 
 def test_tokens_expiring_mid_job_are_renewed_without_failing_a_row(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     seed, job_csv = seeded(tmp_path, 300)
-    sim = start_sim_process(
+    tokens = scene(
         seed,
         "--user",
         "ops",
@@ -26,22 +21,18 @@ def test_tokens_expiring_mid_job_are_renewed_without_failing_a_row(
         "acme",
         "--token-ttl",
         "3",
-    )
-    env = worker_env(
-        e2e_redis_url,
-        sim,
         TAGSWEEP_IAM_USER="ops",
         TAGSWEEP_IAM_PASSWORD="pw-for-the-test-1",
         TAGSWEEP_IAM_DOMAIN="acme",
-        TAGSWEEP_IAM_ENDPOINT=sim.url,
         TAGSWEEP_LOG_LEVEL="debug",  # every line a worker can write is searched for the password
+        workers=(),
+        unset=("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK"),
     )
-    del env["HUAWEICLOUD_SDK_AK"], env["HUAWEICLOUD_SDK_SK"]
-    workers = [start_worker(env, processes=2)]
-    job_id = submit(env, str(job_csv), "--rate", "40")
-    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    tokens.env["TAGSWEEP_IAM_ENDPOINT"] = tokens.sim.url
+    worker = tokens.add_worker(processes=2)
+    _, status = tokens.run(job_csv, "--rate", "40", timeout_s=60)
     assert status.counts == {"deleted": 300}
     # 7.5 s of work, tokens renewed at 90% of 3 s: a handful for both processes together.
-    assert sim.stats()["tokens_issued"] <= 7.5 / 2.7 + 3
-    logs = workers[0].log_path.read_text()
+    assert tokens.sim.stats()["tokens_issued"] <= 7.5 / 2.7 + 3
+    logs = worker.log_path.read_text()
     assert "pw-for-the-test-1" not in logs

@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import csv
+import subprocess
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-from tests.conftest import TEST_PROJECT
-from tests.e2e.conftest import (
-    REGION,
-    SimProcess,
-    WorkerProcess,
-    report_rows,
-    submit,
-    wait_for_job,
-    worker_env,
-)
-from tests.helpers import recorded_rows
+from producer.local import tagsweep_command
+from tests.helpers import REGION, TEST_PROJECT, MakeScene, images, recorded_rows, write
 from worker import keys
 
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 
 
-def write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def images(n: int) -> list[str]:
-    return [str(uuid.uuid4()) for _ in range(n)]
-
-
 def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     """Deleted where the image exists, not_found where not, rejected where the API refuses."""
     project_a, project_b, missing, system = images(150), images(150), images(20), images(10)
@@ -52,20 +26,18 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
         [i, k, f"{k}-ü", TEST_PROJECT] for i in project_a + system for k in ("env", "owner", "keep")
     ]
     seed += [[i, k, f"{k}-ü", OTHER_PROJECT] for i in project_b for k in ("env", "owner", "keep")]
-    sim = start_sim_process(write(tmp_path / "seed.csv", header, seed))
+    projects = scene(write(tmp_path / "seed.csv", header, seed))
+    sim = projects.sim
     rows = [[i, k, f"{k}-ü", TEST_PROJECT] for i in project_a + missing for k in ("env", "owner")]
     rows += [[i, k, f"{k}-ü", OTHER_PROJECT] for i in project_b for k in ("env", "owner")]
     rows += [[i, k, "x", TEST_PROJECT] for i in system for k in ("env", "_sys_managed")]
     job_csv = write(tmp_path / "job.csv", header, rows)
 
-    env = worker_env(e2e_redis_url, sim)
-    worker = start_worker(env, processes=2)
-    job_id = submit(env, str(job_csv), "--rate", "300", "--chunk-requests", "25")
-    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    job_id, status = projects.run(job_csv, "--rate", "300", "--chunk-requests", "25", timeout_s=60)
 
     assert status.job.state.value == "completed_with_failures"
     assert status.counts == {"deleted": 600, "not_found": 40, "rejected": 20}
-    report = report_rows(env, job_id)
+    report = projects.report(job_id)
     assert len(report) == len(rows)
     by_row = {(r["image_id"], r["key"], r["project_id"]): r for r in report}
     assert len(by_row) == len(rows)
@@ -97,7 +69,7 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
 
     # At the default level, a request that succeeded writes nothing; a filter on level >=
     # warning lists every request whose rows did not end well, with its image.
-    events = worker.log_events()
+    events = projects.workers[0].log_events()
     done = [e for e in events if e["event"] == "batch.done"]
     assert {e["level"] for e in done if e["status"] == "not_found"} == {"info"}
     assert {e["image_id"] for e in done if e["status"] == "not_found"} == set(missing)
@@ -125,15 +97,8 @@ def test_a_job_across_two_projects_ends_with_the_right_status_per_row(
     assert "***" not in connected[0]  # the test Redis has no password to mask
 
 
-def test_two_workers_on_one_host_have_names_of_their_own(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
-) -> None:
-    sim = start_sim_process(write(tmp_path / "seed.csv", ["image_id", "key"], []))
-    env = worker_env(e2e_redis_url, sim)
-    workers = [start_worker(env, processes=1) for _ in range(2)]
+def test_two_workers_on_one_host_have_names_of_their_own(tmp_path: Path, scene: MakeScene) -> None:
+    workers = scene(write(tmp_path / "seed.csv", ["image_id", "key"], []), workers=(1, 1)).workers
     names: list[str] = []
     deadline = time.monotonic() + 60
     while len(names) < 2 and time.monotonic() < deadline:
@@ -149,35 +114,35 @@ def test_two_workers_on_one_host_have_names_of_their_own(
 
 
 def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
-    """SIGKILL a whole worker mid-job, start another: every row ends with one final result."""
+    """SIGKILL a whole worker mid-job, start another: every row ends with one final result.
+
+    Leases of 5 s instead of the default 30 s: the dead worker's chunks are taken up the same
+    way, 25 s sooner (44 s -> ~20 s)."""
     ids = images(400)
     header = ["image_id", "key", "value"]
-    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
+    killed = scene(seed, TAGSWEEP_LEASE_S="5")
+    sim = killed.sim
     job_csv = write(
         tmp_path / "job.csv", header, [[i, k, "a"] for i in ids for k in ("env", "gone")]
     )
-    env = worker_env(e2e_redis_url, sim)
-    first = start_worker(env, processes=2)
-    job_id = submit(env, str(job_csv), "--rate", "25", "--chunk-requests", "40")
+    job_id = killed.submit(job_csv, "--rate", "25", "--chunk-requests", "40")
 
-    wait_for_job(e2e_redis_url, job_id, timeout_s=60, until=lambda s: s.done >= 200)
-    first.kill()
+    killed.wait(job_id, timeout_s=60, until=lambda s: s.done >= 200)
+    killed.workers[0].kill()
     killed_at = time.monotonic()
-    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    client = redis.Redis.from_url(killed.redis_url, decode_responses=True)
     assert client.zcard(keys.LEASES) >= 1  # the dead worker's leases are still there
 
-    start_worker(env, processes=2)
-    status = wait_for_job(e2e_redis_url, job_id, timeout_s=120)
+    killed.add_worker(processes=2)
+    status = killed.wait(job_id, timeout_s=120)
     remaining_rows = status.job.total - 200
-    # About a minute for the lease to expire and be reaped, plus the remaining work at 25/s.
+    # Within a minute for the lease to expire and be reaped, plus the remaining work at 25/s.
     assert time.monotonic() - killed_at < 60 + remaining_rows / 2 / 25 + 10
     assert status.counts == {"deleted": 800}
-    report = report_rows(env, job_id)
+    report = killed.report(job_id)
     assert len(report) == 800
     assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
     assert len(recorded_rows(client, job_id)) == 800
@@ -186,76 +151,53 @@ def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
     assert sim.stats()["deletions"] <= 400 + 2 * 16
 
 
-def test_a_chunk_longer_than_its_lease_is_worked_once(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
-) -> None:
+def test_a_chunk_longer_than_its_lease_is_worked_once(tmp_path: Path, scene: MakeScene) -> None:
     """At a low rate a chunk outlives several lease periods; heartbeats keep it with its
     worker, so no second worker (another worker idles beside it) ever sends its requests."""
     ids = images(60)
     header = ["image_id", "key", "value"]
-    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
     job_csv = write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
-    env = worker_env(e2e_redis_url, sim, TAGSWEEP_LEASE_S="3")
-    workers = [start_worker(env, processes=1), start_worker(env, processes=1)]
-    job_id = submit(env, str(job_csv), "--rate", "5", "--chunk-requests", "60")
-    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    long = scene(seed, workers=(1, 1), TAGSWEEP_LEASE_S="3")
+    _, status = long.run(job_csv, "--rate", "5", "--chunk-requests", "60", timeout_s=60)
     assert status.counts == {"deleted": 60}
-    assert sim.stats()["deletions"] == 60
-    events = [e["event"] for w in workers for e in w.log_events()]
+    assert long.sim.stats()["deletions"] == 60
+    events = [e["event"] for w in long.workers for e in w.log_events()]
     assert "lease.lost" not in events
     assert "chunk.redispatched" not in events
 
 
 def test_cancel_stops_a_job_and_its_unsent_rows_end_cancelled(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
-    import subprocess
-
-    from tests.e2e.conftest import tagsweep_command
-
     ids = images(200)
     header = ["image_id", "key", "value"]
-    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
     job_csv = write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
-    env = worker_env(e2e_redis_url, sim)
-    start_worker(env, processes=1)
-    job_id = submit(env, str(job_csv), "--rate", "20", "--chunk-requests", "20")
-    wait_for_job(e2e_redis_url, job_id, timeout_s=30, until=lambda s: s.done >= 20)
-    subprocess.run(tagsweep_command("cancel", job_id), env=env, check=True, capture_output=True)
-    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    cancelled = scene(seed, workers=(1,))
+    job_id = cancelled.submit(job_csv, "--rate", "20", "--chunk-requests", "20")
+    cancelled.wait(job_id, timeout_s=30, until=lambda s: s.done >= 20)
+    subprocess.run(
+        tagsweep_command("cancel", job_id), env=cancelled.env, check=True, capture_output=True
+    )
+    status = cancelled.wait(job_id, timeout_s=60)
     assert status.job.state.value == "cancelled"
     assert status.counts["cancelled"] > 100
     assert status.counts["deleted"] + status.counts["cancelled"] == 200
-    assert sim.stats()["deletions"] == status.counts["deleted"]
+    assert cancelled.sim.stats()["deletions"] == status.counts["deleted"]
 
 
-def test_retry_sends_again_only_the_rows_that_failed(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
-) -> None:
-    import subprocess
-
-    from tests.e2e.conftest import tagsweep_command
-
+def test_retry_sends_again_only_the_rows_that_failed(tmp_path: Path, scene: MakeScene) -> None:
     ids = images(40)
     header = ["image_id", "key", "value"]
-    sim = start_sim_process(write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids]))
+    seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
     job_csv = write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
-    env = worker_env(e2e_redis_url, sim)
-    start_worker(env, processes=1)
+    retried = scene(seed, workers=(1,))
+    sim, env = retried.sim, retried.env
     sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
-    job_id = submit(
-        env, str(job_csv), "--rate", "200", "--max-attempts", "1", "--breaker-min", "1000"
+    job_id, first = retried.run(
+        job_csv, "--rate", "200", "--max-attempts", "1", "--breaker-min", "1000", timeout_s=30
     )
-    first = wait_for_job(e2e_redis_url, job_id, timeout_s=30)
     failed = first.counts.get("failed", 0)
     assert 0 < failed < 40
     sim.post("/_sim/faults", {"fail_rates": {}})
@@ -263,44 +205,36 @@ def test_retry_sends_again_only_the_rows_that_failed(
         tagsweep_command("retry", job_id), env=env, check=True, capture_output=True, text=True
     )
     assert "queued again" in result.stdout
-    second = wait_for_job(e2e_redis_url, job_id, timeout_s=30)
+    second = retried.wait(job_id, timeout_s=30)
     assert second.counts == {"deleted": 40}
     assert second.job.state.value == "completed"
     assert sim.stats()["deletions"] == 40
-    assert REGION in {r["region"] for r in report_rows(env, job_id)}
+    assert REGION in {r["region"] for r in retried.report(job_id)}
 
 
 def test_a_retried_jobs_report_keeps_every_row_and_shows_the_new_results(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     """Rows the retry did not send are reported as before, field for field; the rows it sent
     show their new result, each row once, in the same order."""
-    import subprocess
-
-    from tests.e2e.conftest import tagsweep_command
-
     ids = images(40)
     header = ["image_id", "key", "value"]
     seed = [[i, k, "a"] for i in ids for k in ("env", "owner")]
-    sim = start_sim_process(write(tmp_path / "seed.csv", header, seed))
+    again = scene(write(tmp_path / "seed.csv", header, seed), workers=(1,))
     job_csv = write(tmp_path / "job.csv", header, seed)
-    env = worker_env(e2e_redis_url, sim)
-    start_worker(env, processes=1)
-    sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
-    job_id = submit(
-        env, str(job_csv), "--rate", "200", "--max-attempts", "1", "--breaker-min", "1000"
+    again.sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
+    job_id, _ = again.run(
+        job_csv, "--rate", "200", "--max-attempts", "1", "--breaker-min", "1000", timeout_s=30
     )
-    wait_for_job(e2e_redis_url, job_id, timeout_s=30)
-    before = report_rows(env, job_id)
+    before = again.report(job_id)
     failed = [n for n, row in enumerate(before) if row["status"] == "failed"]
     assert 0 < len(failed) < 80
-    sim.post("/_sim/faults", {"fail_rates": {}})
-    subprocess.run(tagsweep_command("retry", job_id), env=env, check=True, capture_output=True)
-    wait_for_job(e2e_redis_url, job_id, timeout_s=30)
-    after = report_rows(env, job_id)
+    again.sim.post("/_sim/faults", {"fail_rates": {}})
+    subprocess.run(
+        tagsweep_command("retry", job_id), env=again.env, check=True, capture_output=True
+    )
+    again.wait(job_id, timeout_s=30)
+    after = again.report(job_id)
     assert len(after) == 80
     for n, (old, new) in enumerate(zip(before, after, strict=True)):
         assert [old[c] for c in ("image_id", "key", "value")] == [
@@ -311,7 +245,7 @@ def test_a_retried_jobs_report_keeps_every_row_and_shows_the_new_results(
             assert new["request_id"] != old["request_id"]
         else:
             assert new == old
-    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    client = redis.Redis.from_url(again.redis_url, decode_responses=True)
     # Each row recorded once, and the retried ones once more (their last entry wins).
     assert sorted(Counter(recorded_rows(client, job_id)).values()) == sorted(
         [1] * (80 - len(failed)) + [2] * len(failed)

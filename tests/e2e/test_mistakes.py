@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import redis
 
 from producer.collect import collect
 from producer.submit import create_job
-from tests.e2e.conftest import run_cli, user_env
+from tests.helpers import run_cli, user_env
 from worker.jobs import JobOptions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +38,8 @@ def job_id(e2e_redis_url: str, workdir: Path) -> str:
     return job
 
 
-def assert_one_line(result: object, *names: str) -> None:
-    code, err = result.returncode, result.stderr  # type: ignore[attr-defined]
+def assert_one_line(result: subprocess.CompletedProcess[str], *names: str) -> None:
+    code, err = result.returncode, result.stderr
     assert code == 2, err
     assert "Traceback" not in err
     assert err.startswith("tagsweep"), err

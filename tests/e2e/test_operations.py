@@ -15,19 +15,8 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer.local import tagsweep_command
-from tests.e2e.conftest import (
-    SimProcess,
-    WorkerProcess,
-    run_cli,
-    submit,
-    wait_for_job,
-    worker_env,
-)
-from tests.e2e.test_engine import images, write
-from tests.e2e.test_safety import _converse
+from tests.helpers import HEADER, MakeScene, converse, images, run_cli, write
 from worker import keys
-
-HEADER = ["image_id", "key", "value"]
 
 
 def tag_files(tmp_path: Path, count: int, name: str = "job.csv") -> tuple[Path, Path]:
@@ -50,10 +39,7 @@ def status_json(env: dict[str, str], job_id: str) -> dict[str, object]:
 
 
 def test_jobs_lists_every_job_newest_first_with_its_counts(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     """Kinds, states, outcomes and files as status has them; --state filters; a backup not
     undone says when it expires."""
@@ -61,12 +47,10 @@ def test_jobs_lists_every_job_newest_first_with_its_counts(
     seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "prod"] for i in present])
     first = write(tmp_path / "first.csv", HEADER, [[i, "env", "prod"] for i in present + missing])
     second = write(tmp_path / "second.csv", HEADER, [[present[0], "_sys_x", "v"]])
-    env = worker_env(e2e_redis_url, start_sim_process(seed))
-    start_worker(env)
-    older = submit(env, str(first))
-    wait_for_job(e2e_redis_url, older, timeout_s=60)
-    newer = submit(env, str(second), "--backup")
-    wait_for_job(e2e_redis_url, newer, timeout_s=60)
+    jobs = scene(seed)
+    env = jobs.env
+    older, _ = jobs.run(first, timeout_s=60)
+    newer, _ = jobs.run(second, "--backup", timeout_s=60)
 
     listing = json.loads(run_cli(env, "jobs", "--json").stdout)
     assert [entry["job_id"] for entry in listing] == [newer, older]
@@ -105,19 +89,16 @@ def test_jobs_lists_every_job_newest_first_with_its_counts(
 
 
 def test_a_finished_job_expires_after_its_keep_and_a_running_one_loses_nothing(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     """--keep 2s: no key of the job has a TTL during a run of several seconds, every row ends
     recorded, and 2 s after the end no key of the job is left; report, retry and undo then
     say it expired."""
     seed, job_csv = tag_files(tmp_path, 30)
-    env = worker_env(e2e_redis_url, start_sim_process(seed))
-    start_worker(env)
-    job_id = submit(env, str(job_csv), "--rate", "6", "--keep", "2s", "--backup")
-    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    kept = scene(seed)
+    env = kept.env
+    job_id = kept.submit(job_csv, "--rate", "6", "--keep", "2s", "--backup")
+    client = redis.Redis.from_url(kept.redis_url, decode_responses=True)
     samples = 0
     started = time.monotonic()
     while (state := client.hget(keys.job(job_id), "state")) in ("queued", "running"):
@@ -128,7 +109,7 @@ def test_a_finished_job_expires_after_its_keep_and_a_running_one_loses_nothing(
         time.sleep(0.3)
     assert time.monotonic() - started > 4
     assert samples > 10
-    final = wait_for_job(e2e_redis_url, job_id, timeout_s=5)
+    final = kept.wait(job_id, timeout_s=5)
     assert final.counts == {"deleted": 30}  # nothing lost while it ran longer than its keep
     assert final.job.finished_at_ms is not None
 
@@ -146,30 +127,27 @@ def test_a_finished_job_expires_after_its_keep_and_a_running_one_loses_nothing(
 
 
 def test_forget_refuses_a_running_job_and_deletes_every_key_of_a_finished_one(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     """Refused while running; on a terminal it asks first for a backup not undone ("no"
     keeps everything); then every key of the job goes, found by scanning the database."""
     seed, job_csv = tag_files(tmp_path, 20)
-    env = worker_env(e2e_redis_url, start_sim_process(seed))
-    start_worker(env)
-    job_id = submit(env, str(job_csv), "--rate", "3", "--backup")
-    wait_for_job(e2e_redis_url, job_id, timeout_s=30, until=lambda s: s.job.state == "running")
+    forget = scene(seed)
+    env = forget.env
+    job_id = forget.submit(job_csv, "--rate", "3", "--backup")
+    forget.wait(job_id, timeout_s=30, until=lambda s: s.job.state == "running")
     refused = run_cli(env, "forget", job_id)
     assert refused.returncode == 2
     [line] = refused.stderr.strip().splitlines()
     assert f"job {job_id} is running" in line
     assert run_cli(env, "cancel", job_id).returncode == 0
-    wait_for_job(e2e_redis_url, job_id, timeout_s=60)
-    client = redis.Redis.from_url(e2e_redis_url, decode_responses=True)
+    forget.wait(job_id, timeout_s=60)
+    client = redis.Redis.from_url(forget.redis_url, decode_responses=True)
     before = keys_of(client, job_id)
     assert keys.chunk(job_id, 0) in before
     assert keys.observed(job_id) in before
 
-    code, shown = _converse(tagsweep_command("forget", job_id), env, tmp_path, "n")
+    code, shown = converse(tagsweep_command("forget", job_id), env, tmp_path, "n")
     assert "holds a backup not undone" in shown
     assert code == 3
     assert keys_of(client, job_id) == before
@@ -220,20 +198,16 @@ def scrape(url: str, job_id: str) -> dict[str, dict[tuple[tuple[str, str], ...],
 
 
 def test_the_exporter_matches_status_during_a_run_and_its_counters_grow(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
-    start_exporter: Callable[[dict[str, str]], str],
+    tmp_path: Path, scene: MakeScene, start_exporter: Callable[[dict[str, str]], str]
 ) -> None:
     """Scraped between two ``status --json`` readings, each row counter lies between them;
     429s from a throttling simulator are counted; a second scrape shows more."""
     seed, job_csv = tag_files(tmp_path, 120)
-    env = worker_env(e2e_redis_url, start_sim_process(seed, "--rate-limit", "15"))
-    start_worker(env)
+    watched = scene(seed, "--rate-limit", "15")
+    env = watched.env
     url = start_exporter(env)
-    job_id = submit(env, str(job_csv), "--rate", "30")
-    wait_for_job(e2e_redis_url, job_id, timeout_s=30, until=lambda s: s.done >= 10)
+    job_id = watched.submit(job_csv, "--rate", "30")
+    watched.wait(job_id, timeout_s=30, until=lambda s: s.done >= 10)
 
     before = status_json(env, job_id)
     first = scrape(url, job_id)
@@ -255,7 +229,7 @@ def test_the_exporter_matches_status_during_a_run_and_its_counters_grow(
     deleted = (("status", "deleted"),)
     assert second["tagsweep_rows_total"][deleted] > rows[deleted]
     assert second["tagsweep_requests_total"][()] > first["tagsweep_requests_total"][()]
-    final = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    final = watched.wait(job_id, timeout_s=60)
     last = scrape(url, job_id)
     assert last["tagsweep_rows_total"][deleted] == final.counts["deleted"] == 120
     assert last["tagsweep_throttled_requests_total"][()] > 0  # 30/s against a 15/s limit

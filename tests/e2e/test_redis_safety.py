@@ -11,17 +11,15 @@ from pathlib import Path
 
 import redis
 
-from tests.e2e.conftest import (
+from tests.helpers import (
+    MakeScene,
     SimProcess,
     WorkerProcess,
-    report_rows,
+    recorded_rows,
     run_cli,
-    submit,
-    wait_for_job,
     worker_env,
+    write,
 )
-from tests.e2e.test_engine import write
-from tests.helpers import recorded_rows
 from worker import keys
 
 
@@ -62,8 +60,7 @@ def _oom_events(worker: WorkerProcess) -> list[dict[str, object]]:
 def test_out_of_memory_stops_the_job_with_an_error_and_no_row_counted_twice(
     tmp_path: Path,
     start_redis_server: Callable[..., str],
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    scene: MakeScene,
 ) -> None:
     """noeviction and a job whose results do not fit: the job is aborted with a reason naming
     Redis' memory, logged as an error once per chunk (no tight loop); every recorded row is
@@ -71,11 +68,10 @@ def test_out_of_memory_stops_the_job_with_an_error_and_no_row_counted_twice(
     url = start_redis_server("--maxmemory-policy", "noeviction")
     rows = 20_000  # about 2.4 MB of results; used_memory swings by up to 1 MB as calls come
     csv_path = tag_file(tmp_path, rows // 20, 20)
-    sim = start_sim_process(csv_path)
-    env = worker_env(url, sim)
-    worker = start_worker(env, processes=2)
-    job_id = submit(env, str(csv_path), "--rate", "40")  # 800 rows/s at most
-    wait_for_job(url, job_id, timeout_s=60, until=lambda s: s.done >= 1000)
+    full = scene(csv_path, redis_url=url)
+    sim, [worker] = full.sim, full.workers
+    job_id = full.submit(csv_path, "--rate", "40")  # 800 rows/s at most
+    full.wait(job_id, timeout_s=60, until=lambda s: s.done >= 1000)
     client = redis.Redis.from_url(url, decode_responses=True)
     peak = 0
     for _ in range(5):
@@ -91,7 +87,7 @@ def test_out_of_memory_stops_the_job_with_an_error_and_no_row_counted_twice(
     assert "maxmemory" in str(events[0]["error"])
     if int(client.info("server")["redis_version"].split(".")[0]) >= 7:
         # Redis 7 lets the abort be written despite the full memory (a script flag).
-        status = wait_for_job(url, job_id, timeout_s=30, until=lambda s: s.job.state == "aborted")
+        status = full.wait(job_id, timeout_s=30, until=lambda s: s.job.state == "aborted")
         assert "Redis is out of memory" in status.job.reason
     time.sleep(5)
     assert len(_oom_events(worker)) <= 15  # at most once per chunk before leases expire
@@ -101,7 +97,7 @@ def test_out_of_memory_stops_the_job_with_an_error_and_no_row_counted_twice(
     recorded = len(recorded_rows(client, job_id))
     assert 1000 <= recorded < rows
     assert sum(counts.values()) == recorded  # each recorded row counted exactly once
-    report = report_rows(env, job_id)
+    report = full.report(job_id)
     assert len(report) == rows
     seen = Counter(row["status"] for row in report)
     assert seen["pending"] == rows - recorded

@@ -18,18 +18,19 @@ import redis
 
 from producer.embedded import start_embedded_redis
 from producer.local import tagsweep_command
-from tests.conftest import TEST_PROJECT
-from tests.e2e.conftest import (
+from tests.helpers import (
+    TEST_PROJECT,
+    MakeScene,
     SimProcess,
     WorkerProcess,
+    recorded_rows,
     report_rows,
+    seeded,
     submit,
     wait_for_job,
     worker_env,
+    write,
 )
-from tests.e2e.test_engine import write
-from tests.e2e.test_limits import seeded
-from tests.helpers import recorded_rows
 from worker import keys
 from worker.formats import decode_chunk
 
@@ -48,19 +49,16 @@ def queued_chunks(client: redis.Redis) -> Counter[int]:
 
 
 def test_redis_restarted_mid_job_loses_and_doubles_nothing(
-    tmp_path: Path,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     seed, job_csv = seeded(tmp_path, 300)
-    sim = start_sim_process(seed)
     server = start_embedded_redis(tmp_path / "redis")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     try:
-        env = worker_env(server.url, sim, TAGSWEEP_LEASE_S="5")
-        start_worker(env, processes=2)
-        job_id = submit(env, str(job_csv), "--rate", "30", "--chunk-requests", "20")
-        wait_for_job(server.url, job_id, timeout_s=60, until=lambda s: s.done >= 90)
+        restarted = scene(seed, redis_url=server.url, TAGSWEEP_LEASE_S="5")
+        sim = restarted.sim
+        job_id = restarted.submit(job_csv, "--rate", "30", "--chunk-requests", "20")
+        restarted.wait(job_id, timeout_s=60, until=lambda s: s.done >= 90)
         server.stop()  # SHUTDOWN: the AOF is written
         time.sleep(2)
         server = start_embedded_redis(tmp_path / "redis", port=port)
@@ -135,15 +133,12 @@ def test_a_wrong_password_or_tls_on_a_plain_server_is_one_clear_line(
 
 
 def test_malformed_and_foreign_messages_are_refused_and_the_worker_goes_on(
-    tmp_path: Path,
-    e2e_redis_url: str,
-    start_sim_process: Callable[..., SimProcess],
-    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path, scene: MakeScene
 ) -> None:
     seed, job_csv = seeded(tmp_path, 30)
-    env = worker_env(e2e_redis_url, start_sim_process(seed))
-    worker = start_worker(env, processes=1)
-    client = redis.Redis.from_url(e2e_redis_url)
+    malformed = scene(seed, workers=(1,))
+    env, [worker] = malformed.env, malformed.workers
+    client = redis.Redis.from_url(malformed.redis_url)
     client.lpush("tagsweep:5", b"\x00not json at all")
     sender = (
         "import sys; from worker.app import app, use_broker; use_broker(sys.argv[1]);"
@@ -152,9 +147,10 @@ def test_malformed_and_foreign_messages_are_refused_and_the_worker_goes_on(
         "app.send_task('evil.task', args=[]);"
         "app.send_task('tagsweep.chunk', args=['j', 0], serializer='pickle')"
     )
-    subprocess.run([*tagsweep_command()[:1], "-c", sender, e2e_redis_url], env=env, check=True)
-    job_id = submit(env, str(job_csv), "--rate", "100")
-    status = wait_for_job(e2e_redis_url, job_id, timeout_s=60)
+    subprocess.run(
+        [*tagsweep_command()[:1], "-c", sender, malformed.redis_url], env=env, check=True
+    )
+    _, status = malformed.run(job_csv, "--rate", "100", timeout_s=60)
     assert status.counts == {"deleted": 30}
     assert worker.process.poll() is None
     text = worker.log_path.read_text()

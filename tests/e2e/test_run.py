@@ -18,16 +18,17 @@ from pathlib import Path
 import redis
 
 from producer.local import tagsweep_command
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.e2e.conftest import SimProcess, run_cli, user_env
-from tests.e2e.test_engine import write
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def read_report(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+from tests.helpers import (
+    REPO,
+    TEST_AK,
+    TEST_PROJECT,
+    TEST_SK,
+    SimProcess,
+    read_report,
+    run_cli,
+    user_env,
+    write,
+)
 
 
 def test_run_simulate_does_the_whole_job_on_a_private_redis(tmp_path: Path, redis_url: str) -> None:
@@ -57,7 +58,9 @@ def test_run_simulate_does_the_whole_job_on_a_private_redis(tmp_path: Path, redi
     aof = [f for f in kept.glob("appendonly*") if f.is_file()]
     aof += [f for f in (kept / "appendonlydir").glob("*") if f.is_file()]
     assert sum(f.stat().st_size for f in aof) > 10_000
-    job_id = re.search(r"^job +([0-9a-f]{16}):", result.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    found = re.search(r"^job +([0-9a-f]{16}):", result.stdout, re.MULTILINE)
+    assert found, result.stdout
+    job_id = found.group(1)
     assert not redis.Redis.from_url(redis_url).exists(
         f"tagsweep:job:{job_id}"
     )  # not the shared one

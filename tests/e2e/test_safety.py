@@ -6,13 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
-import pty
-import select
-import subprocess
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -20,17 +14,20 @@ import pytest
 import redis
 
 from producer.local import tagsweep_command
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.e2e.conftest import (
+from tests.helpers import (
+    TEST_AK,
+    TEST_PROJECT,
+    TEST_SK,
+    MakeScene,
+    Scene,
     SimProcess,
-    WorkerProcess,
+    converse,
+    new_image_id,
     report_rows,
     run_cli,
-    submit,
-    wait_for_job,
     worker_env,
+    write_csv,
 )
-from tests.helpers import new_image_id, write_csv
 from worker import keys
 from worker.auth import AkSkAuth
 from worker.client import ImsClient
@@ -89,28 +86,22 @@ def by_row(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
     return {(row["image_id"], row["key"]): row for row in rows}
 
 
-@dataclass
-class Scene:
-    job_csv: Path
-    sim: SimProcess
-    env: dict[str, str]
+@pytest.fixture
+def job_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "job.csv", job_rows(), COLUMNS)
 
 
 @pytest.fixture
-def scene(
-    tmp_path: Path, e2e_redis_url: str, start_sim_process: Callable[..., SimProcess]
-) -> Scene:
-    """The seeded simulator, the job's CSV, and the environment of workers and commands."""
+def seeded_scene(tmp_path: Path, scene: MakeScene) -> Scene:
+    """The seeded simulator and the environment of workers and commands; no worker yet."""
     seed = write_csv(tmp_path / "seed.csv", seed_rows(), COLUMNS)
-    job_csv = write_csv(tmp_path / "job.csv", job_rows(), COLUMNS)
-    sim = start_sim_process(seed, "--rate-limit", "200")
-    return Scene(job_csv, sim, worker_env(e2e_redis_url, sim))
+    return scene(seed, "--rate-limit", "200", workers=())
 
 
 def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
-    tmp_path: Path, e2e_redis_url: str, scene: Scene, start_worker: Callable[..., WorkerProcess]
+    tmp_path: Path, job_csv: Path, seeded_scene: Scene
 ) -> None:
-    job_csv, sim, env = scene.job_csv, scene.sim, scene.env
+    sim, env = seeded_scene.sim, seeded_scene.env
     before = all_tags(sim)
 
     # plan: read-only, through workers it starts itself; per-row answers on stdout.
@@ -127,9 +118,8 @@ def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
     assert statuses.count("image_not_found") == 1
     assert plan[(IMAGES[0], "env")]["current_value"] == "prod"
 
-    start_worker(env)
-    job = submit(env, str(job_csv), "--backup", "--rate", "150")
-    done = wait_for_job(e2e_redis_url, job, timeout_s=60)
+    seeded_scene.add_worker()
+    job, done = seeded_scene.run(job_csv, "--backup", "--rate", "150", timeout_s=60)
     assert done.counts == {"deleted": 85, "not_found": 1}
     report = by_row(report_rows(env, job))
     # plan agrees, row by row, with what the backup found.
@@ -152,11 +142,13 @@ def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
     undo = run_cli(env, "undo", job, "--queue-only", cwd=tmp_path)
     assert undo.returncode == 0, undo.stderr
     undo_job = undo.stdout.strip().splitlines()[-1]
-    undone = wait_for_job(e2e_redis_url, undo_job, timeout_s=60)
+    undone = seeded_scene.wait(undo_job, timeout_s=60)
     assert undone.counts == {"restored": 79, "kept_newer": 1}
     after = all_tags(sim)
     expected_after = dict(before)
-    expected_after[IMAGES[1]] = {**before[IMAGES[1]], "env": "canary"}  # type: ignore[dict-item]
+    changed = before[IMAGES[1]]
+    assert changed is not None
+    expected_after[IMAGES[1]] = {**changed, "env": "canary"}
     assert after == expected_after
     undo_report = by_row(report_rows(env, undo_job))
     assert undo_report[(IMAGES[1], "env")]["status"] == "kept_newer"
@@ -172,17 +164,18 @@ def test_plan_then_backup_run_then_undo_restores_all_but_newer_values(
 
 
 def test_match_values_leaves_other_values_alone_and_undo_needs_a_backup(
-    tmp_path: Path, e2e_redis_url: str, scene: Scene, start_worker: Callable[..., WorkerProcess]
+    tmp_path: Path, job_csv: Path, seeded_scene: Scene
 ) -> None:
-    job_csv, sim, env = scene.job_csv, scene.sim, scene.env
-    start_worker(env)
+    sim, env = seeded_scene.sim, seeded_scene.env
+    seeded_scene.add_worker()
 
     usage = run_cli(env, "submit", str(job_csv), "--match-values", cwd=tmp_path)
     assert usage.returncode == 2
     assert "--match-values needs --backup" in usage.stderr
 
-    job = submit(env, str(job_csv), "--backup", "--match-values", "--rate", "150")
-    done = wait_for_job(e2e_redis_url, job, timeout_s=60)
+    job, done = seeded_scene.run(
+        job_csv, "--backup", "--match-values", "--rate", "150", timeout_s=60
+    )
     assert done.counts == {"deleted": 80, "value_differs": 5, "not_found": 1}
     assert done.job.state.value == "completed_with_failures"  # the prod tags are still there
     for n, image in enumerate(IMAGES):
@@ -193,39 +186,10 @@ def test_match_values_leaves_other_values_alone_and_undo_needs_a_backup(
         ("env", "prod", "200")
     }
 
-    plain = submit(env, str(job_csv), "--new", "--rate", "150")
-    wait_for_job(e2e_redis_url, plain, timeout_s=60)
+    plain, _ = seeded_scene.run(job_csv, "--new", "--rate", "150", timeout_s=60)
     refused = run_cli(env, "undo", plain, "--queue-only", cwd=tmp_path)
     assert refused.returncode == 2
     assert f"job {plain} ran without --backup" in refused.stderr
-
-
-def _converse(
-    command: list[str], env: dict[str, str], cwd: Path, answer: str | None
-) -> tuple[int, str]:
-    """Run a command on a terminal (a pty as stdin and stderr), answer its question if it asks
-    one, and return (exit code, what the terminal showed)."""
-    controller, terminal = pty.openpty()
-    with subprocess.Popen(
-        command, stdin=terminal, stderr=terminal, stdout=subprocess.PIPE, env=env, cwd=cwd
-    ) as process:
-        os.close(terminal)
-        shown = b""
-        answered = False
-        deadline = time.monotonic() + 60
-        while process.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.2)
-            if ready:
-                try:
-                    shown += os.read(controller, 4096)
-                except OSError:
-                    break
-            if answer is not None and not answered and b"[y/N]" in shown:
-                os.write(controller, answer.encode() + b"\n")
-                answered = True
-        out, _ = process.communicate(timeout=30)
-    os.close(controller)
-    return process.returncode, shown.decode(errors="replace") + out.decode()
 
 
 def test_a_large_job_asks_on_a_terminal_and_nothing_is_queued_on_no(
@@ -238,22 +202,22 @@ def test_a_large_job_asks_on_a_terminal_and_nothing_is_queued_on_no(
     job_csv = write_csv(tmp_path / "big.csv", rows, COLUMNS)
     client = redis.Redis.from_url(e2e_redis_url)
 
-    code, shown = _converse(tagsweep_command("submit", str(job_csv)), env, tmp_path, "n")
+    code, shown = converse(tagsweep_command("submit", str(job_csv)), env, tmp_path, "n")
     assert "Delete the tags of 1,001 rows? NO backup is kept" in shown
     assert code == 3
     assert client.zcard(keys.JOBS) == 0  # nothing written
 
-    code, shown = _converse(
+    code, shown = converse(
         tagsweep_command("submit", str(job_csv), "--confirm-above", "2000"), env, tmp_path, None
     )
     assert code == 0
     assert "[y/N]" not in shown
-    code, shown = _converse(
+    code, shown = converse(
         tagsweep_command("submit", str(job_csv), "--new", "--yes"), env, tmp_path, None
     )
     assert code == 0
     assert "[y/N]" not in shown
-    code, shown = _converse(
+    code, shown = converse(
         tagsweep_command("submit", str(job_csv), "--new", "--backup"), env, tmp_path, "y"
     )
     assert "a backup is kept" in shown

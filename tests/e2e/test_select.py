@@ -22,9 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_PROJECT
-from tests.e2e.conftest import SimProcess, run_cli, worker_env
-from tests.helpers import new_image_id
+from tests.helpers import REPO, TEST_PROJECT, SimProcess, new_image_id, run_cli, worker_env
 
 Tags = dict[str, str]
 Row = tuple[str, str, str, str]
@@ -193,7 +191,9 @@ def test_pages_answered_429_or_503_are_retried_and_the_csv_is_still_exact(
     assert sorted(rows) == sorted(expected_rows(SEED, case.matches, case.removes))
     by_status = server.stats()["calls_by_status"]
     assert by_status == {"200": 3, "429": 1, "503": 2}
-    retried = int(re.search(r"\((\d+) retried\)", err).group(1))  # type: ignore[union-attr]
+    found = re.search(r"\((\d+) retried\)", err)
+    assert found, err
+    retried = int(found.group(1))
     assert retried == by_status["429"] + by_status["503"]
 
 
@@ -303,9 +303,6 @@ def test_select_output_fed_to_run_deletes_exactly_those_tags(
     for image_id, image in SEED.items():
         left = {k: v for k, v in image.tags.items() if (image_id, k) not in gone}
         assert server.tags(TEST_PROJECT, image_id) == left
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def readme_block(containing: str) -> str:

@@ -17,14 +17,21 @@ IMG_A = "67e17426-359e-49fb-aa12-0bd1756ec240"
 IMG_B = "0b6c8a3e-5f3e-4d43-9a52-3e2f6a9d1c01"
 
 
-def collect_text(tmp_path: Path, text: str | bytes, name: str = "in.csv", **kw: str) -> Collection:
+def collect_text(
+    tmp_path: Path,
+    text: str | bytes,
+    name: str = "in.csv",
+    *,
+    default_project_id: str = "proj",
+    default_region: str = "reg",
+) -> Collection:
     path = tmp_path / name
     if isinstance(text, str):
         text = text.encode()
     path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
-    kw.setdefault("default_project_id", "proj")
-    kw.setdefault("default_region", "reg")
-    return collect([str(path)], **kw)  # type: ignore[arg-type]
+    return collect(
+        [str(path)], default_project_id=default_project_id, default_region=default_region
+    )
 
 
 def messages(collection: Collection) -> list[str]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from producer.collect import collect
+from producer.collect import Collection, collect
 
 IMG = "67e17426-359e-49fb-aa12-0bd1756ec240"
 
@@ -29,7 +29,7 @@ def run_validate(path: Path) -> tuple[int, list[str], float]:
     return process.returncode, errors, usage.ru_maxrss / 1024
 
 
-def run_collect(path: Path) -> object:
+def run_collect(path: Path) -> Collection:
     return collect([str(path)], default_project_id="p", default_region="r")
 
 
@@ -37,17 +37,17 @@ def test_a_huge_field_is_one_clear_error_and_the_rest_is_read(tmp_path: Path) ->
     path = tmp_path / "huge.csv"
     path.write_text(f"image_id,key,value\n{IMG},k1,{'v' * 300_000}\n{IMG},k2,ok\n")
     collection = run_collect(path)
-    assert [str(e) for e in collection.errors] == [  # type: ignore[attr-defined]
+    assert [str(e) for e in collection.errors] == [
         f"{path}:2: malformed CSV: field larger than field limit (131072)"
     ]
-    assert collection.valid == 1  # type: ignore[attr-defined]
+    assert collection.valid == 1
 
 
 def test_nul_bytes_and_formula_like_values_are_kept_as_they_are(tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_bytes(f"image_id,key,value\n{IMG},k\x00ey,=cmd|' /C calc'!A0\n".encode())
     collection = run_collect(path)
-    [image] = list(collection.iter_images())  # type: ignore[attr-defined]
+    [image] = list(collection.iter_images())
     assert (image.tags[0].key, image.tags[0].value) == ("k\x00ey", "=cmd|' /C calc'!A0")
 
 
@@ -58,8 +58,8 @@ def test_ten_thousand_columns_are_read_with_one_short_warning(tmp_path: Path) ->
         ",".join(["image_id", "key", *extra]) + "\n" + ",".join([IMG, "k", *extra]) + "\n"
     )
     collection = run_collect(path)
-    assert collection.valid == 1  # type: ignore[attr-defined]
-    [warning] = collection.warnings  # type: ignore[attr-defined]
+    assert collection.valid == 1
+    [warning] = collection.warnings
     assert warning.endswith(
         "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9 and 9990 more not used; ignored"
     )

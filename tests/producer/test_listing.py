@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,7 @@ import pytest
 
 from producer.listing import Caller, ListingFailed, Pass, distrust, list_project
 from simulator.query import CHURN_KEY
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.helpers import new_image_id, write_csv
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
 from worker.auth import AkSkAuth
 from worker.client import ImsClient
 from worker.credentials import AkSkCredentials
@@ -51,13 +51,20 @@ async def server(start_sim: Callable[..., Any], tmp_path: Path) -> Any:
     return await start_sim(write_csv(tmp_path / "s.csv", rows, ["image_id", "key", "value"]))
 
 
+@dataclass
+class RecordingCaller(Caller):
+    """A caller that keeps the backoff sleeps it was asked for (not the limiter's waits)."""
+
+    sleeps: list[float] = field(default_factory=list)
+
+
 @pytest.fixture
-async def make_caller(server: Any, aredis: Any) -> AsyncIterator[Callable[..., Caller]]:
+async def make_caller(server: Any, aredis: Any) -> AsyncIterator[Callable[..., RecordingCaller]]:
     async with aiohttp.ClientSession() as session:
         auth = AkSkAuth(AkSkCredentials(TEST_AK, TEST_SK))
         client = ImsClient(session, endpoint=server.url, auth=auth)
 
-        def make(**policy: Any) -> Caller:
+        def make(**policy: Any) -> RecordingCaller:
             sleeps: list[float] = []
 
             async def sleep(delay_s: float) -> None:
@@ -68,16 +75,16 @@ async def make_caller(server: Any, aredis: Any) -> AsyncIterator[Callable[..., C
 
             key = "tagsweep:rate:test-select"
             limiter = SharedRateLimiter(aredis, key, sleep=wait_for_slot)
-            caller = Caller(client, limiter, JobOptions(rate_per_s=1000, **policy), sleep=sleep)
-            caller.rng = random.Random(3)
-            caller.sleeps = sleeps  # type: ignore[attr-defined]
-            return caller
+            options = JobOptions(rate_per_s=1000, **policy)
+            return RecordingCaller(
+                client, limiter, options, sleep=sleep, rng=random.Random(3), sleeps=sleeps
+            )
 
         yield make
 
 
 async def test_a_steady_listing_takes_one_pass_of_count_then_pages(
-    make_caller: Callable[..., Caller],
+    make_caller: Callable[..., RecordingCaller],
 ) -> None:
     """25 images in pages of 10: one count, three pages, every image once, in order."""
     caller, seen = make_caller(), Seen()
@@ -89,7 +96,7 @@ async def test_a_steady_listing_takes_one_pass_of_count_then_pages(
 
 
 async def test_server_errors_are_retried_with_backoff_up_to_the_attempt_cap(
-    make_caller: Callable[..., Caller], server: Any
+    make_caller: Callable[..., RecordingCaller], server: Any
 ) -> None:
     """Every call 503: three attempts, two backoff sleeps (injected), then a one-line failure."""
     server.sim.fail_rates = {503: 1.0}
@@ -100,14 +107,14 @@ async def test_server_errors_are_retried_with_backoff_up_to_the_attempt_cap(
     assert str(failed.value).endswith("(after 3 attempt(s))")
     assert caller.calls == 3
     assert caller.retries == 2
-    sleeps = caller.sleeps  # type: ignore[attr-defined]
+    sleeps = caller.sleeps
     assert len(sleeps) == 2
     assert 0 <= sleeps[0] <= 1.0  # full jitter: random(0, 0.5 * 2**1)
     assert 0 <= sleeps[1] <= 2.0
 
 
 async def test_a_429_cuts_the_shared_rate_and_is_retried(
-    make_caller: Callable[..., Caller], server: Any
+    make_caller: Callable[..., RecordingCaller], server: Any
 ) -> None:
     """Throttled calls report to the shared limiter (the workers' schedule) and go again."""
     server.sim.fail_rates = {429: 0.5}
@@ -120,7 +127,7 @@ async def test_a_429_cuts_the_shared_rate_and_is_retried(
 
 
 async def test_images_added_while_paging_make_a_second_pass_that_must_agree(
-    make_caller: Callable[..., Caller], server: Any
+    make_caller: Callable[..., RecordingCaller], server: Any
 ) -> None:
     """Images added after the first two pages: the pass is not trusted even though it saw
     them all (offset paging over additions at the end repeats nothing); the next one agrees."""

@@ -10,14 +10,14 @@ START_MS = 1_800_000_000_000
 
 
 def running(
-    *, done: int, elapsed_s: float, limit: CloudLimit | None, **options: object
+    *, done: int, elapsed_s: float, limit: CloudLimit | None, backup: bool = False
 ) -> JobStatus:
     job = Job(
         job_id="j1",
         state=JobState.RUNNING,
         total=1200,
         chunks=24,
-        options=JobOptions(rate_per_s=200.0, **options),  # type: ignore[arg-type]
+        options=JobOptions(rate_per_s=200.0, backup=backup),
         created_at_ms=START_MS,
         started_at_ms=START_MS,
         cloud_limit=limit,

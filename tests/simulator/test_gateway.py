@@ -17,8 +17,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 from yarl import URL
 
 from simulator.config import SimUser
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.helpers import new_image_id, write_csv
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
 from worker.auth import AkSkAuth
 from worker.credentials import AkSkCredentials
 from worker.outcomes import classify_response
@@ -104,7 +103,7 @@ async def test_iam_issues_a_project_scoped_token_in_x_subject_token(
     start_sim: Start, seed: Path
 ) -> None:
     server = await start_sim(seed, users=(SimUser("u1", "p1", "d1"),), token_ttl_s=60)
-    body = {
+    body: dict[str, Any] = {
         "auth": {
             "identity": {
                 "methods": ["password"],
@@ -123,7 +122,7 @@ async def test_iam_issues_a_project_scoped_token_in_x_subject_token(
         ) as listed:
             assert listed.status == 200
             assert (await listed.json())["tags"] == [{"key": "env", "value": "prod"}]
-        body["auth"]["identity"]["password"]["user"]["password"] = "wrong"  # type: ignore[index]
+        body["auth"]["identity"]["password"]["user"]["password"] = "wrong"
         async with session.post(f"{server.url}/v3/auth/tokens", json=body) as refused:
             assert refused.status == 401
     assert issued["project"]["id"] == TEST_PROJECT

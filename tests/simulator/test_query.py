@@ -12,8 +12,7 @@ import pytest
 
 from simulator.ims import BadRequest
 from simulator.query import Query, parse_query
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.helpers import new_image_id, write_csv
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
 from worker.auth import AkSkAuth
 from worker.client import ImsClient
 from worker.credentials import AkSkCredentials

@@ -13,8 +13,7 @@ import pytest
 from simulator.config import SimUser
 from simulator.limits import RateLimit
 from simulator.server import RunningSimulator
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.helpers import new_image_id, write_csv
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
 from worker.auth import AkSkAuth, Auth, TokenAuth
 from worker.client import ImsClient
 from worker.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials

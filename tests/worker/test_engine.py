@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,14 @@ import pytest
 import redis
 import structlog
 
-from simulator.server import RunningSimulator
-from tests.conftest import TEST_AK, TEST_PROJECT, TEST_SK
-from tests.helpers import new_image_id, write_csv
+from tests.helpers import IMAGES, JOB, TEST_PROJECT, results, setup, write_csv
 from worker import keys
-from worker.auth import AkSkAuth
 from worker.client import ImsClient
-from worker.credentials import AkSkCredentials
-from worker.engine import EngineContext, run_chunk
+from worker.engine import run_chunk
 from worker.formats import encode_chunk
-from worker.jobs import JobOptions, JobState
+from worker.jobs import JobState
 from worker.model import ImageBatch, TagRows
-from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.store import ResultStore
-
-JOB = "enginejob"
-IMAGES = [new_image_id() for _ in range(30)]
 
 
 @pytest.fixture
@@ -43,53 +34,6 @@ def seed(tmp_path: Path) -> Path:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client_session:
         yield client_session
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-async def setup(
-    aredis: Any,
-    session: aiohttp.ClientSession,
-    server: RunningSimulator,
-    *,
-    sk: str = TEST_SK,
-    **options: Any,
-) -> EngineContext:
-    batches = [
-        ImageBatch(
-            "r", TEST_PROJECT, image, (TagRows("a", "v", (n * 2,)), TagRows("b", "v", (n * 2 + 1,)))
-        )
-        for n, image in enumerate(IMAGES)
-    ]
-    options.setdefault("rate_per_s", 1000.0)
-    await aredis.hset(
-        keys.job(JOB),
-        mapping={
-            "state": "queued",
-            "total": 60,
-            "chunks": 1,
-            "options": JobOptions(**options).to_json(),
-        },
-    )
-    await aredis.set(keys.chunk(JOB, 0), encode_chunk(batches))
-    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(TEST_AK, sk)))
-    limiter = SharedRateLimiter(aredis, bucket_key(server.url, client.identity))
-    return EngineContext(
-        store=ResultStore(aredis),
-        client_for=lambda _: client,
-        limiter_for=lambda *_: limiter,
-        sleep=no_sleep,
-        rng=random.Random(5),
-    )
-
-
-async def results(aredis: Any) -> dict[str, list[Any]]:
-    import json
-
-    found = await ResultStore(aredis).chunk_results(JOB, 0)
-    return {str(ref): json.loads(result.to_json()) for ref, result in found.items()}
 
 
 Start = Callable[..., Any]

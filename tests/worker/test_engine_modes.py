@@ -11,8 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import TEST_PROJECT
-from tests.worker.test_engine import IMAGES, JOB, results, setup
+from tests.helpers import IMAGES, JOB, TEST_PROJECT, results, setup
 from worker import keys
 from worker.engine import run_chunk
 from worker.jobs import Mode
@@ -118,7 +117,9 @@ async def test_a_plan_reads_and_changes_nothing(
         assert found[str(n * 2 + 1)][0] == expected_b[current_b(n)]
     assert set(server.sim.stats.by_status) == {200, 404}
     assert sum(server.sim.store.deletions.values()) == 0
-    assert (await ctx.store.load_job(JOB)).state.value == "completed"  # type: ignore[union-attr]
+    job = await ctx.store.load_job(JOB)
+    assert job is not None
+    assert job.state.value == "completed"
 
 
 async def test_undo_creates_what_is_absent_and_keeps_what_is_set(

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from producer.jobstore import chunk_results, reset_rows, rows_in
-from tests.worker.test_engine import JOB
+from tests.helpers import JOB
 from worker import keys
 from worker.jobs import JobOptions, RowResult
 from worker.model import RowStatus

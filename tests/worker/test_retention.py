@@ -14,8 +14,7 @@ from producer.collect import collect
 from producer.control import retry_job
 from producer.retention import forget_job, parse_keep, record_keep
 from producer.submit import create_job
-from tests.conftest import TEST_PROJECT
-from tests.e2e.test_engine import images, write
+from tests.helpers import TEST_PROJECT, images, write
 from worker import keys, retention
 from worker.jobs import JobOptions, RowResult
 from worker.model import RowStatus

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
@@ -78,8 +79,21 @@ _HEADER_NAME = st.text(alphabet=string.ascii_letters + "-_", min_size=1, max_siz
 _HEADER_VALUE = st.text(alphabet=string.ascii_letters + string.digits + " ;=/,", max_size=20)
 
 
+class RandomRequest(TypedDict):
+    """What one signature is made of."""
+
+    method: str
+    host: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+    ak: str
+    sk: str
+
+
 @st.composite
-def random_requests(draw: st.DrawFn) -> dict[str, object]:
+def random_requests(draw: st.DrawFn) -> RandomRequest:
     headers = draw(st.dictionaries(_HEADER_NAME, _HEADER_VALUE, max_size=4))
     # Header names differing only in case would make two canonical entries; real clients don't.
     unique = {name.lower(): (name, value) for name, value in headers.items()}
@@ -106,14 +120,14 @@ def random_requests(draw: st.DrawFn) -> dict[str, object]:
     }
 
 
-def _sdk_authorization(req: dict[str, object]) -> str:
+def _sdk_authorization(req: RandomRequest) -> str:
     sdk_request = SdkRequest(
         method=req["method"],
         schema="https",
         host=req["host"],
         resource_path=req["path"],
-        query_params=list(req["query"]),  # type: ignore[call-overload]
-        header_params=dict(req["headers"]),  # type: ignore[call-overload]
+        query_params=list(req["query"]),
+        header_params=dict(req["headers"]),
         body=req["body"],
     )
     Signer(BasicCredentials(ak=req["ak"], sk=req["sk"])).sign(sdk_request)
@@ -122,17 +136,17 @@ def _sdk_authorization(req: dict[str, object]) -> str:
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_requests())
-def test_random_requests_sign_exactly_as_the_official_sdk(req: dict[str, object]) -> None:
+def test_random_requests_sign_exactly_as_the_official_sdk(req: RandomRequest) -> None:
     """Hundreds of random methods, paths, queries, headers, bodies and temporary credentials."""
     ours = sign_request(
-        ak=req["ak"],  # type: ignore[arg-type]
-        sk=req["sk"],  # type: ignore[arg-type]
-        method=req["method"],  # type: ignore[arg-type]
-        host=req["host"],  # type: ignore[arg-type]
-        path=req["path"],  # type: ignore[arg-type]
-        query=req["query"],  # type: ignore[arg-type]
-        headers=req["headers"],  # type: ignore[arg-type]
-        body=req["body"],  # type: ignore[arg-type]
+        ak=req["ak"],
+        sk=req["sk"],
+        method=req["method"],
+        host=req["host"],
+        path=req["path"],
+        query=req["query"],
+        headers=req["headers"],
+        body=req["body"],
         now=datetime(2000, 1, 1, tzinfo=UTC),  # ignored: X-Sdk-Date is given
     )
     assert ours["Authorization"] == _sdk_authorization(req)

@@ -11,8 +11,7 @@ from typing import Any
 import aiohttp
 
 from simulator.config import SimUser
-from tests.conftest import TEST_PROJECT
-from tests.helpers import new_image_id, write_csv
+from tests.helpers import TEST_PROJECT, new_image_id, write_csv
 from worker.auth import Token, TokenAuth
 from worker.client import ImsClient
 from worker.credentials import PasswordCredentials
