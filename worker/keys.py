@@ -145,13 +145,12 @@ def token_cache(identity_digest: str, project_id: str) -> str:
 
 def rate_bucket(endpoint: str, identity: str) -> str:
     """Hash: the shared send schedule of one (endpoint, identity), written by every worker's
-    limiter (worker/scripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
+    limiter (worker/ratescripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
     ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was measured to
     accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the
     limit a 429 message named), ``hold`` ("1" while a window's quota is spent), ``probe_at``,
     ``released_at``, ``streak`` and ``streak_since`` (429s since the last accepted call).
-    Expires an hour after its last use. Beside it, ``{key}:accepted:{second}`` and
-    ``{key}:throttled:{second}`` (strings, 10 s): calls accepted and refused in each second.
+    Expires an hour after its last use. The keys below are named after it.
     The identity is hashed: no secret, but Redis need not spell it out."""
     digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]
     return f"{PREFIX}:rate:{digest}"
@@ -163,3 +162,17 @@ def rate_memory(bucket: str) -> str:
     ``known`` (calls/s measured). Written by the THROTTLED script, read when a schedule is
     created; kept 30 days after the last lesson. ``bucket`` is ``rate_bucket(...)``."""
     return f"{bucket}:learnt"
+
+
+def rate_accepted(bucket: str) -> str:
+    """Prefix of strings ``{prefix}{second}`` (Redis time, s: the scripts append it, since only
+    Redis knows it): calls of the schedule ``bucket`` the cloud accepted in that second, as
+    reported by the limiters with their reservations (RESERVE); read by THROTTLED to measure
+    the rate the cloud accepts. Each expires after 10 s."""
+    return f"{bucket}:accepted:"
+
+
+def rate_throttled(bucket: str) -> str:
+    """Prefix of strings ``{prefix}{second}``, as ``rate_accepted``: calls of the schedule
+    ``bucket`` answered 429 in that second. Written and read by THROTTLED; expire after 10 s."""
+    return f"{bucket}:throttled:"
