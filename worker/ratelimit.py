@@ -154,13 +154,11 @@ class SharedRateLimiter:
     probe_unknown_s: float = 1.0
     block_span_s: float = 0.025
     max_block: int = 16
-    # A held slot is still handed out this long after its time: at unlimited rate a caller's
-    # turn (call, record, next permit) took 40-165 ms under load, and at 25 ms most of each
-    # block expired unused (5.6 sends a reservation measured, against 13 at 0.25 s).
+    # A caller's turn took 40-165 ms at unlimited rate: at 25 ms most of a block expired
+    # unused (5.6 sends a reservation, against 13 at 0.25 s; docs/decisions.md).
     slot_expiry_s: float = 0.25
     sleep: Sleep = asyncio.sleep
-    # Time in ms for the scripts instead of Redis time: tests only (it is then this
-    # process's clock too).
+    # Time in ms for the scripts instead of Redis time (and this process's): tests only.
     clock_ms: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
@@ -173,9 +171,8 @@ class SharedRateLimiter:
         self.limit: CloudLimit | None = None
         self.holding = False
         self._accepted = 0
-        # Bumped when this process learns that the schedule changed (a cut, a limit, a
-        # hold): a permit reserved before then is given back and asked for again, and the
-        # slots held are dropped.
+        # Bumped when this process learns that the schedule changed (a cut, a limit, a hold):
+        # a permit reserved before then is asked for again, and the slots held are dropped.
         self._epoch = 0
         self._held = _HeldSlots(self._local_ms, self.slot_expiry_s * 1000)
         # One reservation at a time: callers arriving meanwhile take from its block.
