@@ -21,6 +21,7 @@ from producer.submit import (
     files_checksum,
     find_submitted,
     new_job_id,
+    point_resume_key,
 )
 from worker import keys
 from worker.jobs import Api, JobOptions, Mode
@@ -159,7 +160,7 @@ def prepare_job(
         job_id = new_job_id()
     elif new:
         job_id = new_job_id()
-        client.set(keys.resume(key), job_id)
+        point_resume_key(client, key, job_id)
     else:
         job_id = claim_job_id(client, key)
     create_job(

@@ -29,7 +29,7 @@ from producer.redis_check import check_redis
 from producer.report import write_job_report
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
-from worker import keys
+from producer.store import JobStore
 from worker.errors import TagsweepError
 from worker.jobs import JobState, Mode
 
@@ -217,7 +217,7 @@ def run_job(
                 if not env.get("REDIS_URL"):
                     clear_stale_leases(client, job_id, chunks)
             else:
-                chunks = list(range(int(client.hget(keys.job(job_id), "next_chunk") or 0)))
+                chunks = list(range(JobStore(client).next_chunk(job_id)))
             dispatch(redis_url, job_id, chunks)
             status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
             return finish(client, status, report or f"tagsweep-report-{job_id}.csv")
