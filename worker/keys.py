@@ -27,8 +27,10 @@ WORKERS = f"{PREFIX}:workers"
 
 
 class JobField:
-    """The fields of the job record (``job``), spelled here only. Lua scripts name them in
-    their text too (worker/scripts.py, worker/retention.py)."""
+    """The fields of the job record (``job``), each with what it holds and who writes it.
+    The command line names them through these; the Lua scripts (worker/scripts.py,
+    worker/retention.py) spell them in their text, as do ``worker.jobs.Job.from_record`` and
+    ``worker.store.ResultStore`` for now."""
 
     # Written by submit (and undo) when the job is written, never changed after.
     TOTAL = "total"  # rows, invalid ones included
@@ -44,11 +46,13 @@ class JobField:
     STARTED_AT = "started_at"  # ms, set when a queued job's first chunk starts
     FINISHED_AT = "finished_at"  # ms
     # Chunks: ``next_chunk`` (chunks written, retry chunks included) grows with retry and
-    # resume; ``dispatched`` counts the chunks submit has queued (a killed submit goes on).
+    # resume; ``dispatched`` counts the chunks queued by submit, retry and undo (so that a
+    # killed submission goes on where it stopped).
     NEXT_CHUNK = "next_chunk"
     DISPATCHED = "dispatched"
-    # Counters added by the result script; ``worked_before`` (rows worked before the latest
-    # retry or resume) is written by those, so that rates count only what the current pass did.
+    # Counters added by the result script (retry and resume drop ``requests`` and
+    # ``failed_requests``); ``worked_before`` (rows worked before the latest retry or resume)
+    # is written by those, so that rates count only what the current pass did.
     REQUESTS = "requests"
     FAILED_REQUESTS = "failed_requests"
     CALLS = "calls"
