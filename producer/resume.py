@@ -29,7 +29,8 @@ def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
 
 
 def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> None:
-    """A private Redis has no other workers: leases left by an interrupted run are stale."""
+    """A private Redis has no other workers: leases left by an interrupted run are stale, and
+    are released as their owners would (the workers' RELEASE_LEASE)."""
     JobStore(client).release_leases(job_id, chunks)
 
 
