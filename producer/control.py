@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, cast
 
+from producer.errors import JobStateError
 from producer.jobstore import numbered_chunks, reset_rows, rows_in
 from producer.status import read_job, worked_rows
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
 from worker import keys
-from worker.errors import TagsweepError
 from worker.jobs import JobState
 from worker.model import ImageBatch, RowStatus
 from worker.retention import apply_retention
@@ -17,10 +17,6 @@ from worker.scripts import STOP_JOB
 
 if TYPE_CHECKING:
     import redis
-
-
-class JobStateError(TagsweepError):
-    """Raised when a job is not in a state that allows the command."""
 
 
 def cancel_job(client: redis.Redis, job_id: str) -> bool:

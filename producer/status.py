@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from producer.errors import JobNotFound
 from producer.plan import format_duration
 from producer.upgrade import upgrade_job
 from worker import keys
-from worker.errors import TagsweepError
 from worker.jobs import STATUSES, Job, Mode
 from worker.model import RowStatus
 
@@ -26,10 +26,6 @@ MISSED_LABEL = {
     Mode.PLAN: "unanswered",
     Mode.UNDO: "not restored/kept_newer/not_found",
 }
-
-
-class JobNotFound(TagsweepError):
-    """Raised when a job id (or "the latest job") names no job in this Redis."""
 
 
 @dataclass(frozen=True)
