@@ -128,7 +128,7 @@ def check_alive(workers: list[LocalWorker]) -> None:
         raise WorkersGone(f"the local workers exited; see {STATE_DIR / 'worker.log'}")
 
 
-def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
+def finish(client: redis.Redis, status: JobStatus, report: str) -> ExitCode:
     """Write the report (``-``: on stdout, the summary then on stderr) and print the summary;
     return the exit code."""
     job = read_job(client, status.job.job_id)
@@ -152,7 +152,7 @@ def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
     return exit_code(status)
 
 
-def interrupted(job_id: str) -> int:
+def interrupted(job_id: str) -> ExitCode:
     click.echo(
         f"\ninterrupted: job {job_id} stopped cleanly; run the same command again to resume it "
         "(rows already final are not sent again).",
@@ -192,7 +192,7 @@ def is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-def run_job(job: JobRequest | MakeJob, local: LocalRun) -> int:
+def run_job(job: JobRequest | MakeJob, local: LocalRun) -> ExitCode:
     """Validate, submit (or resume), work, follow, report; return DESIGN's exit code.
 
     ``job`` is the request whose files make the job, or a function that writes the job
@@ -215,7 +215,7 @@ def _run(
     job: JobRequest | MakeJob,
     local: LocalRun,
     queued: list[str],
-) -> int:
+) -> ExitCode:
     env = dict(os.environ)
     stack.enter_context(stopped_like_ctrl_c())
     redis_url = stack.enter_context(local_redis(env))

@@ -11,6 +11,7 @@ from producer.commands.jobs import queue_for_workers
 from producer.connection import connect_redis, job_redis
 from producer.control import cancel_job, retry_job
 from producer.errors import Declined
+from producer.exits import ExitCode
 from producer.jobspec import interactive
 from producer.options import report_option, workers_option
 from producer.retention import check_not_expired, forget_job, pending_backup
@@ -71,7 +72,7 @@ def retry(job_id: str, only: tuple[str, ...]) -> None:
 )
 def undo(
     job_id: str, processes: int, rate: float | None, report_path: str | None, queue_only: bool
-) -> int | None:
+) -> ExitCode | None:
     """Re-create, with the v2 tags API, every tag that JOB (run with --backup) deleted.
 
     A key set again since JOB deleted it keeps its newer value (kept_newer). The undo is a job

@@ -83,7 +83,7 @@ def validate(
 @workers_option
 @simulate_option
 @report_option("stdout", default="-")
-def plan(request: JobRequest, processes: int, simulate: bool, report_path: str) -> int:
+def plan(request: JobRequest, processes: int, simulate: bool, report_path: str) -> ExitCode:
     """Read the live tags of the files' images and say, per row, what a run would do.
 
     Each row ends would_delete (key present, same value), value_differs (present with another
@@ -115,7 +115,7 @@ def run(
     allow_eviction: bool,
     report_path: str | None,
     new: bool,
-) -> int:
+) -> ExitCode:
     """Validate, submit, work and report the files on this machine; resumable.
 
     Without REDIS_URL a private Redis keeps the job under ./.tagsweep/. Exit code 0: every row
