@@ -33,13 +33,14 @@ from producer.report import write_job_report
 from producer.request import JobRequest
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
+from simulator.config import SimulatorConfig
 from worker import keys
 from worker.jobs import JobState, Mode
 
 if TYPE_CHECKING:
     import redis
 
-SIM_PROJECT = "0123456789abcdef0123456789abcdef"
+SIM_PROJECT = SimulatorConfig().project_id
 SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
 

@@ -10,9 +10,13 @@ from typing import TYPE_CHECKING, Literal
 
 import click
 
+from simulator.config import SimulatorConfig, SimUser
+
 if TYPE_CHECKING:
-    from simulator.config import SimulatorConfig, SimUser
     from simulator.limits import RateLimit
+
+# The options' defaults are the configuration's.
+DEFAULTS = SimulatorConfig()
 
 
 def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
@@ -65,7 +69,7 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 )
 @click.option(
     "--project-id",
-    default="0123456789abcdef0123456789abcdef",
+    default=DEFAULTS.project_id,
     show_default=True,
     help="Project of seed rows without a project_id.",
 )
@@ -87,17 +91,21 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 @click.option(
     "--rate-limit-message",
     type=click.Choice(["gateway", "plain"]),
-    default="gateway",
+    default=DEFAULTS.rate_limit_message,
     show_default=True,
     help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
 )
 @click.option(
-    "--latency-ms", type=float, default=0.0, show_default=True, help="Added to every answer."
+    "--latency-ms",
+    type=float,
+    default=DEFAULTS.latency_ms,
+    show_default=True,
+    help="Added to every answer.",
 )
 @click.option(
     "--latency-jitter-ms",
     type=float,
-    default=0.0,
+    default=DEFAULTS.latency_jitter_ms,
     show_default=True,
     help="Latency varies by up to this much either way.",
 )
@@ -110,11 +118,17 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 @click.option(
     "--drop-rate",
     type=float,
-    default=0.0,
+    default=DEFAULTS.drop_rate,
     show_default=True,
     help="Share of calls whose connection is dropped without an answer.",
 )
-@click.option("--token-ttl", type=float, default=86400.0, show_default=True, help="Token life, s.")
+@click.option(
+    "--token-ttl",
+    type=float,
+    default=DEFAULTS.token_ttl_s,
+    show_default=True,
+    help="Token life, s.",
+)
 @click.option("--random-seed", type=int, help="Seed for the fault and latency dice.")
 def simulator(
     host: str,
@@ -136,8 +150,6 @@ def simulator(
     random_seed: int | None,
 ) -> None:
     """Serve the IMS + IAM simulator over HTTP until interrupted."""
-    from simulator.config import SimulatorConfig
-
     aksk, users = _identities(ak, sk, user, password, domain)
     config = SimulatorConfig(
         project_id=project_id,
@@ -169,8 +181,6 @@ def _identities(
     ak: str | None, sk: str | None, user: str | None, password: str | None, domain: str | None
 ) -> tuple[dict[str, str], tuple[SimUser, ...]]:
     """The AK/SK pair and the IAM user the simulator accepts."""
-    from simulator.config import SimUser
-
     if bool(ak) != bool(sk):
         raise click.UsageError("--ak and --sk go together")
     if user and not password:
