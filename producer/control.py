@@ -5,19 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from producer.errors import JobStateError
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
-from worker.errors import TagsweepError
 from worker.jobs import JobState
 from worker.model import ImageBatch, RowStatus
 
 if TYPE_CHECKING:
     import redis
-
-
-class JobStateError(TagsweepError):
-    """Raised when a job is not in a state that allows the command."""
 
 
 def cancel_job(client: redis.Redis, job_id: str) -> bool:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from producer.errors import ForgetRefused, JobExpired
 from producer.store import JobStore
-from worker.errors import TagsweepError
 from worker.jobs import JobOptions, JobState, Mode
 from worker.keys import JobField
 
@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 DEFAULT_KEEP = "30d"
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-
-
-class JobExpired(TagsweepError):
-    """Raised when a job id names a job whose data has expired (or was forgotten)."""
-
-
-class ForgetRefused(TagsweepError):
-    """Raised when a job cannot be forgotten now (it is queued or running)."""
 
 
 def parse_keep(text: str) -> int:

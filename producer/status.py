@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from producer.errors import JobNotFound
 from producer.plan import format_duration
 from producer.store import JobStore
-from worker.errors import TagsweepError
 from worker.jobs import STATUSES, Job, Mode
 from worker.model import RowStatus
 
@@ -25,10 +25,6 @@ MISSED_LABEL = {
     Mode.PLAN: "unanswered",
     Mode.UNDO: "not restored/kept_newer/not_found",
 }
-
-
-class JobNotFound(TagsweepError):
-    """Raised when a job id (or "the latest job") names no job in this Redis."""
 
 
 @dataclass(frozen=True)

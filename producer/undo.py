@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from producer.errors import UndoRefused
 from producer.retention import keep_of, record_keep
 from producer.status import read_job
 from producer.store import JobStore
@@ -26,16 +27,11 @@ from producer.submit import (
     write_record,
 )
 from worker import keys
-from worker.errors import TagsweepError
 from worker.jobs import Api, Job, JobState, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
 
 if TYPE_CHECKING:
     import redis
-
-
-class UndoRefused(TagsweepError):
-    """Raised when a job cannot be undone; the message says why and what to do."""
 
 
 def undo_key(job_id: str) -> str:
