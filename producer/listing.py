@@ -20,20 +20,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from producer.errors import ListingFailed
 from worker.backoff import compute_backoff
 from worker.client import ImsClient
-from worker.errors import TagsweepError
 from worker.jobs import JobOptions
 from worker.outcomes import Outcome, OutcomeKind
 from worker.query import PAGE_LIMIT, ImageQuery, QueryPage, Resource
 from worker.ratelimit import SharedRateLimiter
 
 DEFAULT_MAX_PASSES = 5
-
-
-class ListingFailed(TagsweepError):
-    """Raised when the listing cannot be completed: a call failed for good, or it never
-    settled; nothing of it may be used."""
 
 
 @dataclass
