@@ -21,7 +21,7 @@ from producer.options import (
     project_option,
     region_option,
 )
-from producer.plan import make_plan, render_plan
+from producer.planning import make_plan, render_plan
 from producer.redis_check import allow_eviction_option, check_redis
 from worker.settings import Settings
 

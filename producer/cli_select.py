@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from producer.options import DEFAULT_RATE_PER_S
-from producer.plan import format_duration
+from producer.planning import format_duration
 from producer.progress import CountBar
 from producer.selection import CSV_COLUMNS, KeyChoice, SelectionRefused, build_query, choose_keys
 from worker.credentials import CredentialSources, load_credentials

@@ -13,7 +13,7 @@ from producer.collect import Collection, collect
 from producer.errors import InputError
 from producer.exits import EXIT_ABORTED, EXIT_BAD_INPUT
 from producer.options import DEFAULT_CONFIRM_ABOVE
-from producer.plan import make_plan, render_plan
+from producer.planning import make_plan, render_plan
 from producer.retention import DEFAULT_KEEP, parse_keep, record_keep
 from producer.submit import (
     claim_job_id,

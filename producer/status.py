@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from producer.plan import format_duration
+from producer.planning import format_duration
 from producer.upgrade import upgrade_job
 from worker import keys
 from worker.errors import TagsweepError
