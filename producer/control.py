@@ -13,7 +13,7 @@ from worker.errors import TagsweepError
 from worker.jobs import JobState
 from worker.model import ImageBatch, RowStatus
 from worker.retention import apply_retention
-from worker.scripts import STOP_JOB
+from worker.scripts_jobs import STOP_JOB
 
 if TYPE_CHECKING:
     import redis

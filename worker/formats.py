@@ -8,6 +8,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 
+from worker.errors import MalformedChunk
 from worker.jobs import RowResult
 from worker.model import ImageBatch, TagRows
 
@@ -30,10 +31,6 @@ def _batch_json(b: ImageBatch) -> list[object]:
     if b.origin is None:
         return [b.region, b.project_id, b.image_id, tags]
     return [b.region, b.project_id, b.image_id, tags, b.origin]
-
-
-class MalformedChunk(ValueError):
-    """Raised when a stored chunk is not in the expected shape."""
 
 
 def decode_chunk(text: str | bytes) -> list[ImageBatch]:

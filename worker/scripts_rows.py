@@ -1,0 +1,86 @@
+"""Lua scripts of a job's rows: recording results once each, and keeping what reads found.
+
+Each is one atomic step on Redis time (``worker.scripts_time``); ``worker.store_rows`` runs them.
+"""
+
+from __future__ import annotations
+
+from worker.scripts_time import NOW
+
+# Record rows' results once each, count them, count the requests for the circuit breaker, and
+# finish the job when the last row of all is final: ``completed`` when every row ended in one of
+# the job's goal statuses, else ``completed_with_failures``. A row is final once its bit in the
+# job's ``final`` bitmap is set: SETBIT returns the old bit, so a row already final (a chunk
+# delivered twice, a flush sent again) is neither counted nor written again. Each entry's rows
+# newly made final are appended, with the entry's result, to its chunk's results list.
+# Also adds the calls made since the worker last recorded (calls, 429 answers, retries: the
+# exporter's per-job counters, carried here so that they cost no round trip of their own).
+# KEYS: final, counts, job, then the results lists the entries name.
+# ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
+# retries, then per entry: index of its list among the lists (1-based), status, refs (comma
+# separated), result JSON.
+# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
+RECORD_RESULTS = (
+    NOW
+    + """
+local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
+local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
+local tally = {'calls', 'throttled', 'retries'}
+for i = 1, 3 do
+  if tonumber(ARGV[3 + i]) > 0 then redis.call('HINCRBY', KEYS[3], tally[i], ARGV[3 + i]) end
+end
+local goals = {}
+for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
+local added = 0
+for i = 7, #ARGV, 4 do
+  local fresh = {}
+  for ref in string.gmatch(ARGV[i + 2], '%d+') do
+    if redis.call('SETBIT', KEYS[1], tonumber(ref), 1) == 0 then fresh[#fresh + 1] = ref end
+  end
+  if #fresh > 0 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], #fresh)
+    local entry = table.concat(fresh, ',') .. ' ' .. ARGV[i + 3]
+    redis.call('RPUSH', KEYS[3 + tonumber(ARGV[i])], entry)
+    added = added + #fresh
+  end
+end
+local done, good = 0, 0
+local counts = redis.call('HGETALL', KEYS[2])
+for i = 1, #counts, 2 do
+  local n = tonumber(counts[i + 1])
+  done = done + n
+  if goals[counts[i]] then good = good + n end
+end
+local total = tonumber(redis.call('HGET', KEYS[3], 'total') or '-1')
+local finished = ''
+if added > 0 and done >= total then
+  local state = redis.call('HGET', KEYS[3], 'state')
+  if state == 'queued' or state == 'running' then
+    finished = 'completed'
+    if good < done then finished = 'completed_with_failures' end
+    redis.call('HSET', KEYS[3], 'state', finished, 'finished_at', now)
+  end
+end
+return {added, done, requests, failures, finished}
+"""
+)
+
+# Keep what reads found for rows, the first observation of each row only (its bit in the
+# ``observed`` bitmap): a chunk worked again after a crash between a backup read and its delete
+# keeps the value from before the delete. KEYS: observed bitmap, the chunk's observed list.
+# ARGV: ref, JSON value, ... Returns the refs observed before (their kept values are in the list).
+OBSERVE = """
+local refs, values, seen = {}, {}, {}
+for i = 1, #ARGV, 2 do
+  if redis.call('SETBIT', KEYS[1], tonumber(ARGV[i]), 1) == 0 then
+    refs[#refs + 1] = ARGV[i]
+    values[#values + 1] = ARGV[i + 1]
+  else
+    seen[#seen + 1] = ARGV[i]
+  end
+end
+if #refs > 0 then
+  redis.call('RPUSH', KEYS[2], table.concat(refs, ',') .. ' [' .. table.concat(values, ',') .. ']')
+end
+return seen
+"""
