@@ -11,9 +11,9 @@ from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
 from worker import keys
 from worker.errors import TagsweepError
 from worker.jobs import JobState
+from worker.lua.jobs import STOP_JOB
 from worker.model import ImageBatch, RowStatus
 from worker.retention import apply_retention
-from worker.scripts_jobs import STOP_JOB
 
 if TYPE_CHECKING:
     import redis

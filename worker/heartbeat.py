@@ -13,7 +13,7 @@ import redis
 import structlog
 from celery import bootsteps
 
-from worker.store_sync import SyncStore
+from worker.store.sync import SyncStore
 
 log = structlog.get_logger("tagsweep.heartbeat")
 

@@ -135,12 +135,19 @@ def resume(run_key: str) -> str:
 
 
 def lease_member(job_id: str, number: int) -> str:
+    """The member of ``LEASES`` and ``LEASE_OWNERS`` that names one chunk of a job."""
     return f"{job_id}:{number}"
 
 
 def token_cache(identity_digest: str, project_id: str) -> str:
     """String: an IAM token, encrypted with a key only the workers hold; expires with it."""
     return f"{PREFIX}:token:{identity_digest}:{project_id}"
+
+
+def token_lock(identity_digest: str, project_id: str) -> str:
+    """String: "1" while one worker renews that token (SET NX, 15 s): renewal is single-flight
+    across hosts. Written and deleted by that worker (``worker.tokencache``)."""
+    return f"{token_cache(identity_digest, project_id)}:renewing"
 
 
 def rate_bucket(endpoint: str, identity: str) -> str:

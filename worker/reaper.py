@@ -13,7 +13,7 @@ import structlog
 from celery import bootsteps
 
 from worker.jobs import JobState
-from worker.store_sync import SyncStore
+from worker.store.sync import SyncStore
 
 log = structlog.get_logger("tagsweep.reaper")
 

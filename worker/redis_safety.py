@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.errors import EvictionRefused
-from worker.store_sync import SyncStore
+from worker.store.sync import SyncStore
 
 if TYPE_CHECKING:
     import redis

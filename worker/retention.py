@@ -15,12 +15,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker import keys
-from worker.store_sync import SyncStore
+from worker.store.sync import SyncStore
 
 if TYPE_CHECKING:
     import redis
 
-# The script (``worker.scripts_jobs.APPLY_RETENTION``) takes the record and some keys a call.
+    from worker.store.jobs import JobRecords
+
+# The script (``worker.lua.jobs.APPLY_RETENTION``) takes the record and some keys a call.
 # Keys per script call: one call for a 10M-row job's 25,000 chunks blocked Redis for about
 # 0.5 s; 1,000 keys a call keep each under about 20 ms.
 KEYS_PER_CALL = 1000
@@ -67,11 +69,20 @@ def calls(
 
 def apply_retention(client: redis.Redis, job_id: str, *, persist: bool = False) -> int:
     """Expire a finished job's keys at ``finished_at + keep`` (or take the TTLs off).
-    (Workers apply it through ``ResultStore.apply_retention``.)"""
+    (Workers: ``apply_retention_async``.)"""
     store = SyncStore(client)
     job_keys, has_resume = read_keys(client, job_id)
     action = "persist" if persist else "expire"
     at = 0
     for call_keys, args in calls(job_keys, has_resume, action, job_id):
         at = store.retention_call(call_keys, args)
+    return at
+
+
+async def apply_retention_async(store: JobRecords, job_id: str) -> int:
+    """``apply_retention`` for workers (asyncio), through their store."""
+    fields, identity_keys = await store.key_fields(job_id, RECORD_FIELDS)
+    at = 0
+    for call_keys, args in calls(*all_keys(job_id, fields, identity_keys), "expire", job_id):
+        at = await store.retention_call(call_keys, args)
     return at

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from worker.auth import Fetch, Token
-from worker.store_tokens import TokenStore
+from worker.store.tokens import TokenStore
 
 LOCK_MS = 15_000
 WAIT_STEP_S = 0.1

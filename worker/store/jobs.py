@@ -3,16 +3,17 @@ its published rate, its retention, and the marks of the credentials its calls pr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, FieldT
 
-from worker import keys, scripts_jobs
+from worker import keys
 from worker.jobs import Job, JobState
+from worker.lua.jobs import APPLY_RETENTION, MARK_RUNNING, STOP_JOB, STOP_JOB_ALLOW_OOM
 from worker.model import CloudLimit
-from worker.retention import RECORD_FIELDS, all_keys, calls
 
 
 class JobRecords:
@@ -21,9 +22,9 @@ class JobRecords:
     def __init__(self, client: aioredis.Redis) -> None:
         """``client`` must decode responses (``decode_responses=True``)."""
         self.redis = client
-        self._running = client.register_script(scripts_jobs.MARK_RUNNING)
-        self._stop = client.register_script(scripts_jobs.STOP_JOB)
-        self._retention = client.register_script(scripts_jobs.APPLY_RETENTION)
+        self._running = client.register_script(MARK_RUNNING)
+        self._stop = client.register_script(STOP_JOB)
+        self._retention = client.register_script(APPLY_RETENTION)
 
     async def load_job(self, job_id: str) -> Job | None:
         record = cast(dict[str, str], await self.redis.hgetall(keys.job(job_id)))
@@ -48,7 +49,7 @@ class JobRecords:
         """``stop_job`` (aborted) when Redis is out of memory: with the script flag that
         lets it run then (Redis >= 7), else as it is (Redis 6 does not know script flags).
         False if even that could not be written."""
-        for text in (scripts_jobs.STOP_JOB_ALLOW_OOM, scripts_jobs.STOP_JOB):
+        for text in (STOP_JOB_ALLOW_OOM, STOP_JOB):
             try:
                 script = self.redis.register_script(text)
                 args = [JobState.ABORTED.value, reason]
@@ -69,20 +70,23 @@ class JobRecords:
             fields["cloud_limit"] = f"{limit.count}/{limit.window_s:g}"
         await self.redis.hset(keys.job(job_id), mapping=fields)
 
-    async def apply_retention(self, job_id: str) -> int:
-        """Give a finished job's keys their TTL (``worker.retention``); 0 if none is due."""
+    async def key_fields(
+        self, job_id: str, fields: Sequence[str]
+    ) -> tuple[list[str | None], set[str]]:
+        """``fields`` of a job's record and its identity keys: what its key list needs."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(keys.job(job_id), list(RECORD_FIELDS))
+        pipe.hmget(keys.job(job_id), list(fields))
         pipe.smembers(keys.identities(job_id))
-        fields, identity_keys = await pipe.execute()
-        at = 0
-        for call_keys, args in calls(*all_keys(job_id, fields, identity_keys), "expire", job_id):
-            at = int(await self._retention(keys=call_keys, args=args))
-        return at
+        found, identity_keys = await pipe.execute()
+        return found, identity_keys
+
+    async def retention_call(self, call_keys: list[str], args: list[str]) -> int:
+        """One call of the retention script (``worker.retention`` makes them)."""
+        return int(await self._retention(keys=call_keys, args=args))
 
 
 class CredentialMarks:
-    """The marks of a job's first call per bucket (``worker.probe``)."""
+    """The marks of a job's first call per bucket (``worker.engine.probe``)."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client

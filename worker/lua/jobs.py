@@ -1,11 +1,11 @@
 """Lua scripts of a job's record: its state changes (running, stopped) and its retention.
 
-Each is one atomic step on Redis time (``worker.scripts_time``); ``worker.store_jobs`` runs them.
+Each is one atomic step on Redis time (``worker.lua.clock``); ``worker.store.jobs`` runs them.
 """
 
 from __future__ import annotations
 
-from worker.scripts_time import NOW
+from worker.lua.clock import NOW
 
 # A queued job becomes running (with its start time) when its first chunk starts.
 MARK_RUNNING = (

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from worker import keys, scripts_rows
+from worker import keys
 from worker.formats import bit_items, decode_chunk, first_observed, latest_results
 from worker.jobs import GOALS, JobState, Mode, RowResult
+from worker.lua.rows import OBSERVE, RECORD_RESULTS
 from worker.model import ImageBatch, RowStatus
 
 
@@ -60,8 +61,8 @@ class RowStore:
     def __init__(self, client: aioredis.Redis) -> None:
         """``client`` must decode responses (``decode_responses=True``)."""
         self.redis = client
-        self._record = client.register_script(scripts_rows.RECORD_RESULTS)
-        self._observe = client.register_script(scripts_rows.OBSERVE)
+        self._record = client.register_script(RECORD_RESULTS)
+        self._observe = client.register_script(OBSERVE)
 
     async def load_chunk(self, job_id: str, number: int) -> list[ImageBatch] | None:
         text = await self.redis.get(keys.chunk(job_id, number))
@@ -113,7 +114,7 @@ class RowStore:
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
         calls: CallTally | None = None,
     ) -> Recorded:
-        """Record entries in one script call (a flush of ``worker.recorder``), counting
+        """Record entries in one script call (a flush of ``worker.engine.recorder``), counting
         ``requests`` requests of which ``failed`` failed, and the ``calls`` made since the
         last recording (the job's counters)."""
         tally = calls or CallTally()

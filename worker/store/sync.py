@@ -10,8 +10,10 @@ from typing import cast
 import redis
 from redis.exceptions import RedisError
 
-from worker import keys, scripts_jobs, scripts_leases
+from worker import keys
 from worker.jobs import JobState
+from worker.lua.jobs import APPLY_RETENTION
+from worker.lua.leases import BEAT, REAP_LEASES, RELEASE_LEASE
 
 
 class SyncStore:
@@ -22,7 +24,7 @@ class SyncStore:
 
     def reap_expired(self, grace_ms: int, limit: int) -> list[str]:
         """Take back expired leases (each given ``grace_ms`` and no owner): their members."""
-        script = self.redis.register_script(scripts_leases.REAP_LEASES)
+        script = self.redis.register_script(REAP_LEASES)
         found = script(keys=[keys.LEASES, keys.LEASE_OWNERS], args=[grace_ms, limit])
         return [str(member) for member in found]
 
@@ -32,7 +34,7 @@ class SyncStore:
 
     def free_lease(self, job_id: str, number: int) -> None:
         """Drop a reaped lease (its owner is "") without marking the chunk done."""
-        script = self.redis.register_script(scripts_leases.RELEASE_LEASE)
+        script = self.redis.register_script(RELEASE_LEASE)
         script(
             keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id)],
             args=[keys.lease_member(job_id, number), "", number, "0"],
@@ -40,7 +42,7 @@ class SyncStore:
 
     def beat(self, name: str) -> None:
         """Say that worker process ``name`` is alive (Redis time)."""
-        self.redis.register_script(scripts_leases.BEAT)(keys=[keys.WORKERS], args=[name])
+        self.redis.register_script(BEAT)(keys=[keys.WORKERS], args=[name])
 
     def leave(self, name: str) -> None:
         """Take worker process ``name`` out of the live-workers set."""
@@ -85,5 +87,5 @@ class SyncStore:
 
     def retention_call(self, call_keys: list[str], args: list[str]) -> int:
         """One call of the retention script (``worker.retention.calls`` makes them)."""
-        script = self.redis.register_script(scripts_jobs.APPLY_RETENTION)
+        script = self.redis.register_script(APPLY_RETENTION)
         return int(cast(int, script(keys=call_keys, args=args)))

@@ -1,12 +1,12 @@
 """Lua scripts of chunk leases (take, renew, release, reap) and of the live-workers set.
 
-Each is one atomic step on Redis time (``worker.scripts_time``), so workers on many hosts agree
-on who holds a chunk; ``worker.store_leases`` and ``worker.store_sync`` run them.
+Each is one atomic step on Redis time (``worker.lua.clock``), so workers on many hosts agree
+on who holds a chunk; ``worker.store.leases`` and ``worker.store.sync`` run them.
 """
 
 from __future__ import annotations
 
-from worker.scripts_time import NOW
+from worker.lua.clock import NOW
 
 # Take a chunk's lease. KEYS: leases, owners, done-chunks. ARGV: member, owner, ttl ms, chunk.
 # Returns 'done' (nothing left to do), 'busy' (a live lease is held by another), or 'ok'.

@@ -1,11 +1,11 @@
 """Lua scripts of a job's rows: recording results once each, and keeping what reads found.
 
-Each is one atomic step on Redis time (``worker.scripts_time``); ``worker.store_rows`` runs them.
+Each is one atomic step on Redis time (``worker.lua.clock``); ``worker.store.rows`` runs them.
 """
 
 from __future__ import annotations
 
-from worker.scripts_time import NOW
+from worker.lua.clock import NOW
 
 # Record rows' results once each, count them, count the requests for the circuit breaker, and
 # finish the job when the last row of all is final: ``completed`` when every row ended in one of

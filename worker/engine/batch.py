@@ -1,5 +1,5 @@
 """Working one batch (one image's tags): the read first when the job reads first, what the
-job's mode decides from it (``worker.modes``), and each call made under the shared rate with
+job's mode decides from it (``worker.engine.modes``), and each call made under the shared rate with
 retries (``worker.retrying``), its rows recorded by the chunk."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from worker.calls import Action, Line, call_ims, line_for
+from worker.engine.calls import Action, Line, call_ims, line_for
+from worker.engine.modes import Decision, decide, status_for
+from worker.engine.probe import Turn
+from worker.engine.recording import fields, result_of
 from worker.model import ImageBatch
-from worker.modes import Decision, decide, status_for
 from worker.outcomes import Outcome, OutcomeKind
-from worker.probe import Turn
 from worker.ratelimit import Throttling
-from worker.recording import fields, result_of
 from worker.retrying import Sent, call_under_rate
 
 if TYPE_CHECKING:
-    from worker.chunk import ChunkRun
+    from worker.engine.chunk import ChunkRun
 
 log = structlog.get_logger("tagsweep.worker")
 

@@ -2,7 +2,7 @@
 --backup, plan, undo), and the status a call gives every row of a batch.
 
 Each mode is one small function from what the read found to a ``Decision``; the batch code
-(``worker.batch``) carries it out. No I/O here.
+(``worker.engine.batch``) carries it out. No I/O here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from worker.calls import Action
+from worker.engine.calls import Action
 from worker.jobs import JobOptions, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
 from worker.outcomes import Outcome, OutcomeKind

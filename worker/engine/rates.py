@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import structlog
 
-from worker.context import EngineContext
+from worker.engine.context import EngineContext
 from worker.jobs import Job
 from worker.model import CloudLimit
 from worker.ratelimit import Throttling

@@ -1,11 +1,12 @@
 """Chunk leases in Redis, as the worker holding a chunk takes, renews and releases its lease
-(async; ``worker.lease`` says why leases; the reaper's side is in ``worker.store_sync``)."""
+(async; ``worker.engine.lease`` says why leases; the reaper's side is in ``worker.store.sync``)."""
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from worker import keys, scripts_leases
+from worker import keys
+from worker.lua.leases import ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASE
 
 
 class LeaseStore:
@@ -13,9 +14,9 @@ class LeaseStore:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
-        self._acquire = client.register_script(scripts_leases.ACQUIRE_LEASE)
-        self._renew = client.register_script(scripts_leases.RENEW_LEASE)
-        self._release = client.register_script(scripts_leases.RELEASE_LEASE)
+        self._acquire = client.register_script(ACQUIRE_LEASE)
+        self._renew = client.register_script(RENEW_LEASE)
+        self._release = client.register_script(RELEASE_LEASE)
 
     async def acquire_lease(self, job_id: str, number: int, owner: str, ttl_ms: int) -> str:
         return str(

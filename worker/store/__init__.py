@@ -1,22 +1,22 @@
 """The job and its results in Redis, as workers read and write them (async): the one store
 the engine is given, made of one part per thing it holds.
 
-- ``worker.store_jobs``: the job record (state, stop reason, rate, retention) and the marks
+- ``worker.store.jobs``: the job record (state, stop reason, rate, retention) and the marks
   of the credentials a job's calls proved;
-- ``worker.store_rows``: chunks, row results (recorded once each) and what reads found;
-- ``worker.store_leases``: chunk leases.
+- ``worker.store.rows``: chunks, row results (recorded once each) and what reads found;
+- ``worker.store.leases``: chunk leases.
 
-The synchronous side (the reaper, heartbeats, server checks) is ``worker.store_sync``, and
-sealed IAM tokens are ``worker.store_tokens``. Keys are named in ``worker.keys`` only.
+The synchronous side (the reaper, heartbeats, server checks) is ``worker.store.sync``, and
+sealed IAM tokens are ``worker.store.tokens``. Keys are named in ``worker.keys`` only.
 """
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from worker.store_jobs import CredentialMarks, JobRecords
-from worker.store_leases import LeaseStore
-from worker.store_rows import CallTally, Entry, Recorded, RowStore
+from worker.store.jobs import CredentialMarks, JobRecords
+from worker.store.leases import LeaseStore
+from worker.store.rows import CallTally, Entry, Recorded, RowStore
 
 __all__ = ["CallTally", "Entry", "Recorded", "ResultStore"]
 

@@ -10,19 +10,19 @@ from collections.abc import Sequence
 
 import structlog
 
-from worker.batch import work_batch
-from worker.breakers import Breakers
-from worker.calls import Action
-from worker.context import EngineContext
+from worker.engine.batch import work_batch
+from worker.engine.breakers import Breakers
+from worker.engine.calls import Action
+from worker.engine.context import EngineContext
+from worker.engine.lease import ChunkLease
+from worker.engine.probe import CredentialProbe
+from worker.engine.rates import RatePublisher
+from worker.engine.recorder import FLUSH_AGE_S
+from worker.engine.recording import ChunkRecording
+from worker.engine.stopping import StopCheck
 from worker.jobs import Job, JobState, RowResult
-from worker.lease import ChunkLease
 from worker.model import ImageBatch, RowStatus
-from worker.probe import CredentialProbe
-from worker.rates import RatePublisher
-from worker.recorder import FLUSH_AGE_S
-from worker.recording import ChunkRecording
 from worker.retrying import Sent
-from worker.stopping import StopCheck
 from worker.store import Recorded
 
 log = structlog.get_logger("tagsweep.worker")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from worker.client import ImsClient, ims_endpoint
-from worker.context import EngineContext
+from worker.engine.context import EngineContext
 from worker.errors import AuthError
 from worker.jobs import Api
 from worker.model import ImageBatch

@@ -33,4 +33,4 @@ class TokenStore:
         await self.redis.delete(self._lock(project_id))
 
     def _lock(self, project_id: str) -> str:
-        return self._key(project_id) + ":renewing"
+        return keys.token_lock(self.digest, project_id)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from worker.calls import IAM_REFUSED
-from worker.context import EngineContext
+from worker.engine.calls import IAM_REFUSED
+from worker.engine.context import EngineContext
 from worker.outcomes import Outcome, OutcomeKind
 
 PROBE_TTL_MS = 30_000

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from worker.client import ImsClient
-from worker.progress import ProgressLog
+from worker.engine.progress import ProgressLog
 from worker.ratelimit import SharedRateLimiter
 from worker.store import ResultStore
 

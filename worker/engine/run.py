@@ -1,11 +1,8 @@
 """Working one chunk: lease, skip what is final, call IMS per image under the shared rate,
 retry what is worth retrying, record every row, stop on cancel or abort.
 
-Nothing here knows Celery: a task calls ``run_chunk`` and so can a test. The parts:
-``worker.chunk`` (the chunk loop), ``worker.batch`` (one image's calls), ``worker.modes``
-(what delete, plan and undo decide), ``worker.retrying`` (a call under the shared rate),
-``worker.probe`` (the credential probe), ``worker.breakers``, ``worker.recording`` and
-``worker.rates``.
+Nothing here knows Celery: a task calls ``run_chunk`` and so can a test (the parts are listed
+in ``worker.engine``).
 """
 
 from __future__ import annotations
@@ -16,13 +13,12 @@ from typing import cast
 import structlog
 from redis.exceptions import OutOfMemoryError, RedisError
 
-from worker.chunk import ChunkRun
-from worker.context import EngineContext
+from worker.engine.chunk import ChunkRun
+from worker.engine.context import EngineContext
+from worker.engine.lease import ChunkLease, LeaseAnswer
 from worker.errors import LeaseLost, MalformedChunk
-from worker.lease import ChunkLease, LeaseAnswer
 from worker.redis_safety import stop_for_memory
-
-__all__ = ["ChunkOutcome", "EngineContext", "run_chunk"]
+from worker.retention import apply_retention_async
 
 log = structlog.get_logger("tagsweep.worker")
 
@@ -55,7 +51,7 @@ async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> ChunkOutcom
             return ChunkOutcome.OUT_OF_MEMORY
         if all_final:
             try:
-                await ctx.store.apply_retention(job_id)
+                await apply_retention_async(ctx.store, job_id)
             except RedisError as exc:  # the rows are safe; only their expiry is not set
                 log.warning("retention.failed", error=str(exc))
         return answer

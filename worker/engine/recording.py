@@ -12,12 +12,12 @@ from dataclasses import replace
 
 import structlog
 
-from worker.calls import Action
-from worker.context import EngineContext
+from worker.engine.calls import Action
+from worker.engine.context import EngineContext
+from worker.engine.recorder import Recorder
 from worker.jobs import Job, RowResult
 from worker.model import ImageBatch, RowStatus
 from worker.outcomes import Outcome, OutcomeKind
-from worker.recorder import Recorder
 from worker.retrying import Sent
 from worker.store import CallTally, Recorded
 
