@@ -1,6 +1,6 @@
 """Working one batch (one image's tags): the read first when the job reads first, what the
-job's mode decides from it (``worker.engine.modes``), and each call made under the shared rate with
-retries (``worker.retrying``), its rows recorded by the chunk."""
+job's mode decides from it (``worker.engine.modes``), and each call made under the shared
+rate with retries (``worker.retrying``), its rows recorded by the chunk."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Chunk leases in Redis, as the worker holding a chunk takes, renews and releases its lease
-(async; ``worker.engine.lease`` says why leases; the reaper's side is in ``worker.store.sync``)."""
+(async; ``worker.engine.lease`` says why leases; the reaper's side is ``worker.store.sync``)."""
 
 from __future__ import annotations
 
