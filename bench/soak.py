@@ -24,8 +24,8 @@ from pathlib import Path
 import redis
 
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
-from producer.jobstore import chunk_results
 from producer.local import LocalWorker, start_simulator, start_worker, tagsweep_command
+from producer.store import JobStore
 
 SOAK_DB = 3
 AK, SK = "SOAKAK00000000001", "soak-sk-0000-1111"
@@ -114,7 +114,9 @@ def main() -> None:
         ).stdout
     rows = list(csv.DictReader(io.StringIO(report)))
     results = [
-        ref for number in range(status.job.chunks) for ref in chunk_results(client, job_id, number)
+        ref
+        for number in range(status.job.chunks)
+        for ref in JobStore(client).chunk_results(job_id, number)
     ]
     attempts = sum(int(r["attempts"]) for r in rows)
     per_row = Counter((r["image_id"], r["key"]) for r in rows)

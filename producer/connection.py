@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from producer.store.server import answers
 from worker.errors import ConfigError
 from worker.settings import Settings, redact_url
 
@@ -22,7 +23,7 @@ def connect_redis(url: str) -> redis.Redis:
         # socket_timeout too: a TLS client on a plain port (or the reverse) waits for an answer
         # that never comes.
         probe = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-        probe.ping()
+        answers(probe)
         probe.close()
         client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
     except (redis.RedisError, OSError, ValueError) as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from producer.server_binary import AOF_DIR, SINGLE_AOF, choose_binary
+from producer.store.server import answers, shut_down
 from producer.stray_aof import fold_stray_aof, has_stray_aof
 from worker.errors import ConfigError
 
@@ -56,7 +57,7 @@ class EmbeddedRedis:
         """Shut down with a final AOF write (SHUTDOWN), or terminate if it does not answer."""
         if self.process.poll() is None:
             with contextlib.suppress(redis.RedisError, OSError):
-                redis.Redis.from_url(self.url).shutdown(nosave=False)
+                shut_down(redis.Redis.from_url(self.url))
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -69,6 +70,25 @@ class EmbeddedRedis:
 def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None) -> EmbeddedRedis:
     """Start the private Redis over ``directory`` (created if needed) and wait for it."""
     directory.mkdir(parents=True, exist_ok=True)
+    _check_free(directory)
+    port = port or _free_port()
+    binary = choose_binary(directory)
+    command = _server_command(binary.path, directory, port)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait_until_up(process, url, directory)
+    if has_stray_aof(directory):
+        try:
+            fold_stray_aof(directory, binary.path, redis.Redis.from_url(url), _free_port())
+        except (redis.RedisError, OSError) as exc:
+            process.kill()
+            raise ConfigError(f"could not fold {directory / SINGLE_AOF} in: {exc}") from None
+    (directory / URL_FILE).write_text(url + "\n")
+    return EmbeddedRedis(process, url, directory)
+
+
+def _check_free(directory: Path) -> None:
+    """``ConfigError`` when another run's Redis serves ``directory``."""
     pidfile = directory / "redis.pid"
     if pidfile.exists():
         other = int(pidfile.read_text() or "0")
@@ -77,10 +97,12 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
                 f"another tagsweep run uses {directory}/ (Redis pid {other}); let it end, or "
                 f"stop that run (a Redis left behind by a killed run: kill {other})"
             )
-    port = port or _free_port()
-    binary = choose_binary(directory)
-    command = [
-        binary.path,
+
+
+def _server_command(binary: str, directory: Path, port: int) -> list[str]:
+    """A loopback-only server over ``directory``, AOF on (synced every second), no RDB."""
+    return [
+        binary,
         "--port",
         str(port),
         "--bind",
@@ -94,17 +116,20 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
         "--save",
         "",
         "--pidfile",
-        str(pidfile.resolve()),
+        str((directory / "redis.pid").resolve()),
         "--logfile",
         str((directory / "redis.log").resolve()),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
-    url = f"redis://127.0.0.1:{port}/0"
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], url: str, directory: Path) -> None:
+    """Wait (15 s at most) for the new server to answer; ``ConfigError`` with the end of its
+    log if it exits or stays silent."""
     deadline = time.monotonic() + 15
     while True:
         try:
-            if redis.Redis.from_url(url, socket_connect_timeout=0.5).ping():
-                break
+            if answers(redis.Redis.from_url(url, socket_connect_timeout=0.5)):
+                return
         except (redis.RedisError, OSError):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
@@ -112,14 +137,6 @@ def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None
             log = (directory / "redis.log").read_text(errors="replace")[-500:]
             raise ConfigError(f"the private Redis did not start: {log.strip()}")
         time.sleep(0.05)
-    if has_stray_aof(directory):
-        try:
-            fold_stray_aof(directory, binary.path, redis.Redis.from_url(url), _free_port())
-        except (redis.RedisError, OSError) as exc:
-            process.kill()
-            raise ConfigError(f"could not fold {directory / SINGLE_AOF} in: {exc}") from None
-    (directory / URL_FILE).write_text(url + "\n")
-    return EmbeddedRedis(process, url, directory)
 
 
 def _alive(pid: int) -> bool:

@@ -1,10 +1,33 @@
-"""Errors about input files: a whole file that cannot be read, and one row that is invalid."""
+"""Every error the command line raises on purpose, in one hierarchy under ``TagsweepError``.
+
+Each names what went wrong in one line (``str(exc)``), never a secret; ``producer.exits`` turns
+it into that line and an exit code. The roots (``TagsweepError``, ``ConfigError``) are the
+workers' (``worker.errors``): a setting refused on either side reads the same.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worker.errors import TagsweepError
+from worker.errors import ConfigError, TagsweepError
+
+__all__ = [
+    "ConfigError",
+    "Declined",
+    "ForgetRefused",
+    "InputError",
+    "InputRejected",
+    "JobExpired",
+    "JobNotFound",
+    "JobStateError",
+    "ListingFailed",
+    "OutputError",
+    "RowError",
+    "SelectionRefused",
+    "TagsweepError",
+    "UndoRefused",
+    "WorkersGone",
+]
 
 
 class InputError(TagsweepError):
@@ -17,9 +40,62 @@ class InputError(TagsweepError):
         self.reason = reason
 
 
+class InputRejected(TagsweepError):
+    """Raised when the files hold problems (already printed) and nothing may be queued."""
+
+    def __init__(self, problems: int) -> None:
+        super().__init__(
+            f"nothing queued: {problems} problem(s) above (--skip-invalid queues the valid rows)"
+        )
+        self.problems = problems
+
+
+class OutputError(TagsweepError):
+    """Raised when a file the command must write (a report, a plan) cannot be written."""
+
+
+class Declined(TagsweepError):
+    """Raised when the person at the terminal answers no to a confirmation; ``str`` says what
+    was therefore not done ("nothing queued")."""
+
+
+class SelectionRefused(ConfigError):
+    """Raised when select's options make no valid query or key choice (before any call)."""
+
+
+class ListingFailed(TagsweepError):
+    """Raised when the listing cannot be completed: a call failed for good, or it never
+    settled; nothing of it may be used."""
+
+
+class JobNotFound(TagsweepError):
+    """Raised when a job id (or "the latest job") names no job in this Redis."""
+
+
+class JobExpired(TagsweepError):
+    """Raised when a job id names a job whose data has expired (or was forgotten)."""
+
+
+class JobStateError(TagsweepError):
+    """Raised when a job is not in a state that allows the command."""
+
+
+class ForgetRefused(TagsweepError):
+    """Raised when a job cannot be forgotten now (it is queued or running)."""
+
+
+class UndoRefused(TagsweepError):
+    """Raised when a job cannot be undone; the message says why and what to do."""
+
+
+class WorkersGone(TagsweepError):
+    """Raised when every local worker process has exited while the job still runs."""
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
-    """One invalid input row: where it starts, why, and its fields as read."""
+    """One invalid input row: where it starts, why, and its fields as read. Not raised: rows
+    are collected (``Collection.errors``) and reported together."""
 
     file: str
     line: int

@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from producer.status import JobStatus
-from worker import keys
-from worker.heartbeat import live_workers
+from producer.store import JobStore
 from worker.jobs import Job, JobState
+from worker.keys import JobField
 
 if TYPE_CHECKING:
     import redis
 
 # How long after it ended a job keeps its per-job series.
 ENDED_SHOWN_MS = 3600 * 1000
-PAGE = 500
 
 
 def queue_keys() -> list[str]:
@@ -43,7 +42,7 @@ class TagsweepCollector(Collector):
     """Reads everything from Redis on each scrape."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+        self.store = JobStore(client)
         self.queues = queue_keys()
 
     def collect(self) -> Iterator[Metric]:
@@ -61,8 +60,7 @@ class TagsweepCollector(Collector):
         yield from metrics
 
     def _read(self) -> list[Metric]:
-        seconds, micros = self.client.time()
-        now_ms = seconds * 1000 + micros // 1000
+        now_ms = self.store.now_ms()
         states, shown = self._job_states(now_ms)
         jobs = GaugeMetricFamily("tagsweep_jobs", "Jobs in Redis, by state.", labels=["state"])
         for state in JobState:
@@ -73,13 +71,8 @@ class TagsweepCollector(Collector):
         """Jobs per state, and the ids whose per-job series are shown."""
         states: dict[str, int] = {}
         shown: list[str] = []
-        total = self.client.zcard(keys.JOBS)
-        for start in range(0, total, PAGE):
-            ids = cast(list[str], self.client.zrange(keys.JOBS, start, start + PAGE - 1))
-            pipe = self.client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hmget(keys.job(job_id), ["state", "finished_at"])
-            for job_id, (state, finished) in zip(ids, pipe.execute(), strict=True):
+        for ids in self.store.job_ids(newest_first=False):
+            for job_id, state, finished in self.store.states_and_ends(ids):
                 if state is None:
                     continue  # expired
                 states[state] = states.get(state, 0) + 1
@@ -88,32 +81,20 @@ class TagsweepCollector(Collector):
         return states, shown
 
     def _statuses(self, ids: list[str], now_ms: int) -> list[tuple[JobStatus, dict[str, str]]]:
-        pipe = self.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hgetall(keys.job(job_id))
-            pipe.hgetall(keys.counts(job_id))
-        answers = pipe.execute()
         found = []
-        for job_id, record, counts in zip(ids, answers[::2], answers[1::2], strict=True):
+        for job_id, record, counts in self.store.records_and_counts(ids):
             if record:
-                job = Job.from_record(job_id, record)
-                status = JobStatus(job, {s: int(n) for s, n in counts.items() if int(n)}, now_ms)
+                status = JobStatus(Job.from_record(job_id, record), counts, now_ms)
                 found.append((status, record))
         return found
 
     def _fleet(self, now_ms: int) -> list[Metric]:
-        pipe = self.client.pipeline(transaction=False)
-        for queue in self.queues:
-            pipe.llen(queue)
-        pipe.zcount(keys.LEASES, now_ms, "+inf")
-        *lengths, leased = pipe.execute()
+        queued, leased, workers = self.store.fleet(self.queues, now_ms)
         return [
-            _gauge("tagsweep_chunks_queued", "Chunks waiting in the queue.", sum(lengths)),
+            _gauge("tagsweep_chunks_queued", "Chunks waiting in the queue.", queued),
             _gauge("tagsweep_chunks_leased", "Chunks being worked (live leases).", leased),
             _gauge(
-                "tagsweep_workers",
-                "Live worker processes (heartbeat in the last 15 s).",
-                live_workers(self.client, now_ms),
+                "tagsweep_workers", "Live worker processes (heartbeat in the last 15 s).", workers
             ),
         ]
 
@@ -126,9 +107,9 @@ def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
 
 # Per-job counters: record field -> (metric name, help).
 COUNTERS = {
-    "calls": ("tagsweep_requests", "Calls made to IMS (attempts included)."),
-    "throttled": ("tagsweep_throttled_requests", "Calls answered 429 (throttled)."),
-    "retries": ("tagsweep_retries", "Calls made again after a retryable answer."),
+    JobField.CALLS: ("tagsweep_requests", "Calls made to IMS (attempts included)."),
+    JobField.THROTTLED: ("tagsweep_throttled_requests", "Calls answered 429 (throttled)."),
+    JobField.RETRIES: ("tagsweep_retries", "Calls made again after a retryable answer."),
 }
 # Per-job gauges: name (after tagsweep_) -> help.
 GAUGES = {

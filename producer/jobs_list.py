@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from producer.retention import backup_note, iso_ms
 from producer.status import MISSED_LABEL
-from worker import keys
+from producer.store import JobStore
 from worker.jobs import Job, Mode
+from worker.keys import JobField
 
 if TYPE_CHECKING:
     import redis
 
-# Jobs read per round trip.
-PAGE = 500
 # How rows inside a job's goals are called, per mode (MISSED_LABEL names the others).
 GOAL_LABEL = {
     Mode.DELETE: "deleted/not_found",
@@ -84,21 +83,15 @@ def _iso(ms: int | None, *, human: bool = False) -> str | None:
 
 def iter_jobs(client: redis.Redis, *, state: str | None = None) -> Iterator[JobLine]:
     """The jobs of this Redis, newest first (``state``: only those in it)."""
-    total = client.zcard(keys.JOBS)
-    for start in range(0, total, PAGE):
-        ids = cast(list[str], client.zrevrange(keys.JOBS, start, start + PAGE - 1))
-        pipe = client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hgetall(keys.job(job_id))
-            pipe.hgetall(keys.counts(job_id))
-        answers = pipe.execute()
-        for job_id, record, counts in zip(ids, answers[::2], answers[1::2], strict=True):
-            if not record or (state and record.get("state") != state):
+    store = JobStore(client)
+    for ids in store.job_ids(newest_first=True):
+        for job_id, record, counts in store.records_and_counts(ids):
+            if not record or (state and record.get(JobField.STATE) != state):
                 continue
-            expires = record.get("expires_at")
+            expires = record.get(JobField.EXPIRES_AT)
             yield JobLine(
                 Job.from_record(job_id, record),
-                {name: int(n) for name, n in counts.items() if int(n)},
+                counts,
                 int(expires) if expires else None,
                 backup_note(record),
             )

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from producer.errors import ListingFailed
 from worker.client import ImsClient
-from worker.errors import TagsweepError
 from worker.jobs import JobOptions
 from worker.outcomes import Outcome
 from worker.query import PAGE_LIMIT, ImageQuery, QueryPage, Resource
@@ -29,11 +29,6 @@ from worker.ratelimit import SharedRateLimiter, Throttling
 from worker.retrying import Sent, call_under_rate
 
 DEFAULT_MAX_PASSES = 5
-
-
-class ListingFailed(TagsweepError):
-    """Raised when the listing cannot be completed: a call failed for good, or it never
-    settled; nothing of it may be used."""
 
 
 @dataclass

@@ -33,22 +33,38 @@ def follow_job(
     check: Callable[[], None] | None = None,
 ) -> JobStatus:
     """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died)."""
+
+    def wait() -> JobStatus:
+        time.sleep(interval_s)
+        if check:
+            check()
+        return read_status(client, job_id)
+
     current = read_status(client, job_id)
-    if not tty:
-        last_line = 0.0
-        while not current.over:
-            if time.monotonic() - last_line >= plain_every_s:
-                click.echo(progress_line(current), err=True)
-                last_line = time.monotonic()
-            time.sleep(interval_s)
-            if check:
-                check()
-            current = read_status(client, job_id)
-        click.echo(progress_line(current), err=True)
-        return current
+    if tty:
+        return _follow_bar(current, wait)
+    return _follow_plain(current, wait, plain_every_s=plain_every_s)
+
+
+def _follow_plain(
+    current: JobStatus, wait: Callable[[], JobStatus], *, plain_every_s: float
+) -> JobStatus:
+    """A progress line on stderr every ``plain_every_s``, and one at the end."""
+    last_line = 0.0
+    while not current.over:
+        if time.monotonic() - last_line >= plain_every_s:
+            click.echo(progress_line(current), err=True)
+            last_line = time.monotonic()
+        current = wait()
+    click.echo(progress_line(current), err=True)
+    return current
+
+
+def _follow_bar(current: JobStatus, wait: Callable[[], JobStatus]) -> JobStatus:
+    """A live bar on stderr, its detail the rate, ETA and rows missed."""
     with click.progressbar(
         length=max(current.job.total, 1),
-        label=f"job {job_id}",
+        label=f"job {current.job.job_id}",
         show_percent=True,
         show_pos=True,
         # One ETA, ours (from the job's rate): click's own counts from this bar's first update,
@@ -64,10 +80,7 @@ def follow_job(
             shown = current.done
             if current.over:
                 return current
-            time.sleep(interval_s)
-            if check:
-                check()
-            current = read_status(client, job_id)
+            current = wait()
 
 
 class CountBar:

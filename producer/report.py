@@ -10,10 +10,9 @@ import csv
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
-from producer.jobstore import chunk_results, invalid_result, numbered_chunks, observed_values
-from worker import keys
+from producer.store import JobStore
 from worker.jobs import Job, Mode, RowResult
 
 if TYPE_CHECKING:
@@ -91,23 +90,23 @@ def _csv_text(value: object) -> object:
 def iter_report(client: redis.Redis, job: Job) -> Iterator[dict[str, object]]:
     """Every input row of the job with its result (``pending`` while it has none)."""
     read_columns = _read_columns(job)
-    for number, batches in numbered_chunks(client, job.job_id, job.chunks):
+    store = JobStore(client)
+    for number, batches in store.numbered_chunks(job.job_id, job.chunks):
         rows: list[tuple[int, int, list[str]]] = []
         for batch in batches:
             for tag in batch.tags:
                 columns = [batch.image_id, tag.key, tag.value, batch.project_id, batch.region]
                 rows.extend((ref, tag.refs[0], columns) for ref in tag.refs)
-        results = chunk_results(client, job.job_id, number)
+        results = store.chunk_results(job.job_id, number)
         observed: list[str | None] = [None] * len(rows)
         if read_columns:
-            observed = observed_values(client, job.job_id, number, [r[1] for r in rows])
+            observed = store.observed_values(job.job_id, number, [r[1] for r in rows])
         for (ref, _, columns), seen in zip(rows, observed, strict=True):
             row = _row(columns, results.get(ref))
             _add_observed(row, read_columns, seen)
             yield row
-    for entry in cast(list[str], client.lrange(keys.invalid_rows(job.job_id), 0, -1)):
-        ref, *columns = json.loads(entry)
-        row = _row(columns, invalid_result(client, job.job_id, ref))
+    for _, columns, result in store.invalid_rows(job.job_id):
+        row = _row(columns, result)
         _add_observed(row, read_columns, None)
         yield row
 

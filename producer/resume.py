@@ -15,7 +15,7 @@ import click
 
 from producer.control import reopen_job, retry_job
 from producer.status import read_job
-from worker import keys
+from producer.store import JobStore
 from worker.jobs import JobState
 from worker.model import RowStatus
 
@@ -25,17 +25,13 @@ if TYPE_CHECKING:
 
 def pending_chunks(client: redis.Redis, job_id: str) -> list[int]:
     """Chunks of a job not marked done (original and retry chunks alike)."""
-    record = client.hgetall(keys.job(job_id))
-    done = {int(n) for n in client.smembers(keys.done_chunks(job_id))}
-    return [n for n in range(int(record["next_chunk"])) if n not in done]
+    return JobStore(client).pending_chunks(job_id)
 
 
 def clear_stale_leases(client: redis.Redis, job_id: str, chunks: list[int]) -> None:
-    """A private Redis has no other workers: leases left by an interrupted run are stale."""
-    members = [keys.lease_member(job_id, n) for n in chunks]
-    if members:
-        client.zrem(keys.LEASES, *members)
-        client.hdel(keys.LEASE_OWNERS, *members)
+    """A private Redis has no other workers: leases left by an interrupted run are stale, and
+    are released as their owners would (the workers' RELEASE_LEASE)."""
+    JobStore(client).release_leases(job_id, chunks)
 
 
 def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list[int]:
@@ -45,8 +41,7 @@ def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list
     if job.state in (JobState.ABORTED, JobState.CANCELLED):
         # The first call is tried again: an abort (a wrong SK) kept its probe claim so that no
         # worker would try those credentials; they may have been fixed since.
-        for key in client.scan_iter(match=keys.verified(job_id, "*"), count=100):
-            client.delete(key)
+        JobStore(client).clear_probe_claims(job_id)
         rows = retry_job(client, job_id, {RowStatus.CANCELLED.value})
         chunks = pending_chunks(client, job_id)
         if chunks and not rows:
@@ -68,4 +63,4 @@ def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list
 def point_at(client: redis.Redis, job_id: str, endpoint: str) -> None:
     """Send a job's calls to ``endpoint`` from now on (``--simulate``: a new simulator each run)."""
     job = read_job(client, job_id)
-    client.hset(keys.job(job_id), "options", replace(job.options, endpoint=endpoint).to_json())
+    JobStore(client).set_options(job_id, replace(job.options, endpoint=endpoint).to_json())

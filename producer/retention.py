@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import click
 
-from worker import keys
-from worker.errors import TagsweepError
-from worker.jobs import JobOptions, Mode
-from worker.retention import apply_retention, read_keys
+from producer.errors import ForgetRefused, JobExpired
+from producer.store import JobStore
+from worker.jobs import JobOptions, JobState, Mode
+from worker.keys import JobField
 
 if TYPE_CHECKING:
     import redis
-    from redis.typing import EncodableT, FieldT
 
 DEFAULT_KEEP = "30d"
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-
-
-class JobExpired(TagsweepError):
-    """Raised when a job id names a job whose data has expired (or was forgotten)."""
-
-
-class ForgetRefused(TagsweepError):
-    """Raised when a job cannot be forgotten now (it is queued or running)."""
 
 
 def parse_keep(text: str) -> int:
@@ -60,22 +51,20 @@ keep_option = click.option(
 def record_keep(client: redis.Redis, job_id: str, *, keep_ms: int, resume_key: str | None) -> None:
     """Write what retention needs into a new job's record (a job already over at submission,
     every row invalid, gets its TTLs now)."""
-    fields: dict[FieldT, EncodableT] = {"keep_ms": keep_ms}
-    if resume_key:
-        fields["resume_key"] = resume_key
-    client.hset(keys.job(job_id), mapping=fields)
-    apply_retention(client, job_id)
+    store = JobStore(client)
+    store.write_keep(job_id, keep_ms=keep_ms, resume_key=resume_key)
+    store.apply_retention(job_id)
 
 
 def keep_of(client: redis.Redis, job_id: str) -> int:
     """A job's ``--keep`` in ms (the default for a job written before retention existed)."""
-    keep = client.hget(keys.job(job_id), "keep_ms")
-    return int(cast(str, keep)) if keep is not None else parse_keep(DEFAULT_KEEP)
+    keep = JobStore(client).keep_ms(job_id)
+    return keep if keep is not None else parse_keep(DEFAULT_KEEP)
 
 
 def is_expired(client: redis.Redis, job_id: str) -> bool:
     """Whether ``job_id`` was a job here whose data is gone (the index outlives it)."""
-    return client.zscore(keys.JOBS, job_id) is not None and not client.exists(keys.job(job_id))
+    return JobStore(client).is_expired(job_id)
 
 
 def check_not_expired(client: redis.Redis, job_id: str) -> None:
@@ -95,15 +84,15 @@ def iso_ms(ms: int, *, human: bool = False) -> str:
 
 def holds_backup(record: dict[str, str]) -> bool:
     """Whether a job's record tells of a backup that was not undone."""
-    options = JobOptions.from_json(record.get("options", "{}"))
-    return options.backup and options.mode is Mode.DELETE and not record.get("undone_by")
+    options = JobOptions.from_json(record.get(JobField.OPTIONS, "{}"))
+    return options.backup and options.mode is Mode.DELETE and not record.get(JobField.UNDONE_BY)
 
 
 def backup_expires(record: dict[str, str]) -> str | None:
     """For a job with a backup not undone: when it expires ("never" when kept forever)."""
     if not holds_backup(record):
         return None
-    expires = record.get("expires_at")
+    expires = record.get(JobField.EXPIRES_AT)
     return iso_ms(int(expires), human=True) if expires else "never"
 
 
@@ -118,40 +107,30 @@ def backup_note(record: dict[str, str]) -> str | None:
 def expiry(client: redis.Redis, job_id: str) -> dict[str, str | None]:
     """When a job's data expires and, for a backup not undone, when its backup does (ISO
     8601; None: not set, or kept forever), for ``status``."""
-    record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
-    expires = record.get("expires_at")
+    record = JobStore(client).read_record(job_id)
+    expires = record.get(JobField.EXPIRES_AT)
     at = iso_ms(int(expires)) if expires else None
     return {"expires_at": at, "backup_expires_at": at if backup_note(record) else None}
 
 
 def pending_backup(client: redis.Redis, job_id: str) -> str | None:
     """``backup_expires`` of a job by id (None for an unknown job, or no backup to lose)."""
-    record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
+    record = JobStore(client).read_record(job_id)
     return backup_expires(record) if record else None
 
 
 def forget_job(client: redis.Redis, job_id: str) -> int:
     """Delete every key of a finished job now; return how many keys were deleted."""
-    record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
+    store = JobStore(client)
+    record = store.read_record(job_id)
     if not record:
         check_not_expired(client, job_id)
         raise JobExpired(f"no job {job_id!r} in this Redis")
-    if record.get("state") in ("queued", "running"):
+    state = record.get(JobField.STATE)
+    if state in (JobState.QUEUED.value, JobState.RUNNING.value):
         raise ForgetRefused(
-            f"job {job_id} is {record['state']}: cancel it (`tagsweep cancel {job_id}`) and "
+            f"job {job_id} is {state}: cancel it (`tagsweep cancel {job_id}`) and "
             "forget it once it has ended"
         )
-    job_keys, has_resume = read_keys(client, job_id)
-    if has_resume == "1" and client.get(job_keys[-1]) != job_id:
-        job_keys = job_keys[:-1]  # the resume key names a newer job of the same files
-    batches = [job_keys[start : start + 1000] for start in range(0, len(job_keys), 1000)]
-    # Not a transaction: 25,000 chunks in one MULTI would hold Redis for a quarter second.
-    pipe = client.pipeline(transaction=False)
-    for batch in batches:
-        pipe.unlink(*batch)
-    pipe.zrem(keys.JOBS, job_id)
-    undo_of = JobOptions.from_json(record.get("options", "{}")).undo_of
-    if undo_of:  # the source job may be undone again, by a new undo job
-        pipe.hdel(keys.job(undo_of), "undone_by")
-    deleted = pipe.execute()
-    return sum(int(n) for n in deleted[: len(batches)])
+    undo_of = JobOptions.from_json(record.get(JobField.OPTIONS, "{}")).undo_of
+    return store.delete_job(job_id, undo_of=undo_of)

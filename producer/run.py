@@ -3,40 +3,44 @@
 Without ``REDIS_URL`` it starts a private Redis (``./.tagsweep/``, AOF on); it starts local
 Celery workers against whichever Redis it uses; ``--simulate`` adds a simulator seeded from the
 same files. Running the same command again after an interruption continues the same job:
-a job is found again by a key over the files' bytes and the target (``jobspec.submission_key``).
+a job is found again by a key over the files' bytes and the target (``JobRequest.submission_key``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from producer.connection import connect_redis
 from producer.embedded import STATE_DIR, start_embedded_redis
-from producer.errors import InputError
-from producer.exits import EXIT_INTERRUPTED, exit_code
+from producer.errors import InputError, WorkersGone
+from producer.exits import ExitCode, exit_code
+from producer.jobspec import checked_collection, prepare_job
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.progress import follow_job
 from producer.redis_check import check_redis
 from producer.report import write_job_report
+from producer.request import JobRequest
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
-from worker import keys
-from worker.errors import TagsweepError
+from producer.store import JobStore
+from simulator.config import SimulatorConfig
 from worker.jobs import JobState, Mode
 
 if TYPE_CHECKING:
     import redis
 
-SIM_PROJECT = "0123456789abcdef0123456789abcdef"
+SIM_PROJECT = SimulatorConfig().project_id
 SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
 
@@ -45,8 +49,20 @@ SIM_AK = "TAGSWEEPDEMOAK"
 MakeJob = Callable[["redis.Redis"], tuple[str, bool]]
 
 
-class WorkersGone(TagsweepError):
-    """Raised when every local worker process has exited while the job still runs."""
+# Credentials of the user's that a simulated run must not send to the simulator.
+_USER_CREDENTIALS = ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "TAGSWEEP_AUTH_TOKEN", "TAGSWEEP_IAM_USER")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalRun:
+    """How ``run_job`` works on this machine."""
+
+    processes: int  # local worker processes
+    # Where the per-row report goes: None ./tagsweep-report-JOB.csv, ``-`` stdout.
+    report: str | None
+    simulate: bool = False  # against a simulator seeded from the files (``--simulate``)
+    new: bool = False  # a new job even if one for these files can be resumed
+    allow_eviction: bool = False
 
 
 @contextlib.contextmanager
@@ -79,29 +95,31 @@ def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWor
 
 
 @contextlib.contextmanager
-def simulated(files: list[str], env: dict[str, str], kw: dict[str, Any]) -> Iterator[None]:
-    """A simulator seeded from ``files``, demo credentials in ``env``, the job pointed at it."""
+def simulated(
+    request: JobRequest, env: Mapping[str, str]
+) -> Iterator[tuple[JobRequest, dict[str, str]]]:
+    """A simulator seeded from the request's files; yields the request aimed at it and ``env``
+    with demo credentials instead of the user's (neither given is changed)."""
     sk = "demo-" + secrets.token_hex(12)
+    files = request.files
     seeds = [arg for name in files for arg in ("--seed", name)]
-    project = kw["project_id"] or SIM_PROJECT
-    from producer.jobspec import checked_collection
-
+    project = request.project_id or SIM_PROJECT
+    aimed = dataclasses.replace(
+        request, project_id=project, region=request.region or SIM_REGION, simulated=True
+    )
     # Checked before the simulator reads them: a file it cannot seed from is the user's
     # mistake, told as such, with nothing started.
-    checked_collection({**kw, "project_id": project, "region": kw["region"] or SIM_REGION})
+    checked_collection(aimed)
     try:
         sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
     except RuntimeError:
         raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
-        env.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
-        for name in ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "TAGSWEEP_AUTH_TOKEN", "TAGSWEEP_IAM_USER"):
-            env.pop(name, None)
-        kw.update(endpoint=sim.url, region=kw["region"] or SIM_REGION, project_id=project)
-        # The simulator's address changes each run: the job is found again by the files alone.
-        kw["simulated"] = True
+        demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
+        demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
+        options = dataclasses.replace(aimed.options, endpoint=sim.url)
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
-        yield
+        yield dataclasses.replace(aimed, options=options), demo
     finally:
         sim.stop()
 
@@ -111,7 +129,7 @@ def check_alive(workers: list[LocalWorker]) -> None:
         raise WorkersGone(f"the local workers exited; see {STATE_DIR / 'worker.log'}")
 
 
-def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
+def finish(client: redis.Redis, status: JobStatus, report: str) -> ExitCode:
     """Write the report (``-``: on stdout, the summary then on stderr) and print the summary;
     return the exit code."""
     job = read_job(client, status.job.job_id)
@@ -135,13 +153,13 @@ def finish(client: redis.Redis, status: JobStatus, report: str) -> int:
     return exit_code(status)
 
 
-def interrupted(job_id: str) -> int:
+def interrupted(job_id: str) -> ExitCode:
     click.echo(
         f"\ninterrupted: job {job_id} stopped cleanly; run the same command again to resume it "
         "(rows already final are not sent again).",
         err=True,
     )
-    return EXIT_INTERRUPTED
+    return ExitCode.INTERRUPTED
 
 
 def worker_environment(redis_url: str, base: dict[str, str]) -> dict[str, str]:
@@ -175,57 +193,65 @@ def is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-def run_job(
-    kw: dict[str, Any],
-    *,
-    processes: int,
-    simulate: bool,
-    report: str | None,
-    new: bool,
-    make_job: MakeJob | None = None,
-) -> int:
+def run_job(job: JobRequest | MakeJob, local: LocalRun) -> ExitCode:
     """Validate, submit (or resume), work, follow, report; return DESIGN's exit code.
 
-    ``make_job`` writes the job instead of the files of ``kw`` (``undo``); ``report`` ``-``
-    puts the report on stdout and everything else on stderr (``plan``).
+    ``job`` is the request whose files make the job, or a function that writes the job
+    (``undo``); a ``local.report`` of ``-`` puts the report on stdout and everything else on
+    stderr (``plan``).
     """
-    from producer.jobspec import prepare_job
-
-    files = list(kw.get("files", ()))
-    env = dict(os.environ)
-    job_id: str | None = None
+    queued: list[str] = []  # the job's id once it has one
     try:
         with contextlib.ExitStack() as stack:
-            stack.enter_context(stopped_like_ctrl_c())
-            redis_url = stack.enter_context(local_redis(env))
-            allow = bool(kw.get("allow_eviction"))
-            check_redis(redis_url, allow_eviction=allow, distributed=False)
-            if simulate:
-                stack.enter_context(simulated(files, env, kw))
-            client = connect_redis(redis_url)
-            workers = stack.enter_context(
-                local_workers(worker_environment(redis_url, env), processes)
-            )
-            if make_job is None:
-                job_id, resumed = prepare_job(client, kw, new=new, err=report == "-")
-            else:
-                job_id, resumed = make_job(client)
-            if resumed:
-                if simulate:  # this run's simulator, seeded afresh: rows final are not re-sent
-                    point_at(client, job_id, kw["endpoint"])
-                chunks = take_up(client, job_id, can_renew=make_job is None)
-                if not env.get("REDIS_URL"):
-                    clear_stale_leases(client, job_id, chunks)
-            else:
-                chunks = list(range(int(client.hget(keys.job(job_id), "next_chunk") or 0)))
-            dispatch(redis_url, job_id, chunks)
-            status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
-            return finish(client, status, report or f"tagsweep-report-{job_id}.csv")
+            return _run(stack, job, local, queued)
     except KeyboardInterrupt:
-        if job_id is None:
+        if not queued:
             click.echo("\ninterrupted before anything was queued", err=True)
-            return EXIT_INTERRUPTED
-        return interrupted(job_id)
+            return ExitCode.INTERRUPTED
+        return interrupted(queued[0])
+
+
+def _run(
+    stack: contextlib.ExitStack[bool | None],
+    job: JobRequest | MakeJob,
+    local: LocalRun,
+    queued: list[str],
+) -> ExitCode:
+    env = dict(os.environ)
+    stack.enter_context(stopped_like_ctrl_c())
+    redis_url = stack.enter_context(local_redis(env))
+    check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
+    if local.simulate and isinstance(job, JobRequest):
+        job, env = stack.enter_context(simulated(job, env))
+    client = connect_redis(redis_url)
+    workers = stack.enter_context(
+        local_workers(worker_environment(redis_url, env), local.processes)
+    )
+    if isinstance(job, JobRequest):
+        job_id, resumed = prepare_job(client, job, new=local.new, err=local.report == "-")
+    else:
+        job_id, resumed = job(client)
+    queued.append(job_id)
+    chunks = chunks_to_send(client, job_id, job, resumed=resumed, private=not env.get("REDIS_URL"))
+    dispatch(redis_url, job_id, chunks)
+    status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
+    return finish(client, status, local.report or f"tagsweep-report-{job_id}.csv")
+
+
+def chunks_to_send(
+    client: redis.Redis, job_id: str, job: JobRequest | MakeJob, *, resumed: bool, private: bool
+) -> list[int]:
+    """The chunks to queue: all of a new job's; a resumed job's not final yet (their stale
+    leases cleared when the Redis is this run's own, ``private``)."""
+    if not resumed:
+        return list(range(JobStore(client).next_chunk(job_id)))
+    if isinstance(job, JobRequest) and job.simulated and job.options.endpoint:
+        # This run's simulator, seeded afresh: rows final are not re-sent.
+        point_at(client, job_id, job.options.endpoint)
+    chunks = take_up(client, job_id, can_renew=isinstance(job, JobRequest))
+    if private:
+        clear_stale_leases(client, job_id, chunks)
+    return chunks
 
 
 def dispatch(redis_url: str, job_id: str, chunks: list[int]) -> None:

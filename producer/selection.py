@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from worker.errors import ConfigError
+from producer.errors import SelectionRefused
 from worker.query import ImageQuery, Resource, TagTerm
 
 CSV_COLUMNS = ("image_id", "key", "value", "project_id")
@@ -18,10 +18,6 @@ OPTION_OF = {
     "not_tags": "--not-tag",
     "not_tags_any": "--not-tag-any",
 }
-
-
-class SelectionRefused(ConfigError):
-    """Raised when select's options make no valid query or key choice (before any call)."""
 
 
 def parse_term(option: str, text: str) -> TagTerm:

@@ -6,12 +6,11 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
+from producer.errors import JobNotFound
 from producer.plan import format_duration
-from producer.upgrade import upgrade_job
-from worker import keys
-from worker.errors import TagsweepError
+from producer.store import JobStore
 from worker.jobs import STATUSES, Job, Mode
 from worker.model import RowStatus
 
@@ -26,10 +25,6 @@ MISSED_LABEL = {
     Mode.PLAN: "unanswered",
     Mode.UNDO: "not restored/kept_newer/not_found",
 }
-
-
-class JobNotFound(TagsweepError):
-    """Raised when a job id (or "the latest job") names no job in this Redis."""
 
 
 @dataclass(frozen=True)
@@ -141,35 +136,27 @@ def worked_rows(counts: Mapping[str, int]) -> int:
 
 
 def latest_job_id(client: redis.Redis) -> str:
-    newest = cast(list[str], client.zrevrange(keys.JOBS, 0, 0))
-    if not newest:
+    newest = JobStore(client).latest_job_id()
+    if newest is None:
         raise JobNotFound("no job in this Redis yet")
-    return newest[0]
+    return newest
 
 
 def read_job(client: redis.Redis, job_id: str) -> Job:
-    record = cast(dict[str, str], client.hgetall(keys.job(job_id)))
+    store = JobStore(client)
+    record = store.read_record(job_id)
     if not record:
         raise JobNotFound(f"no job {job_id!r} in this Redis")
-    upgrade_job(client, job_id, record)  # a job written by an earlier version, once
+    store.upgrade_job(job_id, record)  # a job written by an earlier version, once
     return Job.from_record(job_id, record)
 
 
 def read_status(client: redis.Redis, job_id: str) -> JobStatus:
-    # Not MULTI: Redis refuses a transaction, even of reads, once used memory passes
-    # maxmemory, and status must work most of all when Redis is full. The two reads may be a
-    # few results apart; the next read catches up.
-    pipe = client.pipeline(transaction=False)
-    pipe.hgetall(keys.job(job_id))
-    pipe.hgetall(keys.counts(job_id))
-    record, counts = pipe.execute()
+    """The job's record and counts (readable even when Redis is full: ``JobStore``)."""
+    record, counts = JobStore(client).read_record_and_counts(job_id)
     if not record:
         raise JobNotFound(f"no job {job_id!r} in this Redis")
-    return JobStatus(
-        Job.from_record(job_id, record),
-        {status: int(n) for status, n in counts.items() if int(n)},
-        int(time.time() * 1000),
-    )
+    return JobStatus(Job.from_record(job_id, record), counts, int(time.time() * 1000))
 
 
 def read_status_patiently(

@@ -16,11 +16,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import redis
 
 from producer.server_binary import AOF_DIR, SINGLE_AOF
+from producer.store.server import answers, copy_keys
 
 MERGED_SUFFIX = ".merged"
 
@@ -40,7 +40,7 @@ def fold_stray_aof(directory: Path, binary: str, target: redis.Redis, port: int)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
         try:
             source = _wait(redis.Redis(port=port), process)
-            count = sum(_copy_key(source, target, key) for key in source.scan_iter(count=1000))
+            count = copy_keys(source, target)
         finally:
             process.kill()
             process.wait(timeout=10)
@@ -52,29 +52,9 @@ def _wait(client: redis.Redis, process: subprocess.Popen[bytes]) -> redis.Redis:
     deadline = time.monotonic() + 30
     while True:
         try:
-            client.ping()
+            answers(client)
             return client
         except (redis.ConnectionError, redis.BusyLoadingError):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-
-
-def _copy_key(source: redis.Redis, target: redis.Redis, key: bytes) -> bool:
-    """Copy one key, or the parts of it ``target`` lacks; whether anything was written."""
-    if not target.exists(key):
-        payload: Any = source.dump(key)
-        if payload is None:  # expired meanwhile
-            return False
-        ttl_ms = max(0, int(source.pttl(key)))
-        target.restore(key, ttl_ms, payload)
-        return True
-    kind = source.type(key)
-    if kind == b"zset":
-        return bool(target.zadd(key, dict(source.zscan_iter(key)), nx=True))
-    if kind == b"set":
-        return bool(target.sadd(key, *source.sscan_iter(key)))
-    if kind == b"hash":
-        added = [target.hsetnx(key, f, v) for f, v in source.hscan_iter(key)]
-        return any(added)
-    return False  # a string or list both hold: the main server's stands

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING
 from producer.batching import iter_requests
 from producer.collect import Collection
 from producer.errors import InputError, RowError
-from producer.jobstore import numbered_chunks, write_invalid_result
-from producer.upgrade import LAYOUT
-from worker import keys
-from worker.formats import encode_chunk
+from producer.store import JobStore
+from producer.store.upgrade import LAYOUT
 from worker.jobs import JobOptions, JobState, RowResult
+from worker.keys import JobField
 from worker.model import ImageBatch, RowStatus
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from redis.typing import EncodableT, FieldT
 
 DEFAULT_CHUNK_REQUESTS = 100
-PIPELINE_CHUNKS = 200
 
 Dispatch = Callable[[str, int], None]
 
@@ -64,21 +62,14 @@ def chunk_batches(batches: Iterator[ImageBatch], size: int) -> Iterator[list[Ima
 def write_chunks(
     client: redis.Redis, job_id: str, batches: Iterator[ImageBatch], *, first: int, size: int
 ) -> int:
-    """Store chunks numbered from ``first``; return how many were written."""
-    count = 0
-    pipe = client.pipeline(transaction=False)
-    for number, chunk in enumerate(chunk_batches(batches, size), start=first):
-        pipe.set(keys.chunk(job_id, number), encode_chunk(chunk))
-        count += 1
-        if count % PIPELINE_CHUNKS == 0:
-            pipe.execute()
-    pipe.execute()
-    return count
+    """Store chunks of ``size`` requests numbered from ``first``; return how many were
+    written."""
+    return JobStore(client).write_chunks(job_id, chunk_batches(batches, size), first=first)
 
 
 def read_chunks(client: redis.Redis, job_id: str, chunks: int) -> Iterator[list[ImageBatch]]:
     """The batches of chunks 0 .. ``chunks`` - 1, one chunk at a time (a missing one skipped)."""
-    for _, batches in numbered_chunks(client, job_id, chunks):
+    for _, batches in JobStore(client).numbered_chunks(job_id, chunks):
         yield batches
 
 
@@ -125,21 +116,20 @@ def write_record(
 ) -> None:
     """Write the job record (last: its "chunks" field tells that the job is whole)."""
     record: dict[FieldT, EncodableT] = {
-        "state": state.value,
-        "total": total,
-        "chunks": chunks,
-        "next_chunk": chunks,
-        "dispatched": 0,
-        "options": options.to_json(),
-        "files": json.dumps(files),
-        "checksum": checksum,
-        "created_at": now_ms,
-        "layout": LAYOUT,
+        JobField.STATE: state.value,
+        JobField.TOTAL: total,
+        JobField.CHUNKS: chunks,
+        JobField.NEXT_CHUNK: chunks,
+        JobField.DISPATCHED: 0,
+        JobField.OPTIONS: options.to_json(),
+        JobField.FILES: json.dumps(files),
+        JobField.CHECKSUM: checksum,
+        JobField.CREATED_AT: now_ms,
+        JobField.LAYOUT: LAYOUT,
     }
     if state.finished:
-        record["finished_at"] = now_ms
-    client.hset(keys.job(job_id), mapping=record)
-    client.zadd(keys.JOBS, {job_id: now_ms})
+        record[JobField.FINISHED_AT] = now_ms
+    JobStore(client).write_record(job_id, record, created_at_ms=now_ms)
 
 
 def _final_state(invalid: list[RowError]) -> JobState:
@@ -148,40 +138,40 @@ def _final_state(invalid: list[RowError]) -> JobState:
 
 def _write_invalid(client: redis.Redis, job_id: str, invalid: list[RowError], now_ms: int) -> None:
     """Invalid rows get their final result now, and their columns are kept for the report."""
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(keys.invalid_rows(job_id))
-    for number, error in enumerate(invalid):
+    rows = [
         # Invalid rows are not in any chunk; their refs are "i" and their position.
-        ref = f"i{number}"
-        result = RowResult(RowStatus.INVALID, error_message=str(error), finished_at_ms=now_ms)
-        write_invalid_result(pipe, job_id, ref, result)
-        pipe.rpush(keys.invalid_rows(job_id), json.dumps([ref, *error.fields]))
-    if invalid:
-        pipe.hset(keys.counts(job_id), RowStatus.INVALID.value, len(invalid))
-    pipe.execute()
+        (
+            f"i{number}",
+            RowResult(RowStatus.INVALID, error_message=str(error), finished_at_ms=now_ms),
+            list(error.fields),
+        )
+        for number, error in enumerate(invalid)
+    ]
+    JobStore(client).write_invalid_rows(job_id, rows)
 
 
 def find_submitted(client: redis.Redis, key: str) -> str | None:
     """The job already written for this submission key, if its record is complete."""
-    job_id = client.get(keys.resume(key))
-    if job_id and client.hexists(keys.job(str(job_id)), "chunks"):
-        return str(job_id)
-    return None
+    return JobStore(client).submitted_job(key)
 
 
 def claim_job_id(client: redis.Redis, key: str) -> str:
     """The job id for a submission key: the one a killed submission had started, or a new one."""
-    client.set(keys.resume(key), new_job_id(), nx=True)
-    return str(client.get(keys.resume(key)))
+    return JobStore(client).claim_job_id(key, new_job_id())
+
+
+def point_resume_key(client: redis.Redis, key: str, job_id: str) -> None:
+    """Make a submission key find ``job_id`` from now on (``--new``)."""
+    JobStore(client).point_resume_key(key, job_id)
 
 
 def dispatch_pending(client: redis.Redis, dispatch: Dispatch, job_id: str) -> int:
     """Queue the job's chunks not queued yet; the count is kept as they go, so a killed
     submission resumes where it stopped (at most the one chunk in flight is sent twice, and
     workers skip a chunk already done). Returns how many were queued."""
-    first = int(client.hget(keys.job(job_id), "dispatched") or 0)
-    end = int(client.hget(keys.job(job_id), "next_chunk") or 0)
+    store = JobStore(client)
+    first, end = store.dispatched(job_id)
     for number in range(first, end):
         dispatch(job_id, number)
-        client.hset(keys.job(job_id), "dispatched", number + 1)
+        store.mark_dispatched(job_id, number + 1)
     return max(0, end - first)

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from producer.jobstore import chunk_results, numbered_chunks, observed_values
+from producer.errors import UndoRefused
 from producer.retention import keep_of, record_keep
 from producer.status import read_job
+from producer.store import JobStore
 from producer.submit import (
     DEFAULT_CHUNK_REQUESTS,
     claim_job_id,
@@ -26,16 +27,11 @@ from producer.submit import (
     write_record,
 )
 from worker import keys
-from worker.errors import TagsweepError
 from worker.jobs import Api, Job, JobState, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
 
 if TYPE_CHECKING:
     import redis
-
-
-class UndoRefused(TagsweepError):
-    """Raised when a job cannot be undone; the message says why and what to do."""
 
 
 def undo_key(job_id: str) -> str:
@@ -73,13 +69,14 @@ class _Counter:
 def restorable(client: redis.Redis, job: Job, counter: _Counter) -> Iterator[ImageBatch]:
     """The job's batches cut down to the tags it deleted while present, each with the value
     the backup kept and a new row ref (counted in ``counter``). Reads one chunk at a time."""
-    for number, batches in numbered_chunks(client, job.job_id, job.chunks):
+    store = JobStore(client)
+    for number, batches in store.numbered_chunks(job.job_id, job.chunks):
         firsts = [tag.refs[0] for batch in batches for tag in batch.tags]
         if not firsts:
             continue
-        found = chunk_results(client, job.job_id, number)
+        found = store.chunk_results(job.job_id, number)
         results = [found.get(ref) for ref in firsts]
-        kept = observed_values(client, job.job_id, number, firsts)
+        kept = store.observed_values(job.job_id, number, firsts)
         answers = iter(zip(results, kept, strict=True))
         for batch in batches:
             tags = []
@@ -132,5 +129,5 @@ def prepare_undo(
     now_ms = int(time.time() * 1000)
     write_record(client, undo_id, state, counter.rows, chunks, options, files, "", now_ms)
     record_keep(client, undo_id, keep_ms=keep_of(client, job_id), resume_key=keys.resume(key))
-    client.hset(keys.job(job_id), "undone_by", undo_id)
+    JobStore(client).mark_undone(job_id, undo_id)
     return undo_id, False

@@ -79,7 +79,7 @@ def _ref(value: object) -> int:
 
 def decode_results(entry: str | bytes) -> tuple[list[int], RowResult]:
     """The refs and the result of one entry of a chunk's results list, as the result script
-    writes it (``worker.scripts.RECORD_RESULTS``): "ref,ref,... " and the result's JSON."""
+    writes it (``worker.lua.rows.RECORD_RESULTS``): "ref,ref,... " and the result's JSON."""
     if isinstance(entry, bytes):
         entry = entry.decode()
     refs, _, result = entry.partition(" ")

@@ -77,7 +77,8 @@ class Api(StrEnum):
 
 @dataclass(frozen=True)
 class JobOptions:
-    """What a job tells every worker; no credentials, ever."""
+    """What a job tells every worker; no credentials, ever. Its defaults are the command
+    line's too (``producer.options``): stated here only."""
 
     endpoint: str | None = None
     api: Api = Api.V1

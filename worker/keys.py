@@ -11,43 +11,93 @@ import hashlib
 PREFIX = "tagsweep"
 
 # Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms).
-# Written by workers (acquire, renew, release) and by the reaper (expired -> re-dispatched).
+# Written by workers (acquire, renew, release), by the reaper (expired -> re-dispatched) and by
+# ``run`` (RELEASE_LEASE: a private Redis's leases left by an interrupted run); counted by the
+# exporter.
 LEASES = f"{PREFIX}:leases"
 # Hash "{job}:{chunk}" -> owner token of the lease above ("" once the reaper took it back).
 LEASE_OWNERS = f"{PREFIX}:lease-owners"
-# Sorted set of job ids by creation time (ms); written by submit (every job since the first
-# version), read by status and jobs. Its members outlive expired jobs: an id here whose record
-# is gone has expired (``forget`` removes the member too).
+# Sorted set of job ids by creation time (ms); written by submit and undo (every job since the
+# first version), read by status, jobs and the exporter. Its members outlive expired jobs: an id
+# here whose record is gone has expired (``forget`` removes the member too).
 JOBS = f"{PREFIX}:jobs"
 # Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
 # last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
 WORKERS = f"{PREFIX}:workers"
 
 
+class JobField:
+    """The fields of the job record (``job``), each with what it holds and who writes it.
+    The command line names them through these; the Lua scripts (worker/lua/,
+    worker/ratescripts.py) spell them in their text, as do ``worker.jobs.Job.from_record`` and
+    ``worker.store.ResultStore`` for now."""
+
+    # Written by submit (and undo) when the job is written, never changed after.
+    TOTAL = "total"  # rows, invalid ones included
+    CHUNKS = "chunks"  # original chunks; written last, so its presence says the job is whole
+    OPTIONS = "options"  # JobOptions JSON (``run --simulate`` points it at a new simulator)
+    FILES = "files"  # JSON list of the input files' names
+    CHECKSUM = "checksum"  # SHA-256 of the input files' bytes
+    CREATED_AT = "created_at"  # ms
+    # State: written by submit, workers (MARK_RUNNING, RECORD_RESULTS, STOP_JOB), cancel and
+    # retry/resume (queued again).
+    STATE = "state"  # JobState value
+    REASON = "reason"  # why a job was aborted or cancelled
+    STARTED_AT = "started_at"  # ms, set when a queued job's first chunk starts
+    FINISHED_AT = "finished_at"  # ms
+    # Chunks: ``next_chunk`` (chunks written, retry chunks included) grows with retry and
+    # resume; ``dispatched`` counts the chunks queued by submit, retry and undo (so that a
+    # killed submission goes on where it stopped).
+    NEXT_CHUNK = "next_chunk"
+    DISPATCHED = "dispatched"
+    # Counters added by the result script (retry and resume drop ``requests`` and
+    # ``failed_requests``); ``worked_before`` (rows worked before the latest retry or resume)
+    # is written by those, so that rates count only what the current pass did.
+    REQUESTS = "requests"
+    FAILED_REQUESTS = "failed_requests"
+    CALLS = "calls"
+    THROTTLED = "throttled"
+    RETRIES = "retries"
+    WORKED_BEFORE = "worked_before"
+    # The shared rate now and the limit a 429 named, written by workers for status.
+    EFFECTIVE_RATE = "effective_rate"
+    CLOUD_LIMIT = "cloud_limit"
+    # Retention (written by submit and undo; ``expires_at`` by the retention script).
+    KEEP_MS = "keep_ms"
+    RESUME_KEY = "resume_key"  # the job's ``resume`` key, which it shares with newer jobs
+    EXPIRES_AT = "expires_at"
+    # Written by undo in the source job (its undo job's id); ``forget`` of that undo job
+    # removes it.
+    UNDONE_BY = "undone_by"
+    # "2" once the job is in the current layout (producer/store/upgrade.py).
+    LAYOUT = "layout"
+
+
 def job(job_id: str) -> str:
-    """Hash: the job record (state, totals, options, timestamps). Written by submit and
-    workers (state changes); read by every command. ``started_at`` is set when a queued job's
-    first chunk starts (again after a retry or resume); ``worked_before`` (rows worked before
-    the latest retry or resume) is written by those, so that rates count only what the current
-    pass worked."""
+    """Hash: the job record, ``JobField`` above says each field and its writer. Read by
+    every command and by workers."""
     return f"{PREFIX}:job:{job_id}"
 
 
 def counts(job_id: str) -> str:
-    """Hash: status -> number of rows final in it. Written only by the result script."""
+    """Hash: status -> number of rows final in it. Incremented by the result script; submit
+    writes the count of invalid rows, and retry and resume take back the counts of the rows
+    they send again."""
     return f"{PREFIX}:job:{job_id}:counts"
 
 
 def results(job_id: str) -> str:
     """Hash: invalid row ref ("i0", "i1", ...) -> JSON result of a row refused by validation
-    (--skip-invalid). Written by submit; rows in chunks have their results in ``chunk_results``."""
+    (--skip-invalid). Written by submit (the upgrade of an older job drops the other rows'
+    fields, which it moves to ``chunk_results``); rows in chunks have their results there."""
     return f"{PREFIX}:job:{job_id}:results"
 
 
 def final(job_id: str) -> str:
     """String used as a bitmap: bit ``ref`` is 1 once that row (of a chunk) has its result.
     Set by the result script (SETBIT returns the old bit, so a row is counted once however
-    often it is recorded); cleared by retry and resume for the rows they send again."""
+    often it is recorded) and by the upgrade of an older job; cleared by retry and resume for
+    the rows they send again."""
     return f"{PREFIX}:job:{job_id}:final"
 
 
@@ -55,44 +105,50 @@ def chunk_results(job_id: str, number: int) -> str:
     """List: results of the rows of original chunk ``number`` (retry chunks record into the
     chunk their rows came from), one entry per request or part of one: "ref,ref,... JSON"
     (``worker.formats.decode_results``). Appended by the result script with the refs it newly
-    made final; a row's result is the last entry naming it while its ``final`` bit is set.
-    Read by report, retry, resume and undo, one chunk at a time."""
+    made final (and by the upgrade of an older job); a row's result is the last entry naming
+    it while its ``final`` bit is set. Read by report, retry, resume and undo, one chunk at a
+    time."""
     return f"{PREFIX}:job:{job_id}:results:{number}"
 
 
 def chunk(job_id: str, number: int) -> str:
     """String: one chunk's image batches, compressed (``worker.formats.encode_chunk``). Written
-    by submit/retry/undo, read by workers and by report, retry and undo."""
+    by submit/retry/undo, read by workers and by report, retry, undo and the upgrade."""
     return f"{PREFIX}:job:{job_id}:chunk:{number}"
 
 
 def done_chunks(job_id: str) -> str:
-    """Set: chunk numbers whose rows are all final. Written by workers."""
+    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE); read
+    by the lease script and by resume (the chunks still to send)."""
     return f"{PREFIX}:job:{job_id}:done-chunks"
 
 
 def invalid_rows(job_id: str) -> str:
-    """List: JSON of rows refused by validation (--skip-invalid), for the report."""
+    """List: JSON of rows refused by validation (--skip-invalid): their ref ("i0", ...) and
+    columns. Written by submit, read by the report."""
     return f"{PREFIX}:job:{job_id}:invalid"
 
 
 def observed(job_id: str) -> str:
     """String used as a bitmap: bit ``ref`` is 1 once a read's finding for that row (the first
     ref of a tag) is kept in ``chunk_observed``. Set by the observe script of workers of jobs
-    that read first (--backup, plan, undo); never cleared, so the first observation wins."""
+    that read first (--backup, plan, undo), and by the upgrade of an older job (whose
+    ``observed`` was a hash); never cleared, so the first observation wins."""
     return f"{PREFIX}:job:{job_id}:observed"
 
 
 def chunk_observed(job_id: str, number: int) -> str:
     """List: what the reads of original chunk ``number``'s rows found, one entry per read:
     "ref,ref,... [value, ...]" (JSON values; null: the key was absent). Appended by the
-    observe script with the refs not observed before; read by report and undo."""
+    observe script with the refs not observed before (and by the upgrade of an older job);
+    read by workers, report and undo."""
     return f"{PREFIX}:job:{job_id}:observed:{number}"
 
 
 def verified(job_id: str, identity_key: str) -> str:
     """String: "ok" once a call of the job with this identity was not refused for its
-    credentials; "probing" while the first call is out. Written by workers."""
+    credentials; "probing" while the first call is out. Written by workers; deleted by
+    resume (an aborted job's first call is tried again)."""
     return f"{PREFIX}:job:{job_id}:verified:{identity_key}"
 
 
@@ -130,7 +186,9 @@ def job_keys(job_id: str, chunks: int, identity_keys: list[str]) -> list[str]:
 
 
 def resume(run_key: str) -> str:
-    """String: the job id that ``tagsweep run`` made for these files and this target."""
+    """String: the job id that ``submit``/``run`` made for these files and this target (or
+    ``undo`` for its source job). Written by those commands (``--new`` points it at a new
+    job); read by them to find the job again, and by retention and ``forget``."""
     return f"{PREFIX}:resume:{run_key}"
 
 
@@ -152,13 +210,12 @@ def token_lock(identity_digest: str, project_id: str) -> str:
 
 def rate_bucket(endpoint: str, identity: str) -> str:
     """Hash: the shared send schedule of one (endpoint, identity), written by every worker's
-    limiter (worker/scripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
+    limiter (worker/ratescripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
     ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was measured to
     accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the
     limit a 429 message named), ``hold`` ("1" while a window's quota is spent), ``probe_at``,
     ``released_at``, ``streak`` and ``streak_since`` (429s since the last accepted call).
-    Expires an hour after its last use. Beside it, ``{key}:accepted:{second}`` and
-    ``{key}:throttled:{second}`` (strings, 10 s): calls accepted and refused in each second.
+    Expires an hour after its last use. The keys below are named after it.
     The identity is hashed: no secret, but Redis need not spell it out."""
     digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]
     return f"{PREFIX}:rate:{digest}"
@@ -170,3 +227,17 @@ def rate_memory(bucket: str) -> str:
     ``known`` (calls/s measured). Written by the THROTTLED script, read when a schedule is
     created; kept 30 days after the last lesson. ``bucket`` is ``rate_bucket(...)``."""
     return f"{bucket}:learnt"
+
+
+def rate_accepted(bucket: str) -> str:
+    """Prefix of strings ``{prefix}{second}`` (Redis time, s: the scripts append it, since only
+    Redis knows it): calls of the schedule ``bucket`` the cloud accepted in that second, as
+    reported by the limiters with their reservations (RESERVE); read by THROTTLED to measure
+    the rate the cloud accepts. Each expires after 10 s."""
+    return f"{bucket}:accepted:"
+
+
+def rate_throttled(bucket: str) -> str:
+    """Prefix of strings ``{prefix}{second}``, as ``rate_accepted``: calls of the schedule
+    ``bucket`` answered 429 in that second. Written and read by THROTTLED; expire after 10 s."""
+    return f"{bucket}:throttled:"

@@ -10,6 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 from worker.errors import ConfigError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Every TAGSWEEP_ name a process accepts. Those not in ``Settings`` are read where they are
+# used: TAGSWEEP_ENDPOINT, _REGION, _RATE, _KEEP by the command line's options (click
+# ``envvar``), a job's, that reach the workers in its ``JobOptions`` (docs/decisions.md);
+# the IAM ones by ``worker.credentials``.
 KNOWN = frozenset(
     {
         "REDIS_URL",
@@ -33,11 +37,10 @@ KNOWN = frozenset(
 
 @dataclass(frozen=True)
 class Settings:
-    """What a process needs to reach Redis and IMS; credentials are loaded separately."""
+    """What a process needs to reach Redis and IAM; credentials are loaded separately, and the
+    IMS endpoint is each job's (``JobOptions.endpoint``)."""
 
     redis_url: str = DEFAULT_REDIS_URL
-    endpoint: str | None = None
-    region: str | None = None
     iam_endpoint: str | None = None
     concurrency: int = 16
     lease_s: float = 30.0
@@ -55,8 +58,6 @@ class Settings:
         try:
             return cls(
                 redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
-                endpoint=env.get("TAGSWEEP_ENDPOINT") or None,
-                region=env.get("TAGSWEEP_REGION") or None,
                 iam_endpoint=env.get("TAGSWEEP_IAM_ENDPOINT") or None,
                 concurrency=int(env.get("TAGSWEEP_CONCURRENCY", "16")),
                 lease_s=float(env.get("TAGSWEEP_LEASE_S", "30")),

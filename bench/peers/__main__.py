@@ -1,6 +1,6 @@
 """tagsweep beside what ops teams would otherwise use, on the same simulator and the same CSV.
 
-    python -m bench.peers [--scale 1.0] [--scenarios A,B]
+    python -m bench.peers [--scale 1.0] [--scenarios A,B] [--tools "sdk 16 threads + retry,..."]
 
 Peers: (1) the official SDK in a sequential loop, (2) the SDK in a 16-thread pool with its own
 retry on, (3) Celery with one task per image (requests, ``rate_limit``, ``autoretry_for``).
@@ -261,11 +261,12 @@ def sim_stats(sim: LocalSimulator) -> dict[str, Any]:
         return dict(json.load(response))
 
 
-def run_scenario(scenario: Scenario, work: Path) -> list[Result]:
+def run_scenario(scenario: Scenario, work: Path, tools: list[str]) -> list[Result]:
     csv_path = work / f"scenario-{scenario.name}.csv"
     write_csv(csv_path, scenario.images)
     results = []
-    for tool, runner in TOOLS.items():
+    for tool in tools:
+        runner = TOOLS[tool]
         sim = start_simulator(csv_path, *scenario.simulator_args())
         try:
             wall_s, cpu_s, rss_mb, failed = runner(scenario, csv_path, sim, work)
@@ -330,7 +331,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--scenarios", default="A,B")
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma-separated, of: " + ", ".join(TOOLS)
+    )
     args = parser.parse_args()
+    tools = args.tools.split(",")
+    unknown = set(tools) - set(TOOLS)
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
     scenarios = {
         "A": Scenario("A", int(5000 * args.scale), 100, 50),
         "B": Scenario("B", int(20000 * args.scale), None, 0),
@@ -341,7 +349,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.scenarios.split(","):
             print(f"scenario {name}: {scenarios[name]}", flush=True)
-            results += run_scenario(scenarios[name], Path(tmp))
+            results += run_scenario(scenarios[name], Path(tmp), tools)
     table = markdown(results)
     (OUT / "peers.md").write_text(table)
     (OUT / "peers.json").write_text(json.dumps([asdict(r) for r in results], indent=2))

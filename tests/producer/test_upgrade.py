@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from producer.jobstore import chunk_results, final_refs
 from producer.report import iter_report
 from producer.status import read_job
+from producer.store import JobStore
+from producer.store.upgrade import LAYOUT
 from producer.submit import write_record
-from producer.upgrade import LAYOUT
 from worker import keys
 from worker.jobs import JobOptions, JobState, RowResult
 from worker.model import RowStatus
@@ -71,8 +71,8 @@ def test_an_older_job_is_converted_once_and_reads_back_as_before(client: redis.R
     assert client.hget(keys.job(JOB), "layout") == LAYOUT
     assert client.hkeys(keys.results(JOB)) == ["i0"]
     assert client.type(keys.observed(JOB)) == "string"
-    assert final_refs(client, JOB, range(6)) == set(results)
-    assert chunk_results(client, JOB, 0) == {r: results[r] for r in (0, 1, 2, 4)}
+    assert JobStore(client).final_refs(JOB, range(6)) == set(results)
+    assert JobStore(client).chunk_results(JOB, 0) == {r: results[r] for r in (0, 1, 2, 4)}
     rows = list(iter_report(client, job))
     assert [(r["image_id"], r["key"], r["status"]) for r in rows] == [
         (IMG[0], "a", "deleted"),

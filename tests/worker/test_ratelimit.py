@@ -4,6 +4,7 @@ a ``Clock`` give the scripts its time, and its sleep moves it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -247,3 +248,74 @@ async def test_a_caller_waiting_out_a_spent_window_stops_when_told(aredis: Any) 
 
     assert await limiter.acquire(200, stop=stop) is None
     assert clock.waits == [0.25, 0.25]
+
+
+async def script_calls(aredis: Any) -> int:
+    """Script calls Redis has run (server-wide: nothing else uses a test's Redis meanwhile)."""
+    stats = await aredis.info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("eval", "evalsha")
+    )
+
+
+async def test_at_a_high_rate_one_reservation_holds_a_block_of_slots_spaced_at_the_rate(
+    aredis: Any,
+) -> None:
+    """At 400/s a reservation takes the 10 slots of 25 ms (2.5 ms apart) for its process:
+    another process's first slot comes after them, and the 11th permit starts a new block."""
+    clock = Clock()
+    one, two = limiter_on(aredis, clock, start_rate_per_s=400), limiter_on(aredis, clock)
+    first = await one.acquire(400)
+    other = await two.acquire(400)
+    assert other.slot_ms == pytest.approx(first.slot_ms + 25)
+    slots = [first.slot_ms] + [(await one.acquire(400)).slot_ms for _ in range(9)]
+    assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx([2.5] * 9)
+    assert (await one.acquire(400)).slot_ms >= other.slot_ms + 2.5
+
+
+async def test_at_a_low_rate_each_reservation_is_one_slot_as_before(aredis: Any) -> None:
+    """At 40/s (below 80/s) processes asking in turn get slots in turn, 25 ms apart."""
+    clock = Clock()
+    one, two = limiter_on(aredis, clock, start_rate_per_s=40), limiter_on(aredis, clock)
+    slots = [(await limiter.acquire(40)).slot_ms for limiter in (one, two, one, two)]
+    assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx([25, 25, 25])
+
+
+async def test_callers_of_one_process_share_the_block_of_one_reservation(aredis: Any) -> None:
+    """Ten callers at once at 400/s: one script call, ten distinct slots 2.5 ms apart."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, start_rate_per_s=400)
+    await limiter.acquire(400)
+    clock.advance(1)  # the block of that first call is too old now
+    before = await script_calls(aredis)
+    permits = await asyncio.gather(*(limiter.acquire(400) for _ in range(10)))
+    assert await script_calls(aredis) - before == 1
+    slots = sorted(permit.slot_ms for permit in permits)
+    assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx([2.5] * 9)
+
+
+async def test_slots_held_are_dropped_when_a_429_changes_the_schedule(aredis: Any) -> None:
+    """After a cut the rest of the block (reserved at the old rate) is not sent: the next
+    permit is a new slot after it, at the new rate."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, start_rate_per_s=400)
+    first = await limiter.acquire(400)
+    assert (await limiter.throttled(first)).cut
+    after = await limiter.acquire(400)
+    assert after.slot_ms >= first.slot_ms + 25
+    assert after.rate_per_s == pytest.approx(200)
+
+
+async def test_held_slots_are_handed_out_late_within_their_expiry_then_dropped(
+    aredis: Any,
+) -> None:
+    """A block's slot not taken at its time is still good a little later (callers busy with
+    their calls); one not taken within a quarter second of its time leaves its time empty:
+    the next permit is a slot of now."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock, start_rate_per_s=400)
+    first = await limiter.acquire(400)
+    clock.advance(0.2)
+    assert (await limiter.acquire(400)).slot_ms == pytest.approx(first.slot_ms + 2.5)
+    clock.advance(0.3)
+    assert (await limiter.acquire(400)).slot_ms == pytest.approx(first.slot_ms + 500)

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from producer.jobstore import chunk_results, reset_rows, rows_in
+from producer.store import JobStore
 from tests.worker.test_engine import JOB
 from worker import keys
 from worker.engine.recorder import Recorder
@@ -71,15 +71,16 @@ async def test_after_a_retry_the_last_entry_of_a_row_wins(aredis: Any) -> None:
     store = await make_job(aredis, total=3)
     await store.record_entries(JOB, [Entry(0, (0, 1), FAILED), Entry(0, (2,), DELETED)])
     client = sync_client(aredis)
-    rows = rows_in(client, JOB, 1, {"failed"})
+    jobs = JobStore(client)
+    rows = jobs.rows_in(JOB, 1, {"failed"})
     assert rows == {0: (0, "failed"), 1: (0, "failed")}
-    reset_rows(client, JOB, rows)
+    jobs.reset_rows(JOB, rows)
     # Pending again: the old entry no longer counts, nor shows.
-    assert chunk_results(client, JOB, 0) == {2: DELETED}
+    assert jobs.chunk_results(JOB, 0) == {2: DELETED}
     assert await aredis.hgetall(keys.counts(JOB)) == {"deleted": "1", "failed": "0"}
     recorded = await store.record_entries(JOB, [Entry(0, (0, 1), DELETED)], requests=1)
     assert (recorded.added, recorded.done) == (2, 3)
-    assert chunk_results(client, JOB, 0) == {0: DELETED, 1: DELETED, 2: DELETED}
+    assert jobs.chunk_results(JOB, 0) == {0: DELETED, 1: DELETED, 2: DELETED}
     assert await aredis.hgetall(keys.counts(JOB)) == {"deleted": "3", "failed": "0"}
     client.close()
 

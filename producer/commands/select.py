@@ -16,20 +16,21 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from producer.options import DEFAULT_RATE_PER_S
+from producer.errors import SelectionRefused
+from producer.exits import ExitCode
+from producer.options import JOB_DEFAULTS
 from producer.plan import format_duration
 from producer.progress import CountBar
-from producer.selection import CSV_COLUMNS, KeyChoice, SelectionRefused, build_query, choose_keys
+from producer.selection import CSV_COLUMNS, KeyChoice, build_query, choose_keys
 from worker.credentials import CredentialSources, load_credentials
+from worker.jobs import JobOptions
 from worker.query import ImageQuery
 
 if TYPE_CHECKING:
     # Imported where used: aiohttp and the worker's runtime would slow every command's start.
     from producer.listing import Caller, Listing
-    from worker.jobs import JobOptions
     from worker.runtime import Runtime
 
-EXIT_LISTING_FAILED, EXIT_INTERRUPTED = 1, 130
 TERM = "KEY[=V1,V2...]"
 
 
@@ -76,7 +77,7 @@ class ShownProgress:
 @click.option(
     "--rate",
     type=click.FloatRange(min=0.1),
-    default=DEFAULT_RATE_PER_S,
+    default=JOB_DEFAULTS.rate_per_s,
     show_default=True,
     envvar="TAGSWEEP_RATE",
     help="Calls/s at most, on the schedule jobs of the same endpoint and identity share "
@@ -103,7 +104,7 @@ def select(
     key_pattern: str | None,
     rate: float,
     output: str,
-) -> None:
+) -> ExitCode:
     """List the images a tag query matches and write image_id,key,value,project_id: one row
     per tag to remove, with the image's current value.
 
@@ -123,23 +124,41 @@ def select(
     choice = choose_keys(keys=keys, key_pattern=key_pattern, query=query)
     sources = load_credentials(os.environ)
     projects = tuple(dict.fromkeys(project_ids)) or _profile_project(sources.project_id)
+    target = _target(region, endpoint, output)
+    return _select(sources, target, projects, query, choice, JobOptions(rate_per_s=rate), output)
+
+
+def _select(
+    sources: CredentialSources,
+    target: str,
+    projects: tuple[str, ...],
+    query: ImageQuery,
+    choice: KeyChoice,
+    policy: JobOptions,
+    output: str,
+) -> ExitCode:
+    """List, write, print the totals: OK, or INTERRUPTED with nothing written."""
+    started = time.monotonic()
+    try:
+        listings, caller = list_matches(sources, target, projects, query, policy)
+        rows = write_csv(listings, choice, output)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: nothing written", err=True)
+        return ExitCode.INTERRUPTED
+    _print_totals(listings, rows, output, caller, time.monotonic() - started)
+    return ExitCode.OK
+
+
+def _target(region: str | None, endpoint: str | None, output: str) -> str:
+    """The IMS endpoint to query; refused without a region or an endpoint, or when the output
+    has no directory to go to."""
     if not endpoint and not region:
         raise SelectionRefused("no region: give --region (or TAGSWEEP_REGION) or --endpoint")
     if output != "-" and not Path(output).parent.is_dir():
         raise SelectionRefused(f"{output}: no such directory")
     from worker.client import ims_endpoint
-    from worker.jobs import JobOptions
 
-    started = time.monotonic()
-    target = ims_endpoint(region or "", endpoint)
-    try:
-        policy = JobOptions(rate_per_s=rate)
-        listings, caller = list_matches(sources, target, projects, query, policy)
-        rows = write_csv(listings, choice, output)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: nothing written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    _print_totals(listings, rows, output, caller, time.monotonic() - started)
+    return ims_endpoint(region or "", endpoint)
 
 
 def _profile_project(project_id: str | None) -> tuple[str, ...]:
@@ -156,9 +175,8 @@ def list_matches(
     policy: JobOptions,
 ) -> tuple[list[Listing], Caller]:
     """The listing of every project, through a worker's runtime (client, auth, shared limiter)
-    against the Redis the rate is shared in; exits 1 (nothing written) when it fails."""
+    against the Redis the rate is shared in; ``ListingFailed`` (nothing written) when it fails."""
     from producer.connection import private_or_shared_url
-    from producer.listing import ListingFailed
     from worker.runtime import Runtime
     from worker.settings import Settings
 
@@ -166,9 +184,6 @@ def list_matches(
         runtime = Runtime(dataclasses.replace(Settings.from_env(), redis_url=redis_url), sources)
         try:
             return runtime.run(_list_all(runtime, endpoint, projects, query, policy))
-        except ListingFailed as exc:
-            click.echo(f"tagsweep: {exc}", err=True)
-            sys.exit(EXIT_LISTING_FAILED)
         finally:
             runtime.run(runtime.aclose())
             runtime.loop.close()

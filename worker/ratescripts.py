@@ -1,13 +1,13 @@
-"""Lua scripts: each is one atomic step on Redis time, so workers on many hosts agree.
+"""Lua scripts of the shared rate limit: one atomic step each on Redis time.
 
-Times are Redis server time in milliseconds (``TIME``), never a worker's clock.
+worker/ratelimit.py says how the limit behaves; the keys are built in worker/keys.py
+(``rate_bucket``, ``rate_memory``, ``rate_accepted``, ``rate_throttled``) and passed in KEYS.
+Times are in ms, with a fraction (rates of hundreds a second need it). ``ARGV[1]`` may give
+the time instead of Redis (tests: an injected clock); empty in production.
 """
 
 from __future__ import annotations
 
-# The shared rate limit of one (endpoint, identity): worker/ratelimit.py says how it behaves.
-# Times in ms, with a fraction (rates of hundreds a second need it). ``ARGV[1]`` may give the
-# time instead of Redis (tests: an injected clock); empty in production.
 _RATE_NOW = """
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = t[1] * 1000 + t[2] / 1000 end
@@ -22,12 +22,16 @@ local function probe_ms(window_ms, unknown_ms)
 end
 """
 
-# Reserve one send slot. KEYS: bucket, memory. ARGV: now (or ''), ceiling per s, recovery
-# share per s, min rate, calls accepted since this limiter's last reservation, fast recovery
-# share per s, start rate, ramp factor per s, learnt share, probe ms for an unknown window.
-# Returns {ms to wait, effective rate, 1 if a slot was granted (0: ask again after the wait),
-# the slot (ms), learnt limit count (0: none), its window ms, 1 if holding, 1 if this call
-# ended a hold}.
+# Reserve a block of send slots, 1/rate apart: as many as fall due within the block span at
+# the rate (at least one, at most the block cap); one probe slot while holding.
+# KEYS: bucket, memory, accepted-per-second prefix, throttled-per-second prefix (the second,
+# on Redis time, is appended here: no caller knows it).
+# ARGV: now (or ''), ceiling per s, recovery share per s, min rate, calls accepted since this
+# limiter's last reservation, fast recovery share per s, start rate, ramp factor per s, learnt
+# share, probe ms for an unknown window, block span ms, block cap (slots).
+# Returns {ms to wait for the first slot, effective rate, slots granted (0: ask again after the
+# wait), the first slot (ms), learnt limit count (0: none), its window ms, 1 if holding, 1 if
+# this call ended a hold}.
 RESERVE = (
     _RATE_NOW
     + _PROBE_MS
@@ -57,7 +61,7 @@ if limit then ceiling = math.min(ceiling, tonumber(ARGV[9]) * limit * 1000 / win
 local tat = math.max(tonumber(h[1]) or now, now)
 local holding, resumed = h[8] == '1', 0
 if tonumber(ARGV[5]) > 0 then
-  local accepted = KEYS[1] .. ':accepted:' .. math.floor(now / 1000)
+  local accepted = KEYS[3] .. math.floor(now / 1000)
   redis.call('INCRBY', accepted, tonumber(ARGV[5]))
   redis.call('EXPIRE', accepted, 10)
   redis.call('HSET', KEYS[1], 'streak', '0')
@@ -91,12 +95,14 @@ if holding then
   redis.call('HSET', KEYS[1], 'probe_at', tostring(now + probe_ms(window_ms, tonumber(ARGV[10]))))
   return {'0', tostring(rate), 1, tostring(now), answer[1], answer[2], 1, 0}
 end
-redis.call('HSET', KEYS[1], 'tat', tostring(tat + 1000 / rate))
-return {tostring(tat - now), tostring(rate), 1, tostring(tat), answer[1], answer[2], 0, resumed}
+local slots = math.floor(rate * tonumber(ARGV[11]) / 1000)
+slots = math.max(1, math.min(tonumber(ARGV[12]), slots))
+redis.call('HSET', KEYS[1], 'tat', tostring(tat + slots * 1000 / rate))
+return {tostring(tat - now), tostring(rate), slots, tostring(tat), answer[1], answer[2], 0, resumed}
 """
 )
 
-# Report a 429. KEYS: bucket, memory. ARGV: now (or ''), cut factor, min rate, cooldown ms,
+# Report a 429. KEYS: as RESERVE's. ARGV: now (or ''), cut factor, min rate, cooldown ms,
 # settle share, deep cut factor, slot of the throttled call (ms, 0: unknown), learnt limit
 # count (0: the message named none), its window ms, learnt share, ms without an accepted call
 # after which a window counts as spent, probe ms for an unknown window, memory TTL s.
@@ -109,7 +115,7 @@ THROTTLED = (
     + _PROBE_MS
     + """
 local second = math.floor(now / 1000)
-local throttled = KEYS[1] .. ':throttled:' .. second
+local throttled = KEYS[4] .. second
 redis.call('INCR', throttled)
 redis.call('EXPIRE', throttled, 10)
 local h = redis.call('HMGET', KEYS[1], 'rate', 'cut_at', 'limit', 'window_ms', 'hold',
@@ -163,8 +169,8 @@ local cut_at = tonumber(h[2]) or 0
 -- it is its real rate (an over-count by the bucket's burst in the first such second).
 local measured = nil
 for s = second - 1, second - 2, -1 do
-  local ok = tonumber(redis.call('GET', KEYS[1] .. ':accepted:' .. s) or '0')
-  local refused = tonumber(redis.call('GET', KEYS[1] .. ':throttled:' .. s) or '0')
+  local ok = tonumber(redis.call('GET', KEYS[3] .. s) or '0')
+  local refused = tonumber(redis.call('GET', KEYS[4] .. s) or '0')
   if measured == nil and refused > 0 and ok + refused >= 0.5 * rate then measured = ok end
 end
 local target

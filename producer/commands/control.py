@@ -1,0 +1,119 @@
+"""The commands that change a job that exists: cancel, retry, undo, forget."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from producer.commands.checks import check_output
+from producer.commands.jobs import queue_for_workers
+from producer.connection import connect_redis, job_redis
+from producer.control import cancel_job, retry_job
+from producer.errors import Declined
+from producer.exits import ExitCode
+from producer.jobspec import interactive
+from producer.options import report_option, workers_option
+from producer.retention import check_not_expired, forget_job, pending_backup
+from producer.submit import dispatch_pending
+from worker.model import RowStatus
+from worker.settings import Settings
+
+if TYPE_CHECKING:
+    import redis
+
+
+@click.command()
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel JOB: rows not sent yet end `cancelled`."""
+    with job_redis() as client:
+        cancelled = cancel_job(client, job_id)
+    if cancelled:
+        click.echo(f"job {job_id} cancelled")
+    else:
+        click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)
+
+
+@click.command()
+@click.argument("job_id")
+@click.option(
+    "--only",
+    multiple=True,
+    default=("failed",),
+    show_default=True,
+    type=click.Choice([s.value for s in RowStatus if s is not RowStatus.INVALID]),
+    help="Statuses to queue again; repeatable.",
+)
+def retry(job_id: str, only: tuple[str, ...]) -> None:
+    """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
+    client = connect_redis(Settings.from_env().redis_url)
+    check_not_expired(client, job_id)
+    rows = retry_job(client, job_id, set(only))
+    from worker.tasks import dispatch_chunk
+
+    queued = dispatch_pending(client, dispatch_chunk, job_id)
+    click.echo(f"{rows:,} row(s) in {queued} chunk(s) queued again for job {job_id}")
+
+
+@click.command(short_help="Re-create the tags a --backup job deleted.")
+@click.argument("job_id")
+@workers_option
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1),
+    help="Requests/s for the undo, all workers together [default: the job's own rate].",
+)
+@report_option("./tagsweep-report-UNDOJOB.csv")
+@click.option(
+    "--queue-only",
+    is_flag=True,
+    help="Only queue the undo job for workers already running (like submit); print its id.",
+)
+def undo(
+    job_id: str, processes: int, rate: float | None, report_path: str | None, queue_only: bool
+) -> ExitCode | None:
+    """Re-create, with the v2 tags API, every tag that JOB (run with --backup) deleted.
+
+    A key set again since JOB deleted it keeps its newer value (kept_newer). The undo is a job
+    like any other: rate limit, retries, status, report; running undo again follows the same
+    undo job. Exit codes as for run; 2 when JOB cannot be undone (no backup, still running).
+    """
+    from producer.run import LocalRun, run_job
+    from producer.undo import prepare_undo
+
+    check_output(report_path or "tagsweep-report-UNDOJOB.csv")
+
+    def make(client: redis.Redis) -> tuple[str, bool]:
+        check_not_expired(client, job_id)
+        undo_id, existed = prepare_undo(client, job_id, rate_per_s=rate)
+        verb = "follows" if existed else "is"
+        click.echo(f"undo job {undo_id} {verb} the undo of job {job_id}", err=True)
+        return undo_id, existed
+
+    if queue_only:
+        client = connect_redis(Settings.from_env().redis_url)
+        queue_for_workers(client, make(client)[0])
+        return None
+    return run_job(make, LocalRun(processes=processes, report=report_path))
+
+
+@click.command(short_help="Delete a finished job's data now.")
+@click.argument("job_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask, even for a job holding a backup.")
+def forget(job_id: str, yes: bool) -> None:
+    """Delete a finished job's data (results, chunks, backup) from Redis now.
+
+    Refused for a queued or running job. On a terminal, asks first when the job holds a backup
+    that was not undone (the tags could then no longer be put back).
+    """
+    with job_redis() as client:
+        expires = pending_backup(client, job_id)
+        question = (
+            f"job {job_id} holds a backup not undone (kept until {expires}); forget it and the "
+            "tags can no longer be put back?"
+        )
+        if expires and not yes and interactive() and not click.confirm(question, err=True):
+            raise Declined("nothing deleted")
+        deleted = forget_job(client, job_id)
+    click.echo(f"job {job_id} forgotten ({deleted:,} keys deleted)")

@@ -1,0 +1,189 @@
+"""``tagsweep simulator``: the IMS + IAM simulator served over HTTP, from the command line.
+
+Registered on the ``tagsweep`` group by ``producer.cli``; it imports nothing of the producer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import click
+
+from simulator.config import SimulatorConfig, SimUser
+
+if TYPE_CHECKING:
+    from simulator.limits import RateLimit
+
+# The options' defaults are the configuration's.
+DEFAULTS = SimulatorConfig()
+
+
+def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
+    rates: dict[int, float] = {}
+    for item in values:
+        status, sep, share = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            rates[int(status)] = float(share)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item!r} is not STATUS=FRACTION", param_hint="--fail-rate"
+            ) from None
+        if not 0.0 <= rates[int(status)] <= 1.0:
+            raise click.BadParameter(
+                f"{item!r}: the fraction must be in 0..1", param_hint="--fail-rate"
+            )
+    if sum(rates.values()) > 1.0:
+        raise click.BadParameter("the fractions add up to more than 1", param_hint="--fail-rate")
+    return rates
+
+
+def _parse_rate_limit(value: str | None) -> RateLimit | None:
+    from simulator.limits import RateLimit
+
+    if value is None:
+        return None
+    try:
+        return RateLimit.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8470,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
+@click.option(
+    "--seed",
+    "seed_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="CSV (image_id,key,value[,project_id]) of the images that exist; repeatable.",
+)
+@click.option(
+    "--project-id",
+    default=DEFAULTS.project_id,
+    show_default=True,
+    help="Project of seed rows without a project_id.",
+)
+@click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
+@click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
+@click.option("--user", help="IAM user that may fetch tokens.")
+@click.option(
+    "--password",
+    envvar="TAGSWEEP_IAM_PASSWORD",
+    help="That user's password [env TAGSWEEP_IAM_PASSWORD].",
+)
+@click.option("--domain", help="The user's account (domain) name; defaults to the user.")
+@click.option(
+    "--rate-limit",
+    metavar="COUNT[/WINDOW]",
+    help="Calls per identity before 429 APIGW.0308: COUNT a second (a token bucket), or COUNT "
+    "per fixed WINDOW such as 30s, 1min, 5min [default: no limit].",
+)
+@click.option(
+    "--rate-limit-message",
+    type=click.Choice(["gateway", "plain"]),
+    default=DEFAULTS.rate_limit_message,
+    show_default=True,
+    help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
+)
+@click.option(
+    "--latency-ms",
+    type=float,
+    default=DEFAULTS.latency_ms,
+    show_default=True,
+    help="Added to every answer.",
+)
+@click.option(
+    "--latency-jitter-ms",
+    type=float,
+    default=DEFAULTS.latency_jitter_ms,
+    show_default=True,
+    help="Latency varies by up to this much either way.",
+)
+@click.option(
+    "--fail-rate",
+    multiple=True,
+    metavar="STATUS=FRACTION",
+    help="Share of calls answered with STATUS, e.g. 503=0.2; repeatable.",
+)
+@click.option(
+    "--drop-rate",
+    type=float,
+    default=DEFAULTS.drop_rate,
+    show_default=True,
+    help="Share of calls whose connection is dropped without an answer.",
+)
+@click.option(
+    "--token-ttl",
+    type=float,
+    default=DEFAULTS.token_ttl_s,
+    show_default=True,
+    help="Token life, s.",
+)
+@click.option("--random-seed", type=int, help="Seed for the fault and latency dice.")
+def simulator(
+    host: str,
+    port: int,
+    seed_csv: tuple[Path, ...],
+    project_id: str,
+    ak: str | None,
+    sk: str | None,
+    user: str | None,
+    password: str | None,
+    domain: str | None,
+    rate_limit: str | None,
+    rate_limit_message: Literal["gateway", "plain"],
+    latency_ms: float,
+    latency_jitter_ms: float,
+    fail_rate: tuple[str, ...],
+    drop_rate: float,
+    token_ttl: float,
+    random_seed: int | None,
+) -> None:
+    """Serve the IMS + IAM simulator over HTTP until interrupted."""
+    aksk, users = _identities(ak, sk, user, password, domain)
+    config = SimulatorConfig(
+        project_id=project_id,
+        aksk=aksk,
+        users=users,
+        rate_limit=_parse_rate_limit(rate_limit),
+        rate_limit_message=rate_limit_message,
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        fail_rates=_parse_fail_rates(fail_rate),
+        drop_rate=drop_rate,
+        token_ttl_s=token_ttl,
+        seed=random_seed,
+    )
+    _serve(config, seed_csv, host=host, port=port)
+
+
+def _serve(config: SimulatorConfig, seed_csv: tuple[Path, ...], *, host: str, port: int) -> None:
+    # Imported here: asyncio and aiohttp's server side would slow every other command's start-up.
+    import asyncio
+
+    from simulator.server import build_simulator, serve_forever
+
+    sim = build_simulator(config, seed_csv=list(seed_csv))
+    asyncio.run(serve_forever(sim, host=host, port=port))
+
+
+def _identities(
+    ak: str | None, sk: str | None, user: str | None, password: str | None, domain: str | None
+) -> tuple[dict[str, str], tuple[SimUser, ...]]:
+    """The AK/SK pair and the IAM user the simulator accepts."""
+    if bool(ak) != bool(sk):
+        raise click.UsageError("--ak and --sk go together")
+    if user and not password:
+        raise click.UsageError("--user needs --password (or TAGSWEEP_IAM_PASSWORD)")
+    aksk = {ak: sk} if ak and sk else {}
+    return aksk, ((SimUser(user, password or "", domain or user),) if user else ())
