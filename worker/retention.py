@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from worker import keys
+from worker.keys import JobField
 from worker.store.sync import SyncStore
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 KEYS_PER_CALL = 1000
 
 # What the record says that the key list needs.
-RECORD_FIELDS = ("next_chunk", "resume_key")
+RECORD_FIELDS = (JobField.NEXT_CHUNK, JobField.RESUME_KEY)
 
 
 def all_keys(

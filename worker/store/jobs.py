@@ -12,6 +12,7 @@ from redis.typing import EncodableT, FieldT
 
 from worker import keys
 from worker.jobs import Job, JobState
+from worker.keys import JobField
 from worker.lua.jobs import APPLY_RETENTION, MARK_RUNNING, STOP_JOB, STOP_JOB_ALLOW_OOM
 from worker.model import CloudLimit
 
@@ -31,12 +32,12 @@ class JobRecords:
         return Job.from_record(job_id, record) if record else None
 
     async def job_state(self, job_id: str) -> JobState | None:
-        state = cast(str | None, await self.redis.hget(keys.job(job_id), "state"))
+        state = cast(str | None, await self.redis.hget(keys.job(job_id), JobField.STATE))
         return JobState(state) if state else None
 
     async def stop_reason(self, job_id: str) -> str:
         """Why a job was aborted or cancelled ("" if it says nothing)."""
-        return cast(str | None, await self.redis.hget(keys.job(job_id), "reason")) or ""
+        return cast(str | None, await self.redis.hget(keys.job(job_id), JobField.REASON)) or ""
 
     async def mark_running(self, job_id: str) -> JobState:
         return JobState(await self._running(keys=[keys.job(job_id)]))
@@ -65,9 +66,9 @@ class JobRecords:
     ) -> None:
         """Show the effective shared rate, and the limit the cloud named, in the job record
         (read by ``status``)."""
-        fields: dict[FieldT, EncodableT] = {"effective_rate": f"{rate_per_s:.3f}"}
+        fields: dict[FieldT, EncodableT] = {JobField.EFFECTIVE_RATE: f"{rate_per_s:.3f}"}
         if limit is not None:
-            fields["cloud_limit"] = f"{limit.count}/{limit.window_s:g}"
+            fields[JobField.CLOUD_LIMIT] = f"{limit.count}/{limit.window_s:g}"
         await self.redis.hset(keys.job(job_id), mapping=fields)
 
     async def key_fields(

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from worker import keys
 from worker.jobs import JobState
+from worker.keys import JobField
 from worker.lua.jobs import APPLY_RETENTION
 from worker.lua.leases import BEAT, REAP_LEASES, RELEASE_LEASE
 
@@ -29,7 +30,7 @@ class SyncStore:
         return [str(member) for member in found]
 
     def job_state(self, job_id: str) -> JobState | None:
-        state = self.redis.hget(keys.job(job_id), "state")
+        state = self.redis.hget(keys.job(job_id), JobField.STATE)
         return None if state is None else JobState(str(state))
 
     def free_lease(self, job_id: str, number: int) -> None:
