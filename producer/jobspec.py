@@ -9,7 +9,7 @@ import click
 
 from producer.collect import Collection, collect
 from producer.errors import Declined, InputRejected
-from producer.plan import make_plan, render_plan
+from producer.planning import make_plan, render_plan
 from producer.retention import record_keep
 from producer.submit import (
     claim_job_id,

@@ -21,19 +21,20 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from producer.errors import ListingFailed
-from worker.backoff import compute_backoff
 from worker.client import ImsClient
 from worker.jobs import JobOptions
-from worker.outcomes import Outcome, OutcomeKind
+from worker.outcomes import Outcome
 from worker.query import PAGE_LIMIT, ImageQuery, QueryPage, Resource
-from worker.ratelimit import SharedRateLimiter
+from worker.ratelimit import SharedRateLimiter, Throttling
+from worker.retrying import Sent, call_under_rate
 
 DEFAULT_MAX_PASSES = 5
 
 
 @dataclass
 class Caller:
-    """Makes one query call under the shared rate limit, retrying what is worth it."""
+    """Makes one query call under the shared rate limit, retrying what is worth it
+    (``worker.retrying``, as the workers' calls are)."""
 
     client: ImsClient
     limiter: SharedRateLimiter
@@ -46,40 +47,47 @@ class Caller:
 
     async def call(self, project_id: str, body: bytes, *, what: str) -> QueryPage:
         """The answer to ``body``; ``ListingFailed`` (saying what failed) when there is none."""
-        started, attempt, free = self.clock(), 0, 0
-        while True:
-            attempt += 1
-            permit = await self.limiter.acquire(self.policy.rate_per_s)
-            outcome, page = await self.client.query_images(project_id, body)
-            self.calls += 1
-            if outcome.kind is OutcomeKind.THROTTLED:
-                # As in the engine: a 429 at a limit the gateway named, or while its window's
-                # quota is spent, uses up no attempt (all callers hold back together).
-                free += (await self.limiter.throttled(permit, outcome.limit)).free
-            elif outcome.http_status is not None:
-                self.limiter.accepted()
-            if page is not None:
-                return page
-            if not self._retry_allowed(outcome, attempt - free, started):
-                failure = _describe(outcome, attempt)
-                raise ListingFailed(f"{what} of project {project_id} failed: {failure}")
-            self.retries += 1
-            await self.sleep(
-                compute_backoff(
-                    attempt - free,
-                    base_s=self.policy.backoff_base_s,
-                    cap_s=self.policy.backoff_cap_s,
-                    rng=self.rng,
-                    retry_after_s=outcome.retry_after_s,
-                )
-            )
-
-    def _retry_allowed(self, outcome: Outcome, attempt: int, started: float) -> bool:
-        return (
-            outcome.kind.retryable
-            and attempt < self.policy.max_attempts
-            and self.clock() - started < self.policy.row_deadline_s
+        query = _QueryCall(self, project_id, body)
+        sent = await call_under_rate(
+            self.limiter,
+            query,
+            policy=self.policy,
+            clock=self.clock,
+            sleep=self.sleep,
+            rng=self.rng,
         )
+        if query.page is not None:
+            return query.page
+        assert isinstance(sent, Sent)  # a listing is never stopped
+        failure = _describe(sent.outcome, sent.attempts)
+        raise ListingFailed(f"{what} of project {project_id} failed: {failure}")
+
+
+class _QueryCall:
+    """One query call as ``call_under_rate`` makes it: counted, its page kept."""
+
+    def __init__(self, caller: Caller, project_id: str, body: bytes) -> None:
+        self.caller = caller
+        self.project_id = project_id
+        self.body = body
+        self.page: QueryPage | None = None
+
+    async def ready(self) -> bool:
+        return True
+
+    async def stopped(self) -> bool:
+        return False
+
+    async def call(self) -> Outcome:
+        outcome, self.page = await self.caller.client.query_images(self.project_id, self.body)
+        self.caller.calls += 1
+        return outcome
+
+    async def throttled(self, throttling: Throttling) -> None:
+        return None
+
+    def retrying(self, outcome: Outcome, attempt: int, delay_s: float) -> None:
+        self.caller.retries += 1
 
 
 def _describe(outcome: Outcome, attempts: int) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from producer.errors import JobNotFound
-from producer.plan import format_duration
+from producer.planning import format_duration
 from producer.store import JobStore
 from worker.jobs import STATUSES, Job, Mode
 from worker.model import RowStatus

@@ -1,4 +1,9 @@
-"""The rules an input row must meet, as DESIGN.md's "CSV input" states them."""
+"""The rules an input row must meet, as DESIGN.md's "CSV input" states them.
+
+Each rule says why a row breaks it, or ``None``. The hot loop (``producer.grouping``) tests the
+common case inline with ``MAX_KEY_LEN`` and ``MAX_VALUE_LEN`` and calls these only for rows
+that may break a rule; image ids are checked once per distinct id, at the end.
+"""
 
 from __future__ import annotations
 
@@ -53,3 +58,28 @@ def image_problem(raw: str, normalised: str) -> str | None:
         shown = raw if is_utf8(raw) else raw.encode("utf-8", "replace").decode()
         return f"image_id {shown[:80]!r} is not a UUID"
     return None
+
+
+def width_problem(fields: int, width: int) -> str:
+    """A row whose field count is not the header's."""
+    return f"{fields} fields where the header has {width}"
+
+
+def scope_problem(project_id: str, region: str) -> str | None:
+    """Why a row has no (region, project) to be sent to, defaults applied, or ``None``."""
+    if not project_id:
+        return (
+            "no project_id in the row and no default (--project-id or HUAWEICLOUD_SDK_PROJECT_ID)"
+        )
+    if not region:
+        return "no region in the row and no default (--region or TAGSWEEP_REGION)"
+    return None
+
+
+def conflict_problem(key: str, first_value: str, first_at: tuple[str, int]) -> str:
+    """A key given again for one image with another value: the first row stands."""
+    first_file, first_line = first_at
+    return (
+        f"key {key!r} was already given for this image with another value "
+        f"({first_value[:40]!r} at {first_file}:{first_line}); the first stands"
+    )

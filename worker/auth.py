@@ -200,26 +200,11 @@ async def fetch_token(
     project_id: str,
 ) -> tuple[str, float]:
     """Exchange a user and password for a project-scoped token; return it and its lifetime."""
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": credentials.user,
-                        "password": credentials.password,
-                        "domain": {"name": credentials.domain},
-                    }
-                },
-            },
-            "scope": {"project": {"id": project_id}},
-        }
-    }
     url = iam_endpoint.rstrip("/") + "/v3/auth/tokens"
     try:
         async with session.post(
             url,
-            data=json.dumps(body).encode(),
+            data=_token_request(credentials, project_id),
             headers={"Content-Type": "application/json;charset=utf8"},
         ) as response:
             raw = await response.read()
@@ -234,6 +219,19 @@ async def fetch_token(
             http_status=status,
         )
     return token, _token_lifetime_s(raw)
+
+
+def _token_request(credentials: PasswordCredentials, project_id: str) -> bytes:
+    """The body of IAM's password token request, scoped to one project."""
+    user = {
+        "name": credentials.user,
+        "password": credentials.password,
+        "domain": {"name": credentials.domain},
+    }
+    identity = {"methods": ["password"], "password": {"user": user}}
+    return json.dumps(
+        {"auth": {"identity": identity, "scope": {"project": {"id": project_id}}}}
+    ).encode()
 
 
 def _token_lifetime_s(raw: bytes) -> float:

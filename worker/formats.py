@@ -8,6 +8,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 
+from worker.errors import MalformedChunk
 from worker.jobs import RowResult
 from worker.model import ImageBatch, TagRows
 
@@ -30,10 +31,6 @@ def _batch_json(b: ImageBatch) -> list[object]:
     if b.origin is None:
         return [b.region, b.project_id, b.image_id, tags]
     return [b.region, b.project_id, b.image_id, tags, b.origin]
-
-
-class MalformedChunk(ValueError):
-    """Raised when a stored chunk is not in the expected shape."""
 
 
 def decode_chunk(text: str | bytes) -> list[ImageBatch]:
@@ -82,7 +79,7 @@ def _ref(value: object) -> int:
 
 def decode_results(entry: str | bytes) -> tuple[list[int], RowResult]:
     """The refs and the result of one entry of a chunk's results list, as the result script
-    writes it (``worker.scripts.RECORD_RESULTS``): "ref,ref,... " and the result's JSON."""
+    writes it (``worker.lua.rows.RECORD_RESULTS``): "ref,ref,... " and the result's JSON."""
     if isinstance(entry, bytes):
         entry = entry.decode()
     refs, _, result = entry.partition(" ")

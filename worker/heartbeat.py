@@ -13,21 +13,13 @@ import redis
 import structlog
 from celery import bootsteps
 
-from worker import keys
+from worker.store.sync import SyncStore
 
 log = structlog.get_logger("tagsweep.heartbeat")
 
 BEAT_INTERVAL_S = 5.0
 # A worker silent for this long is not counted live; entries silent for an hour are dropped.
 LIVE_S = 15.0
-
-# KEYS: workers. ARGV: member. Scores are Redis time (ms), comparable across hosts.
-BEAT = """
-local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
-return now
-"""
 
 
 def worker_name() -> str:
@@ -36,7 +28,7 @@ def worker_name() -> str:
 
 def live_workers(client: redis.Redis, now_ms: int) -> int:
     """How many workers beat within ``LIVE_S`` of ``now_ms`` (Redis time)."""
-    return int(client.zcount(keys.WORKERS, now_ms - LIVE_S * 1000, "+inf"))
+    return SyncStore(client).live_workers(now_ms - LIVE_S * 1000)
 
 
 class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -47,25 +39,27 @@ class HeartbeatStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self._timer_ref: Any = None
-        self._client: redis.Redis | None = None
+        self._store: SyncStore | None = None
         self._name = worker_name()
 
     def start(self, parent: Any) -> None:
-        self._client = redis.Redis.from_url(parent.app.conf.broker_url, decode_responses=True)
+        self._store = SyncStore(
+            redis.Redis.from_url(parent.app.conf.broker_url, decode_responses=True)
+        )
         self._beat()
         self._timer_ref = parent.timer.call_repeatedly(BEAT_INTERVAL_S, self._beat, priority=10)
 
     def stop(self, parent: Any) -> None:
         if self._timer_ref is not None:
             self._timer_ref.cancel()
-        if self._client is not None:
+        if self._store is not None:
             # On failure it drops out of the count after LIVE_S anyway.
             with contextlib.suppress(redis.RedisError):
-                self._client.zrem(keys.WORKERS, self._name)
+                self._store.leave(self._name)
 
     def _beat(self) -> None:
-        assert self._client is not None
+        assert self._store is not None
         try:
-            self._client.eval(BEAT, 1, keys.WORKERS, self._name)
+            self._store.beat(self._name)
         except redis.RedisError as exc:
             log.warning("heartbeat.failed", error=str(exc))

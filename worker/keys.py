@@ -28,9 +28,9 @@ WORKERS = f"{PREFIX}:workers"
 
 class JobField:
     """The fields of the job record (``job``), each with what it holds and who writes it.
-    The command line names them through these; the Lua scripts (worker/scripts.py,
-    worker/retention.py) spell them in their text, as do ``worker.jobs.Job.from_record`` and
-    ``worker.store.ResultStore`` for now."""
+    The command line and the workers' stores name them through these; the Lua scripts
+    (worker/lua/, worker/ratescripts.py) spell them in their text, as does
+    ``worker.jobs.Job.from_record``."""
 
     # Written by submit (and undo) when the job is written, never changed after.
     TOTAL = "total"  # rows, invalid ones included
@@ -193,12 +193,19 @@ def resume(run_key: str) -> str:
 
 
 def lease_member(job_id: str, number: int) -> str:
+    """The member of ``LEASES`` and ``LEASE_OWNERS`` that names one chunk of a job."""
     return f"{job_id}:{number}"
 
 
 def token_cache(identity_digest: str, project_id: str) -> str:
     """String: an IAM token, encrypted with a key only the workers hold; expires with it."""
     return f"{PREFIX}:token:{identity_digest}:{project_id}"
+
+
+def token_lock(identity_digest: str, project_id: str) -> str:
+    """String: "1" while one worker renews that token (SET NX, 15 s): renewal is single-flight
+    across hosts. Written and deleted by that worker (``worker.tokencache``)."""
+    return f"{token_cache(identity_digest, project_id)}:renewing"
 
 
 def rate_bucket(endpoint: str, identity: str) -> str:

@@ -12,9 +12,8 @@ import redis
 import structlog
 from celery import bootsteps
 
-from worker import keys
 from worker.jobs import JobState
-from worker.scripts import REAP_LEASES
+from worker.store.sync import SyncStore
 
 log = structlog.get_logger("tagsweep.reaper")
 
@@ -27,24 +26,20 @@ REDISPATCH_PRIORITY = 0
 
 def reap_once(client: redis.Redis, send: Any, *, limit: int = 100) -> list[str]:
     """Re-dispatch every chunk whose lease expired; return their lease members."""
-    script = client.register_script(REAP_LEASES)
-    members = [
-        str(m)
-        for m in script(keys=[keys.LEASES, keys.LEASE_OWNERS], args=[REDISPATCH_GRACE_MS, limit])
-    ]
+    store = SyncStore(client)
+    members = store.reap_expired(REDISPATCH_GRACE_MS, limit)
     for member in members:
         job_id, _, number = member.rpartition(":")
-        state = client.hget(keys.job(job_id), "state")
-        if state is None or (JobState(str(state)).finished and not _stopped(str(state))):
-            client.zrem(keys.LEASES, member)
-            client.hdel(keys.LEASE_OWNERS, member)
+        state = store.job_state(job_id)
+        if state is None or (state.finished and not _stopped(state)):
+            store.free_lease(job_id, int(number))
             continue
         send(job_id, int(number))
         log.warning("chunk.redispatched", job_id=job_id, chunk=int(number))
     return members
 
 
-def _stopped(state: str) -> bool:
+def _stopped(state: JobState) -> bool:
     # Chunks of a cancelled or aborted job still run, quickly, to record their rows as cancelled.
     return state in (JobState.CANCELLED, JobState.ABORTED)
 

@@ -12,26 +12,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import structlog
-from redis.exceptions import RedisError, ResponseError
 
-from worker import keys
-from worker.errors import ConfigError
-from worker.scripts import STOP_JOB
+from worker.errors import EvictionRefused
+from worker.store.sync import SyncStore
 
 if TYPE_CHECKING:
     import redis
-    import redis.asyncio as aioredis
+
+    from worker.store import ResultStore
 
 log = structlog.get_logger("tagsweep.redis")
 
 SAFE_POLICY = "noeviction"
-# STOP_JOB, allowed to run when Redis is out of memory (Redis >= 7: a script flag), so that the
-# job can say why it stopped; the few bytes it writes are the point of the exception.
-STOP_JOB_ALLOW_OOM = "#!lua flags=allow-oom\n" + STOP_JOB
-
-
-class EvictionRefused(ConfigError):
-    """Raised when the Redis server may evict keys (``maxmemory-policy`` not noeviction)."""
 
 
 def check_server(
@@ -43,7 +35,8 @@ def check_server(
     (workers, ``submit``): also warn about a server that keeps nothing on disk.
     """
     warnings: list[str] = []
-    policy = _policy(client)
+    store = SyncStore(client)
+    policy = store.eviction_policy()
     if policy is None:
         warnings.append(
             "cannot read this Redis's maxmemory-policy (INFO and CONFIG refused): make sure it "
@@ -58,7 +51,7 @@ def check_server(
         if not allow_eviction:
             raise EvictionRefused(message + "; --allow-eviction runs anyway")
         warnings.append(message + " (--allow-eviction: going on anyway)")
-    if distributed and _persistent(client) is False:
+    if distributed and store.persistent() is False:
         warnings.append(
             "this Redis keeps nothing on disk (no AOF, no RDB save): a restart loses every job; "
             "turn on appendonly for distributed use"
@@ -66,33 +59,7 @@ def check_server(
     return warnings
 
 
-def _policy(client: redis.Redis) -> str | None:
-    try:
-        return str(client.info("memory")["maxmemory_policy"])
-    except (RedisError, KeyError):
-        pass
-    try:
-        found = client.config_get("maxmemory-policy")
-    except RedisError:
-        return None
-    return str(found["maxmemory-policy"]) if "maxmemory-policy" in found else None
-
-
-def _persistent(client: redis.Redis) -> bool | None:
-    """Whether the server writes AOF or RDB snapshots; None when it cannot be told."""
-    try:
-        if int(client.info("persistence").get("aof_enabled", 0)):
-            return True
-    except RedisError:
-        return None
-    try:
-        save = client.config_get("save").get("save")
-    except RedisError:
-        return None  # CONFIG disabled: RDB settings unknown
-    return None if save is None else bool(str(save).strip())
-
-
-async def stop_for_memory(client: aioredis.Redis, job_id: str, error: Exception) -> bool:
+async def stop_for_memory(store: ResultStore, job_id: str, error: Exception) -> bool:
     """Redis refused a write for want of memory: log it and abort the job with that reason
     (if even that cannot be written, the log line is all there is). Returns whether the job
     was marked."""
@@ -102,12 +69,4 @@ async def stop_for_memory(client: aioredis.Redis, job_id: str, error: Exception)
         "`tagsweep retry JOB --only cancelled` sends them again"
     )
     log.error("redis.out_of_memory", error=str(error).split(". script:")[0], reason=reason)
-    for text in (STOP_JOB_ALLOW_OOM, STOP_JOB):  # Redis 6 does not know script flags
-        try:
-            script = client.register_script(text)
-            return bool(await script(keys=[keys.job(job_id)], args=["aborted", reason]))
-        except ResponseError:
-            continue
-        except RedisError:
-            break
-    return False
+    return await store.abort_out_of_memory(job_id, reason)

@@ -12,61 +12,24 @@ Redis once per job.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from worker import keys
+from worker.keys import JobField
+from worker.store.sync import SyncStore
 
 if TYPE_CHECKING:
     import redis
-    import redis.asyncio as aioredis
 
-# Give a finished job's keys a TTL, or take the TTLs off (a retried job), some keys at a time.
-# KEYS: the job's record, then some of its other keys; with ARGV[3] == '1' the last is the job's
-# resume key, touched only while it still names this job (``run --new`` points it at a newer
-# job). ARGV: "expire" or "persist", the job id, "1"/"0", and "1" for the last call of a job
-# (the record itself is expired, deleted or persisted only then, since each call reads it).
-# Returns the expiry (ms since the epoch) set, or 0 (still going, kept forever, or persisted).
-# The PEXPIREATs come before the HSET: a script's first write decides whether Redis refuses it
-# when out of memory, and PEXPIREAT (which frees memory) is allowed then.
-APPLY_RETENTION = """
-local record = KEYS[1]
-local last = #KEYS
-local final = ARGV[4] == '1'
-if ARGV[3] == '1' then
-  if redis.call('GET', KEYS[last]) ~= ARGV[2] then last = last - 1 end
-end
-if ARGV[1] == 'persist' then
-  for i = 2, last do redis.call('PERSIST', KEYS[i]) end
-  if final then
-    redis.call('PERSIST', record)
-    redis.call('HDEL', record, 'expires_at')
-  end
-  return 0
-end
-local h = redis.call('HMGET', record, 'state', 'finished_at', 'keep_ms')
-if not h[1] or h[1] == 'queued' or h[1] == 'running' then return 0 end
-local keep = tonumber(h[3] or '')
-if not keep or keep <= 0 then return 0 end
-local at = tonumber(h[2] or '0') + keep
-local t = redis.call('TIME')
-if at <= t[1] * 1000 + math.floor(t[2] / 1000) then
-  for i = 2, last do redis.call('DEL', KEYS[i]) end
-  if final then redis.call('DEL', record) end
-  return at
-end
-for i = 2, last do redis.call('PEXPIREAT', KEYS[i], at) end
-if final then
-  redis.call('HSET', record, 'expires_at', at)
-  redis.call('PEXPIREAT', record, at)
-end
-return at
-"""
+    from worker.store.jobs import JobRecords
+
+# The script (``worker.lua.jobs.APPLY_RETENTION``) takes the record and some keys a call.
 # Keys per script call: one call for a 10M-row job's 25,000 chunks blocked Redis for about
 # 0.5 s; 1,000 keys a call keep each under about 20 ms.
 KEYS_PER_CALL = 1000
 
 # What the record says that the key list needs.
-RECORD_FIELDS = ("next_chunk", "resume_key")
+RECORD_FIELDS = (JobField.NEXT_CHUNK, JobField.RESUME_KEY)
 
 
 def all_keys(
@@ -81,10 +44,7 @@ def all_keys(
 
 def read_keys(client: redis.Redis, job_id: str) -> tuple[list[str], str]:
     """Every key a job has (or may have), as ``all_keys`` gives them."""
-    pipe = client.pipeline(transaction=False)
-    pipe.hmget(keys.job(job_id), list(RECORD_FIELDS))
-    pipe.smembers(keys.identities(job_id))
-    fields, identity_keys = pipe.execute()
+    fields, identity_keys = SyncStore(client).key_fields(job_id, RECORD_FIELDS)
     return all_keys(job_id, fields, identity_keys)
 
 
@@ -109,24 +69,21 @@ def calls(
 
 
 def apply_retention(client: redis.Redis, job_id: str, *, persist: bool = False) -> int:
-    """Expire a finished job's keys at ``finished_at + keep`` (or take the TTLs off)."""
-    script = client.register_script(APPLY_RETENTION)
+    """Expire a finished job's keys at ``finished_at + keep`` (or take the TTLs off).
+    (Workers: ``apply_retention_async``.)"""
+    store = SyncStore(client)
     job_keys, has_resume = read_keys(client, job_id)
     action = "persist" if persist else "expire"
     at = 0
     for call_keys, args in calls(job_keys, has_resume, action, job_id):
-        at = int(cast(int, script(keys=call_keys, args=args)))
+        at = store.retention_call(call_keys, args)
     return at
 
 
-async def apply_retention_async(client: aioredis.Redis, job_id: str) -> int:
-    """``apply_retention`` for workers (asyncio)."""
-    pipe = client.pipeline(transaction=False)
-    pipe.hmget(keys.job(job_id), list(RECORD_FIELDS))
-    pipe.smembers(keys.identities(job_id))
-    fields, identity_keys = await pipe.execute()
-    script = client.register_script(APPLY_RETENTION)
+async def apply_retention_async(store: JobRecords, job_id: str) -> int:
+    """``apply_retention`` for workers (asyncio), through their store."""
+    fields, identity_keys = await store.key_fields(job_id, RECORD_FIELDS)
     at = 0
     for call_keys, args in calls(*all_keys(job_id, fields, identity_keys), "expire", job_id):
-        at = int(await script(keys=call_keys, args=args))
+        at = await store.retention_call(call_keys, args)
     return at

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from worker.auth import Auth, make_auth
 from worker.client import ImsClient
 from worker.credentials import CredentialSources, PasswordCredentials, load_credentials
-from worker.engine import EngineContext, run_chunk
+from worker.engine import ChunkOutcome, EngineContext, run_chunk
 from worker.logs import REDACTOR
 from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.settings import Settings
@@ -99,7 +99,7 @@ class Runtime:
             )
         return limiter
 
-    async def run_chunk(self, job_id: str, number: int) -> str:
+    async def run_chunk(self, job_id: str, number: int) -> ChunkOutcome:
         return await run_chunk(await self.context(), job_id, number)
 
     async def aclose(self) -> None:

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from worker import keys
 from worker.auth import Fetch, Token
+from worker.store.tokens import TokenStore
 
 LOCK_MS = 15_000
 WAIT_STEP_S = 0.1
@@ -40,8 +40,8 @@ class RedisTokenCache:
         secret: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._redis = client
         self._digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
+        self._store = TokenStore(client, self._digest)
         key = HKDF(
             algorithm=hashes.SHA256(),
             length=32,
@@ -51,11 +51,8 @@ class RedisTokenCache:
         self._aead = AESGCM(key)
         self._clock = clock
 
-    def _key(self, project_id: str) -> str:
-        return keys.token_cache(self._digest, project_id)
-
     async def get(self, project_id: str) -> Token | None:
-        sealed = await self._redis.get(self._key(project_id))
+        sealed = await self._store.sealed(project_id)
         if not sealed:
             return None
         raw = base64.b64decode(sealed)
@@ -71,11 +68,10 @@ class RedisTokenCache:
         plain = json.dumps({"token": token.value, "expires_at_s": token.expires_at_s}).encode()
         sealed = base64.b64encode(nonce + self._aead.encrypt(nonce, plain, self._digest.encode()))
         ttl_s = max(1, int(token.expires_at_s - self._clock()))
-        await self._redis.set(self._key(project_id), sealed, ex=ttl_s)
+        await self._store.put(project_id, sealed, ttl_s)
 
     async def refresh(self, project_id: str, *, stale: str | None, fetch: Fetch) -> Token:
-        lock = self._key(project_id) + ":renewing"
-        if await self._redis.set(lock, "1", nx=True, px=LOCK_MS):
+        if await self._store.lock(project_id, LOCK_MS):
             try:
                 # Checked again under the lock: the last holder may have just put a new one.
                 cached = await self.get(project_id)
@@ -89,7 +85,7 @@ class RedisTokenCache:
                 await self.put(project_id, token)
                 return token
             finally:
-                await self._redis.delete(lock)
+                await self._store.unlock(project_id)
         deadline = self._clock() + LOCK_MS / 1000
         while self._clock() < deadline:
             await asyncio.sleep(WAIT_STEP_S)

@@ -22,7 +22,7 @@ from producer.options import (
     report_option,
     workers_option,
 )
-from producer.plan import make_plan, render_plan
+from producer.planning import make_plan, render_plan
 from producer.redis_check import allow_eviction_option, check_redis
 from producer.resume import take_up
 from producer.submit import dispatch_pending

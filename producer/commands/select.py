@@ -19,7 +19,7 @@ import click
 from producer.errors import SelectionRefused
 from producer.exits import ExitCode
 from producer.options import JOB_DEFAULTS
-from producer.plan import format_duration
+from producer.planning import format_duration
 from producer.progress import CountBar
 from producer.selection import CSV_COLUMNS, KeyChoice, build_query, choose_keys
 from worker.credentials import CredentialSources, load_credentials

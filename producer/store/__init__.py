@@ -2,7 +2,7 @@
 
 It stands beside the workers' ``worker.store.ResultStore`` (asyncio); the keys and the record's
 fields are named in ``worker.keys``, and the scripts both sides run are the workers'
-(``worker.scripts``). No other module of the producer sends Redis a command: they ask a
+(``worker.lua``). No other module of the producer sends Redis a command: they ask a
 ``JobStore``. Its parts, one module each, are put together here:
 
 - ``records``: the job record and its counts (write, read, state changes);

@@ -7,8 +7,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from producer.store.part import StorePart
-from worker import keys, scripts
+from worker import keys
 from worker.keys import JobField
+from worker.lua.leases import RELEASE_LEASE
 
 if TYPE_CHECKING:
     from redis.commands.core import Script
@@ -19,8 +20,8 @@ class DispatchStore(StorePart):
 
     @cached_property
     def _release(self) -> Script:
-        # The workers' script (worker/scripts.py), registered once per store.
-        return self.client.register_script(scripts.RELEASE_LEASE)
+        # The workers' script (worker/lua/leases.py), registered once per store.
+        return self.client.register_script(RELEASE_LEASE)
 
     def submitted_job(self, key: str) -> str | None:
         """The job already written for this submission key, if its record is complete."""

@@ -7,9 +7,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from producer.store.part import StorePart, counts_of
-from worker import keys, scripts
+from worker import keys
 from worker.jobs import JobState
 from worker.keys import JobField
+from worker.lua.jobs import STOP_JOB
 
 if TYPE_CHECKING:
     from redis.commands.core import Script
@@ -21,8 +22,8 @@ class RecordStore(StorePart):
 
     @cached_property
     def _stop(self) -> Script:
-        # The workers' script (worker/scripts.py), registered once per store.
-        return self.client.register_script(scripts.STOP_JOB)
+        # The workers' script (worker/lua/jobs.py), registered once per store.
+        return self.client.register_script(STOP_JOB)
 
     def write_record(
         self, job_id: str, fields: Mapping[FieldT, EncodableT], *, created_at_ms: int

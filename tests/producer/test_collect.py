@@ -128,6 +128,17 @@ def test_a_conflict_across_spellings_keeps_the_first_row(tmp_path: Path) -> None
     assert [error.line for error in collection.errors] == [3]
 
 
+def test_an_exact_repeat_of_the_first_row_is_a_duplicate_whatever_the_spelling(
+    tmp_path: Path,
+) -> None:
+    """A conflict in one spelling of an image id must not hide the first row of another."""
+    text = f"image_id,key,value\n{IMG_A},k1,first\n {IMG_A} ,k1,second\n {IMG_A} ,k1,first\n"
+    collection = collect_text(tmp_path, text)
+    assert tags_of(collection, IMG_A) == {"k1": ("first", (2, 4))}
+    assert [error.line for error in collection.errors] == [3]
+    assert (collection.valid, collection.duplicates) == (1, 1)
+
+
 def test_rows_are_grouped_per_region_and_project(tmp_path: Path) -> None:
     text = (
         "image_id,key,value,project_id,region\n"

@@ -8,9 +8,10 @@ import pytest
 import redis
 
 from producer.store import JobStore
-from worker import keys, scripts
+from worker import keys
 from worker.jobs import JobState
 from worker.keys import JobField
+from worker.lua.leases import ACQUIRE_LEASE
 
 JOB = "storejob"
 
@@ -31,7 +32,7 @@ def test_stale_leases_are_released_as_their_owners_would_and_not_marked_done(
 ) -> None:
     """A held lease and one the reaper took back (owner "") are both dropped; the chunks are
     not done, and another job's lease stays."""
-    acquire = client.register_script(scripts.ACQUIRE_LEASE)
+    acquire = client.register_script(ACQUIRE_LEASE)
     for job_id, number, owner in ((JOB, 0, "w1"), (JOB, 1, "w2"), ("other", 0, "w3")):
         member = keys.lease_member(job_id, number)
         lease_keys = [keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id)]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from worker.errors import MalformedChunk
 from worker.formats import (
     CHUNK_MARK,
-    MalformedChunk,
     decode_chunk,
     decode_results,
     encode_chunk,

@@ -6,7 +6,7 @@ from collections import Counter
 
 import structlog
 
-from worker.progress import ProgressLog
+from worker.engine.progress import ProgressLog
 
 
 class FakeClock:

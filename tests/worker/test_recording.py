@@ -12,9 +12,9 @@ import redis
 from producer.store import JobStore
 from tests.helpers import JOB
 from worker import keys
+from worker.engine.recorder import Recorder
 from worker.jobs import JobOptions, RowResult
 from worker.model import RowStatus
-from worker.recorder import Recorder
 from worker.store import Entry, ResultStore
 
 DELETED = RowResult(RowStatus.DELETED, 204, None, None, 1, "req-1", 1_700_000_000_000)

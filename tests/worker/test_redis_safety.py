@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from worker.redis_safety import EvictionRefused, check_server
+from worker.errors import EvictionRefused
+from worker.redis_safety import check_server
 
 
 def test_a_safe_server_passes_and_one_without_persistence_is_warned_about(

@@ -1,11 +1,11 @@
-"""Lua scripts: each is one atomic step on Redis time, so workers on many hosts agree.
+"""Lua scripts of a job's rows: recording results once each, and keeping what reads found.
 
-Times are Redis server time in milliseconds (``TIME``), never a worker's clock.
+Each is one atomic step on Redis time (``worker.lua.clock``); ``worker.store.rows`` runs them.
 """
 
 from __future__ import annotations
 
-_NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+from worker.lua.clock import NOW
 
 # Record rows' results once each, count them, count the requests for the circuit breaker, and
 # finish the job when the last row of all is final: ``completed`` when every row ended in one of
@@ -21,7 +21,7 @@ _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] 
 # separated), result JSON.
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
 RECORD_RESULTS = (
-    _NOW
+    NOW
     + """
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
@@ -84,80 +84,3 @@ if #refs > 0 then
 end
 return seen
 """
-
-# Take a chunk's lease. KEYS: leases, owners, done-chunks. ARGV: member, owner, ttl ms, chunk.
-# Returns 'done' (nothing left to do), 'busy' (a live lease is held by another), or 'ok'.
-ACQUIRE_LEASE = (
-    _NOW
-    + """
-if redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then return 'done' end
-local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
-local owner = redis.call('HGET', KEYS[2], ARGV[1])
-if owner and owner ~= '' and owner ~= ARGV[2] and expires and tonumber(expires) > now then
-  return 'busy'
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 'ok'
-"""
-)
-
-# Extend a lease still held. KEYS: leases, owners. ARGV: member, owner, ttl ms.
-RENEW_LEASE = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 'lost' end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-return 'ok'
-"""
-)
-
-# Mark a chunk done (when complete) and drop its lease if still ours.
-# KEYS: leases, owners, done-chunks. ARGV: member, owner, chunk, complete (1/0).
-RELEASE_LEASE = """
-if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end
-if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-end
-return 'ok'
-"""
-
-# Take back expired leases: each is given a grace period and no owner, and returned so that the
-# caller re-dispatches it. If the caller dies first, the entry expires again and another reaper
-# takes it: nothing is lost. KEYS: leases, owners. ARGV: grace ms, limit.
-REAP_LEASES = (
-    _NOW
-    + """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(expired) do
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), member)
-  redis.call('HSET', KEYS[2], member, '')
-end
-return expired
-"""
-)
-
-# A queued job becomes running (with its start time) when its first chunk starts.
-MARK_RUNNING = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'state') == 'queued' then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', now)
-end
-return redis.call('HGET', KEYS[1], 'state')
-"""
-)
-
-# Abort or cancel a job that is still going; keeps the first reason.
-STOP_JOB = (
-    _NOW
-    + """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'queued' or state == 'running' then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'finished_at', now)
-  return 1
-end
-return 0
-"""
-)

@@ -17,21 +17,27 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from types import TracebackType
 
 import structlog
 
+from worker.errors import LeaseLost
 from worker.store import ResultStore
 
 log = structlog.get_logger("tagsweep.lease")
 
 
-class LeaseLost(Exception):
-    """Raised when a chunk's lease ran out under its holder; the holder must stop."""
+class LeaseAnswer(StrEnum):
+    """What asking for a chunk's lease gave (the ACQUIRE_LEASE script's answer)."""
+
+    OK = "ok"  # the lease is ours
+    BUSY = "busy"  # held by a live worker
+    DONE = "done"  # nothing left to do in the chunk
 
 
 class ChunkLease:
-    """Holds one chunk's lease; use as ``async with`` after ``acquire()`` answered ``ok``."""
+    """Holds one chunk's lease; use as ``async with`` after ``acquire()`` answered ``OK``."""
 
     def __init__(
         self,
@@ -50,20 +56,26 @@ class ChunkLease:
         self._clock = clock
         self._deadline = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
-        self.complete = False
+        self._complete = False
 
     @property
     def _ttl_ms(self) -> int:
         return int(self.lease_s * 1000)
 
-    async def acquire(self) -> str:
-        """``ok``, ``busy`` (held by a live worker) or ``done`` (nothing left to do)."""
+    async def acquire(self) -> LeaseAnswer:
+        """Take the lease, unless a live worker holds it or the chunk is done."""
         started = self._clock()
-        answer = await self.store.acquire_lease(self.job_id, self.number, self.owner, self._ttl_ms)
-        if answer == "ok":
+        answer = LeaseAnswer(
+            await self.store.acquire_lease(self.job_id, self.number, self.owner, self._ttl_ms)
+        )
+        if answer is LeaseAnswer.OK:
             # Measured from before the call: the lease may have started any time after it.
             self._deadline = started + self.lease_s * 0.9
         return answer
+
+    def mark_complete(self) -> None:
+        """Every row of the chunk was worked: the release marks the chunk done."""
+        self._complete = True
 
     def valid(self) -> bool:
         return self._clock() < self._deadline
@@ -84,14 +96,14 @@ class ChunkLease:
     ) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        if exc is not None and not self.complete:
+        if exc is not None and not self._complete:
             # Something broke (Redis gone, a bug): keep the lease so that it expires and the
             # reaper queues the chunk again; releasing it would leave nobody to do so.
             log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
             return
         # Shielded: a cancelled task must still hand its chunk on (STYLE: protect final writes).
         await asyncio.shield(
-            self.store.release_lease(self.job_id, self.number, self.owner, complete=self.complete)
+            self.store.release_lease(self.job_id, self.number, self.owner, complete=self._complete)
         )
 
     async def _beat(self) -> None:

@@ -1,0 +1,30 @@
+"""The compact entry of a grouped tag, and one group per image whatever its spelling."""
+
+from __future__ import annotations
+
+from producer.grouping import SEP, ImageGroups, add_ref, split_entry
+
+IMG = "67e17426-359e-49fb-aa12-0bd1756ec240"
+
+
+def test_an_entry_keeps_its_refs_in_order_and_a_value_holding_the_separator() -> None:
+    """Refs never hold the separator, so a value may: only the first one splits."""
+    entry = add_ref(add_ref(f"12{SEP}a{SEP}b", 40), 41)
+    assert split_entry(entry) == ((12, 40, 41), f"a{SEP}b")
+
+
+def test_spellings_of_a_valid_id_share_the_group_of_its_canonical_form() -> None:
+    """Trimmed and lower-cased, the spelling is the id: its rows meet the others in order."""
+    groups = ImageGroups()
+    groups[f" {IMG.upper()} "]["k"] = "first"
+    assert groups[IMG] == {"k": "first"}
+    assert groups[IMG.upper()] is groups[IMG]
+    assert list(groups) == [IMG, f" {IMG.upper()} ", IMG.upper()]
+
+
+def test_spellings_of_an_invalid_id_keep_their_own_groups() -> None:
+    """Each is reported as written, so none is folded into another."""
+    groups = ImageGroups()
+    groups[" Not-A-UUID "]["k"] = "v"
+    assert groups["not-a-uuid"] == {}
+    assert groups[" Not-A-UUID "] == {"k": "v"}

@@ -1,0 +1,141 @@
+"""Working one batch (one image's tags): the read first when the job reads first, what the
+job's mode decides from it (``worker.engine.modes``), and each call made under the shared
+rate with retries (``worker.retrying``), its rows recorded by the chunk."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import structlog
+
+from worker.engine.calls import Action, Line, call_ims, line_for
+from worker.engine.modes import Decision, decide, status_for
+from worker.engine.probe import Turn
+from worker.engine.recording import fields, result_of
+from worker.model import ImageBatch
+from worker.outcomes import Outcome, OutcomeKind
+from worker.ratelimit import Throttling
+from worker.retrying import Sent, call_under_rate
+
+if TYPE_CHECKING:
+    from worker.engine.chunk import ChunkRun
+
+log = structlog.get_logger("tagsweep.worker")
+
+
+async def work_batch(run: ChunkRun, batch: ImageBatch) -> None:
+    """Work the batch's tags that have no result yet."""
+    tags = tuple(t for t in batch.tags if not all(ref in run.rows.final for ref in t.refs))
+    if not tags:
+        return
+    batch = replace(batch, tags=tags)
+    if await run.stop.stopped():
+        await run.record(batch, await run.stop.cancelled(attempts=0))
+        return
+    line = line_for(run.ctx, batch, run.job.options.endpoint)
+    if not run.job.options.reads_first:
+        await act(run, batch, line, "delete")
+        return
+    read = await send(run, batch, line, "list")
+    if read is None:
+        return
+    if read.outcome.kind is not OutcomeKind.OK:
+        status = status_for("list", read.outcome, run.job.options.mode)
+        await run.finish(batch, read, "list", [status] * len(batch.tags))
+        return
+    current = {tag.key: tag.value for tag in read.outcome.tags or ()}
+    # Kept before anything is changed: a backup survives a crash between read and delete.
+    kept = await run.ctx.store.observe(
+        run.job.job_id,
+        {tag.refs[0]: current.get(tag.key) for tag in batch.tags},
+        chunk=run.rows.chunk_of(batch),
+    )
+    await carry_out(run, batch, line, read, decide(run.job.options, batch, current, kept))
+
+
+async def carry_out(
+    run: ChunkRun, batch: ImageBatch, line: Line, read: Sent, decision: Decision
+) -> None:
+    """Record what the read decided, then make the call it leaves."""
+    if decision.planned is not None:
+        await run.finish(batch, read, "list", decision.planned)
+        return
+    for status, tags in decision.settled:
+        if tags:
+            await run.record(replace(batch, tags=tags), result_of(read, status))
+    if decision.send:
+        await act(run, replace(batch, tags=decision.send), line, decision.action)
+
+
+async def act(run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> None:
+    """One changing call for the batch (delete or create), its rows recorded."""
+    sent = await send(run, batch, line, action)
+    if sent is not None:
+        status = status_for(action, sent.outcome, run.job.options.mode)
+        await run.finish(batch, sent, action, [status] * len(batch.tags))
+
+
+async def send(run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> Sent | None:
+    """Make one call for the batch under the shared rate, retrying what is worth it.
+
+    Returns None when the job stopped first (the rows are then recorded cancelled).
+    """
+    ctx = run.ctx
+    answer = await call_under_rate(
+        line.limiter,
+        BatchCall(run, batch, line, action),
+        policy=run.job.options,
+        clock=ctx.clock,
+        sleep=ctx.sleep,
+        rng=ctx.rng,
+    )
+    if isinstance(answer, Sent):
+        return answer
+    await run.record(batch, await run.stop.cancelled(attempts=answer.attempts))
+    return None
+
+
+class BatchCall:
+    """One call of a batch as ``call_under_rate`` makes it: the lease checked before each
+    attempt, the credential probe, and the chunk's counters and log lines."""
+
+    def __init__(self, run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> None:
+        self.run = run
+        self.batch = batch
+        self.line = line
+        self.action = action
+        self._turn = Turn.PROVEN
+
+    async def ready(self) -> bool:
+        self.run.lease.check()
+        self._turn = await self.run.probe.gate(self.line.bucket)
+        return self._turn is not Turn.STOPPED
+
+    async def stopped(self) -> bool:
+        return await self.run.stop.stopped()
+
+    async def call(self) -> Outcome:
+        run = self.run
+        run.lease.check()
+        outcome = await call_ims(self.line.client, self.batch, self.action, run.job.options.api)
+        run.rows.tally.calls += 1
+        if self._turn is Turn.PROBE:
+            await run.probe.settle(self.line.bucket, outcome)
+        return outcome
+
+    async def throttled(self, throttling: Throttling) -> None:
+        self.run.rows.tally.throttled += 1
+        await self.run.rates.throttled(throttling)
+
+    def retrying(self, outcome: Outcome, attempt: int, delay_s: float) -> None:
+        run = self.run
+        throttled = outcome.kind is OutcomeKind.THROTTLED
+        run.ctx.progress.retried(run.job.job_id, throttled=throttled)
+        log.info(
+            "batch.retry",
+            **fields(self.batch, outcome, attempt, self.action),
+            latency_ms=round(outcome.latency_ms, 1),
+            delay_s=round(delay_s, 3),
+        )
+        run.rows.tally.retries += 1

@@ -1,0 +1,135 @@
+"""The chunk loop: every batch of a leased chunk worked, ``concurrency`` at a time, its rows
+recorded and flushed while the batches go, and the job's breakers checked on what each
+request and each flush says."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+
+from worker.engine.batch import work_batch
+from worker.engine.breakers import Breakers
+from worker.engine.calls import Action
+from worker.engine.context import EngineContext
+from worker.engine.lease import ChunkLease
+from worker.engine.probe import CredentialProbe
+from worker.engine.rates import RatePublisher
+from worker.engine.recorder import FLUSH_AGE_S
+from worker.engine.recording import ChunkRecording
+from worker.engine.stopping import StopCheck
+from worker.jobs import Job, JobState, RowResult
+from worker.model import ImageBatch, RowStatus
+from worker.retrying import Sent
+from worker.store import Recorded
+
+log = structlog.get_logger("tagsweep.worker")
+
+
+class ChunkRun:
+    """One chunk being worked: its job and lease, and the parts that work it."""
+
+    def __init__(self, ctx: EngineContext, job: Job, lease: ChunkLease) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.lease = lease
+        self.stop = StopCheck(ctx.store, job, ctx.clock)
+        self.rows = ChunkRecording(ctx, job, lease.number)
+        self.breakers = Breakers(job.options, self.stop)
+        self.rates = RatePublisher(ctx, job)
+        self.probe = CredentialProbe(ctx, job.job_id, self.stop.stopped)
+        # Set when a record of this chunk finished the job (logged at the chunk's end).
+        self.finished: JobState | None = None
+
+    @property
+    def all_final(self) -> bool:
+        """This chunk recorded the job's last row (then its keys get their retention TTL)."""
+        return self.rows.all_final
+
+    async def work(self, batches: list[ImageBatch]) -> None:
+        """Work every batch; what was recorded is flushed before the lease is released, also
+        when the chunk stops early (lease lost, cancelled, out of memory)."""
+        try:
+            await self._work_all(batches)
+        finally:
+            await self.flush()
+        if self.rows.cancelled_rows:
+            # One line per chunk, not per row: the report lists the rows.
+            log.warning("job.cancelled", state=self.stop.state.value, rows=self.rows.cancelled_rows)
+        if self.finished is not None:
+            # Here, once every batch of the chunk has logged: a batch whose record went before
+            # the last one's may log after it, and job.finished is a job's last line.
+            log.info("job.finished", state=self.finished.value, total=self.job.total)
+
+    async def _work_all(self, batches: list[ImageBatch]) -> None:
+        refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
+        self.rows.final = await self.ctx.store.final_refs(self.job.job_id, refs)
+        await self.stop.mark_running()
+        slots = asyncio.Semaphore(self.ctx.concurrency)
+        left = len(batches)
+        all_done = asyncio.Event()
+
+        async def one(batch: ImageBatch) -> None:
+            nonlocal left
+            try:
+                async with slots:
+                    await work_batch(self, batch)
+            finally:
+                left -= 1
+                if not left:
+                    all_done.set()
+
+        async with asyncio.TaskGroup() as group:
+            for batch in batches:
+                group.create_task(one(batch))
+            if batches:
+                # In the group: a flush that fails stops the chunk like any other error.
+                group.create_task(self._flush_while(all_done))
+
+    async def _flush_while(self, all_done: asyncio.Event) -> None:
+        """Flush what is held every ``FLUSH_AGE_S`` while batches are going, so that results
+        reach Redis within tens of milliseconds even when no new one comes to trigger it."""
+        while not all_done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_done.wait(), FLUSH_AGE_S)
+            if self.rows.recorder.due():
+                await self.flush()
+
+    async def record(self, batch: ImageBatch, result: RowResult) -> None:
+        """Record one result for every row of the batch (no request counted)."""
+        self.rows.settled(batch, result)
+        if self.rows.recorder.due():
+            await self.flush()
+
+    async def finish(
+        self, batch: ImageBatch, sent: Sent, action: Action, statuses: Sequence[RowStatus]
+    ) -> None:
+        """Record the rows a call decided (one status per tag), log it, and check the
+        breakers."""
+        self.rows.answered(batch, sent, action, statuses)
+        await self.breakers.check_outcome(sent.outcome)
+        near = self.breakers.near(self.rows.recorded, self.rows.breaker_held())
+        if self.rows.recorder.due() or near:
+            await self.flush(sent.rate)
+        await self.rates.show(sent.rate, sent.limit)
+
+    async def flush(self, rate: float | None = None) -> None:
+        """Write the held results (and the calls made since the last flush); then the job's
+        last line or its progress, and the failure-ratio breaker, on what the write returned."""
+        recorded = await self.rows.flush()
+        if recorded is None:
+            return
+        self._after_record(recorded, self.rates.last() if rate is None else rate)
+        await self.breakers.check_ratio(recorded)
+
+    def _after_record(self, recorded: Recorded, rate: float) -> None:
+        """The job's last line once its last row is recorded, else its periodic progress."""
+        job_id = self.job.job_id
+        if recorded.finished is not None:
+            self.finished = recorded.finished
+            self.ctx.progress.forget(job_id)
+            self.rates.forget()
+        else:
+            self.ctx.progress.maybe_log(job_id, done=recorded.done, total=self.job.total, rate=rate)

@@ -1,0 +1,40 @@
+"""What one worker process brings to every chunk: the store, the IMS clients and limiters,
+and the clock, sleep and randomness (injected, so that tests run without real waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from worker.client import ImsClient
+from worker.engine.progress import ProgressLog
+from worker.ratelimit import SharedRateLimiter
+from worker.store import ResultStore
+
+ClientFor = Callable[[str], ImsClient]
+LimiterFor = Callable[[str, str], SharedRateLimiter]
+
+
+@dataclass
+class EngineContext:
+    """What one worker process brings to every chunk."""
+
+    store: ResultStore
+    client_for: ClientFor
+    limiter_for: LimiterFor
+    concurrency: int = 16
+    lease_s: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    # (job, bucket key) pairs whose credentials a call has proven, in this process.
+    verified: set[tuple[str, str]] = field(default_factory=set)
+    # The shared rate last published per job by this process: a change is logged, not a chunk.
+    rates_shown: dict[str, float] = field(default_factory=dict)
+    progress: ProgressLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = ProgressLog(self.clock)

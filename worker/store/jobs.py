@@ -1,0 +1,113 @@
+"""A job's record in Redis, as workers read and write it (async): its state, why it stopped,
+its published rate, its retention, and the marks of the credentials its calls proved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from redis.typing import EncodableT, FieldT
+
+from worker import keys
+from worker.jobs import Job, JobState
+from worker.keys import JobField
+from worker.lua.jobs import APPLY_RETENTION, MARK_RUNNING, STOP_JOB, STOP_JOB_ALLOW_OOM
+from worker.model import CloudLimit
+
+
+class JobRecords:
+    """Reads a job's record and moves its state."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        """``client`` must decode responses (``decode_responses=True``)."""
+        self.redis = client
+        self._running = client.register_script(MARK_RUNNING)
+        self._stop = client.register_script(STOP_JOB)
+        self._retention = client.register_script(APPLY_RETENTION)
+
+    async def load_job(self, job_id: str) -> Job | None:
+        record = cast(dict[str, str], await self.redis.hgetall(keys.job(job_id)))
+        return Job.from_record(job_id, record) if record else None
+
+    async def job_state(self, job_id: str) -> JobState | None:
+        state = cast(str | None, await self.redis.hget(keys.job(job_id), JobField.STATE))
+        return JobState(state) if state else None
+
+    async def stop_reason(self, job_id: str) -> str:
+        """Why a job was aborted or cancelled ("" if it says nothing)."""
+        return cast(str | None, await self.redis.hget(keys.job(job_id), JobField.REASON)) or ""
+
+    async def mark_running(self, job_id: str) -> JobState:
+        return JobState(await self._running(keys=[keys.job(job_id)]))
+
+    async def stop_job(self, job_id: str, state: JobState, reason: str) -> bool:
+        """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over."""
+        return bool(await self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
+
+    async def abort_out_of_memory(self, job_id: str, reason: str) -> bool:
+        """``stop_job`` (aborted) when Redis is out of memory: with the script flag that
+        lets it run then (Redis >= 7), else as it is (Redis 6 does not know script flags).
+        False if even that could not be written."""
+        for text in (STOP_JOB_ALLOW_OOM, STOP_JOB):
+            try:
+                script = self.redis.register_script(text)
+                args = [JobState.ABORTED.value, reason]
+                return bool(await script(keys=[keys.job(job_id)], args=args))
+            except ResponseError:
+                continue
+            except RedisError:
+                break
+        return False
+
+    async def publish_rate(
+        self, job_id: str, rate_per_s: float, limit: CloudLimit | None = None
+    ) -> None:
+        """Show the effective shared rate, and the limit the cloud named, in the job record
+        (read by ``status``)."""
+        fields: dict[FieldT, EncodableT] = {JobField.EFFECTIVE_RATE: f"{rate_per_s:.3f}"}
+        if limit is not None:
+            fields[JobField.CLOUD_LIMIT] = f"{limit.count}/{limit.window_s:g}"
+        await self.redis.hset(keys.job(job_id), mapping=fields)
+
+    async def key_fields(
+        self, job_id: str, fields: Sequence[str]
+    ) -> tuple[list[str | None], set[str]]:
+        """``fields`` of a job's record and its identity keys: what its key list needs."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(keys.job(job_id), list(fields))
+        pipe.smembers(keys.identities(job_id))
+        found, identity_keys = await pipe.execute()
+        return found, identity_keys
+
+    async def retention_call(self, call_keys: list[str], args: list[str]) -> int:
+        """One call of the retention script (``worker.retention`` makes them)."""
+        return int(await self._retention(keys=call_keys, args=args))
+
+
+class CredentialMarks:
+    """The marks of a job's first call per bucket (``worker.engine.probe``)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+
+    async def identity_verified(self, job_id: str, identity_key: str) -> bool:
+        return bool(await self.redis.get(keys.verified(job_id, identity_key)) == "ok")
+
+    async def claim_probe(self, job_id: str, identity_key: str, ttl_ms: int) -> bool:
+        """Whether this caller sends the first call of the job for an identity."""
+        return bool(
+            await self.redis.set(keys.verified(job_id, identity_key), "probing", nx=True, px=ttl_ms)
+        )
+
+    async def settle_probe(self, job_id: str, identity_key: str, *, accepted: bool) -> None:
+        """After the first call: mark the identity good, or let another caller try again."""
+        key = keys.verified(job_id, identity_key)
+        if accepted:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(key, "ok", ex=7 * 24 * 3600)
+            pipe.sadd(keys.identities(job_id), identity_key)  # for retention and forget
+            await pipe.execute()
+        else:
+            await self.redis.delete(key)
