@@ -26,16 +26,7 @@ MAX_CLASS_LINES = 150
 
 # What may be larger than the limits: "path" for a module's lines, "path:Qual.name" for a class
 # or a function (methods and nested functions by their dotted path).
-SIZE_EXCEPTIONS: dict[str, str] = {
-    "producer/collect.py": "split into reading, validation, grouping",  # refactor in progress
-    "producer/collect.py:RowCollector": "split by pipeline step",  # refactor in progress
-    "producer/collect.py:RowCollector._read_rows": "the hot loop is split",  # refactor in progress
-    "worker/auth.py:fetch_token": "request and answer parsed apart",  # refactor in progress
-    "worker/engine.py": "the engine is being split into parts",  # refactor in progress
-    "worker/engine.py:ChunkRun": "modes, probe, breakers, recording apart",  # refactor in progress
-    "worker/engine.py:ChunkRun.send": "call routing leaves ChunkRun",  # refactor in progress
-    "worker/store.py:ResultStore": "job reads and result writes apart",  # refactor in progress
-}
+SIZE_EXCEPTIONS: dict[str, str] = {}
 
 # The Redis commands of redis-py (clients and pipelines, sync and async), less what only manages
 # the connection object and sends no command of its own.
@@ -75,15 +66,10 @@ REDIS_COMMANDS = frozenset(
 REDIS_EXCEPTIONS: dict[str, str] = {
     # The job stores.
     "producer/store/": "the command line's job store: every job read and write of the commands",
-    "worker/store.py": "the workers' job store (ResultStore): every job read and result write",
-    # The server, not a job's data.
-    "worker/redis_safety.py": "checks the server's settings and memory answers at start",
-    # Today's code, as it is being moved into the workers' store.
-    "worker/heartbeat.py": "worker heartbeats go through the store",  # refactor in progress
-    "worker/ratelimit.py": "the limiter's scripts move with the store",  # refactor in progress
-    "worker/reaper.py": "freeing a lease is the store's RELEASE_LEASE",  # refactor in progress
-    "worker/retention.py": "expiry goes through the store",  # refactor in progress
-    "worker/tokencache.py": "the shared IAM token goes through a store",  # refactor in progress
+    "worker/store/": "the workers' stores: jobs, rows and results, leases, tokens, server checks",
+    # Not a job's data: the shared schedule of the rate limit, kept by its own scripts (one call
+    # reserves a send slot for every worker at once; worker/ratelimit.py says why).
+    "worker/ratelimit.py": "the rate limiter's schedule, reserved and cut by its own scripts",
 }
 
 # A receiver is taken for a Redis client or pipeline when its name says so (these names, or any
