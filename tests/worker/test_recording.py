@@ -104,3 +104,18 @@ async def test_the_recorder_flushes_when_full_or_old_and_counts_requests(aredis:
     for ref in range(3, 6):
         recorder.add(0, [(ref, DELETED)], request=True)
     assert recorder.due()  # three requests held
+
+
+async def test_a_result_whose_message_has_newlines_and_spaces_is_kept_as_it_came(
+    aredis: Any,
+) -> None:
+    """A flush's entries travel as lines of one text: a message's own newlines stay in it."""
+    odd = RowResult(RowStatus.FAILED, 400, "IMS.0001", "bad\nrequest: a b\r\n  c é", 1, None, 5)
+    store = await make_job(aredis, total=3)
+    recorded = await store.record_entries(
+        JOB, [Entry(0, (0,), odd), Entry(1, (1, 2), DELETED)], requests=2, failed=1
+    )
+    assert (recorded.added, recorded.done, recorded.failed_requests) == (3, 3, 1)
+    assert await store.chunk_results(JOB, 0) == {0: odd}
+    assert await store.chunk_results(JOB, 1) == {1: DELETED, 2: DELETED}
+    assert await aredis.lrange(keys.chunk_results(JOB, 0), 0, -1) == [f"0 {odd.to_json()}"]

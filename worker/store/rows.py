@@ -121,10 +121,12 @@ class RowStore:
         lists: dict[int, int] = {}
         args: list[str | int] = [requests, failed, " ".join(sorted(goals))]
         args += [tally.calls, tally.throttled, tally.retries]
+        lines = []
         for entry in entries:
             index = lists.setdefault(entry.chunk, len(lists) + 1)
             refs = ",".join(map(str, entry.refs))
-            args += [index, entry.result.status.value, refs, entry.result.to_json()]
+            lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
+        args.append("\n".join(lines))
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
         added, done, requests_, failures, finished = await self._record(
             keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],
