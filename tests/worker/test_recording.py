@@ -119,3 +119,19 @@ async def test_a_result_whose_message_has_newlines_and_spaces_is_kept_as_it_came
     assert await store.chunk_results(JOB, 0) == {0: odd}
     assert await store.chunk_results(JOB, 1) == {1: DELETED, 2: DELETED}
     assert await aredis.lrange(keys.chunk_results(JOB, 0), 0, -1) == [f"0 {odd.to_json()}"]
+
+
+async def test_final_refs_reads_the_bits_near_or_far_apart_and_past_the_bitmap(
+    aredis: Any,
+) -> None:
+    """Rows close together are read in one span of the bitmap, rows far apart bit by bit:
+    the same answer either way, and a bit past the bitmap's end is clear."""
+    store = await make_job(aredis, total=10)
+    assert await store.final_refs(JOB, [0, 5]) == set()
+    final = {0, 7, 8, 9, 15, 16, 1_000_000}
+    for ref in final:
+        await aredis.setbit(keys.final(JOB), ref, 1)
+    near = list(range(40))
+    assert await store.final_refs(JOB, near) == final & set(near)
+    far = [*near, 1_000_000, 2_000_000]
+    assert await store.final_refs(JOB, far) == final

@@ -12,9 +12,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.client import NEVER_DECODE
 
 from worker import keys
-from worker.formats import bit_items, decode_chunk, first_observed, latest_results
+from worker.formats import (
+    bit_items,
+    bit_span,
+    decode_chunk,
+    first_observed,
+    latest_results,
+    set_bits,
+)
 from worker.jobs import GOALS, JobState, Mode, RowResult
 from worker.lua.rows import OBSERVE, RECORD_RESULTS
 from worker.model import ImageBatch, RowStatus
@@ -72,6 +80,14 @@ class RowStore:
         """Which of these rows already have a result (their bits in ``final``)."""
         if not refs:
             return set()
+        span = bit_span(refs)
+        if span is not None:
+            # The span's raw bytes (the client decodes replies, a bitmap is no text): one
+            # short command instead of three arguments a row for redis-py to pack.
+            data = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+                "GETRANGE", keys.final(job_id), *span, **{NEVER_DECODE: []}
+            )
+            return set_bits(data, span[0], refs)
         items = bit_items(refs)
         bits = await self.redis.bitfield_ro(keys.final(job_id), *items[0], items=items[1:])
         return {ref for ref, bit in zip(refs, bits, strict=True) if bit}
