@@ -102,6 +102,30 @@ def bit_items(refs: Sequence[int]) -> list[tuple[str, int | str]]:
     return [("u1", ref) for ref in refs]
 
 
+# Rows whose bits are read with one GETRANGE of the bytes they span, unless the span is this
+# many times larger than a BITFIELD_RO of three arguments a row (a retry chunk's rows may lie
+# far apart); then ``bit_items``.
+SPAN_BYTES_PER_REF = 16
+
+
+def bit_span(refs: Sequence[int]) -> tuple[int, int] | None:
+    """The first and last byte of a bitmap holding bit ``ref`` for every ref, or None when
+    the span is too sparse to be worth reading whole."""
+    first, last = min(refs) // 8, max(refs) // 8
+    return None if last - first + 1 > SPAN_BYTES_PER_REF * len(refs) else (first, last)
+
+
+def set_bits(data: bytes, first: int, refs: Iterable[int]) -> set[int]:
+    """The refs whose bit is set in ``data``, the bytes of a bitmap from byte ``first`` on
+    (Redis's bit order: bit 0 is the high bit of byte 0; missing bytes are zeros)."""
+    found = set()
+    for ref in refs:
+        index = ref // 8 - first
+        if index < len(data) and data[index] >> (7 - ref % 8) & 1:
+            found.add(ref)
+    return found
+
+
 def first_observed(entries: Iterable[str | bytes]) -> dict[int, str | None]:
     """Row ref -> the value a read kept for it (None: the key was absent), from a chunk's
     observed list; a row's first entry wins (the script writes each row once anyway)."""

@@ -104,3 +104,34 @@ async def test_the_recorder_flushes_when_full_or_old_and_counts_requests(aredis:
     for ref in range(3, 6):
         recorder.add(0, [(ref, DELETED)], request=True)
     assert recorder.due()  # three requests held
+
+
+async def test_a_result_whose_message_has_newlines_and_spaces_is_kept_as_it_came(
+    aredis: Any,
+) -> None:
+    """A flush's entries travel as lines of one text: a message's own newlines stay in it."""
+    odd = RowResult(RowStatus.FAILED, 400, "IMS.0001", "bad\nrequest: a b\r\n  c é", 1, None, 5)
+    store = await make_job(aredis, total=3)
+    recorded = await store.record_entries(
+        JOB, [Entry(0, (0,), odd), Entry(1, (1, 2), DELETED)], requests=2, failed=1
+    )
+    assert (recorded.added, recorded.done, recorded.failed_requests) == (3, 3, 1)
+    assert await store.chunk_results(JOB, 0) == {0: odd}
+    assert await store.chunk_results(JOB, 1) == {1: DELETED, 2: DELETED}
+    assert await aredis.lrange(keys.chunk_results(JOB, 0), 0, -1) == [f"0 {odd.to_json()}"]
+
+
+async def test_final_refs_reads_the_bits_near_or_far_apart_and_past_the_bitmap(
+    aredis: Any,
+) -> None:
+    """Rows close together are read in one span of the bitmap, rows far apart bit by bit:
+    the same answer either way, and a bit past the bitmap's end is clear."""
+    store = await make_job(aredis, total=10)
+    assert await store.final_refs(JOB, [0, 5]) == set()
+    final = {0, 7, 8, 9, 15, 16, 1_000_000}
+    for ref in final:
+        await aredis.setbit(keys.final(JOB), ref, 1)
+    near = list(range(40))
+    assert await store.final_refs(JOB, near) == final & set(near)
+    far = [*near, 1_000_000, 2_000_000]
+    assert await store.final_refs(JOB, far) == final

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TypedDict
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -12,7 +12,13 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.signing import canonical_uri, parse_authorization, sign_request
+from worker.signing import (
+    DATE_FORMAT,
+    canonical_uri,
+    format_sdk_date,
+    parse_authorization,
+    sign_request,
+)
 
 VECTOR_PATH = "/v1/0123456789abcdef/cloudimages/67e17426-359e-49fb-aa12-0bd1756ec240/tags/delete"
 
@@ -60,6 +66,18 @@ def test_canonical_uri_requotes_each_segment_and_ends_with_a_slash() -> None:
     assert canonical_uri("/v2/p/images/i/tags/a%20b") == "/v2/p/images/i/tags/a%20b/"
     assert canonical_uri("/a/b~c/é") == "/a/b~c/%C3%A9/"
     assert canonical_uri("/already/") == "/already/"
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2100, 1, 1),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
+    )
+)
+def test_sdk_date_is_the_utc_second_whatever_the_zone_and_microseconds(now: datetime) -> None:
+    """The date text is cached per second: the same text as formatting each time."""
+    assert format_sdk_date(now) == now.astimezone(UTC).strftime(DATE_FORMAT)
 
 
 # Text that exercises quoting: reserved characters, spaces, percent signs and non-ASCII.

@@ -36,8 +36,10 @@ class StopCheck:
     async def stopped(self) -> bool:
         """Whether the job was cancelled or aborted (read from Redis at most every 0.1 s)."""
         if not self.state.finished and self._clock() - self._read_at > STATE_READ_S:
-            self.state = await self.store.job_state(self.job_id) or self.state
+            # Stamped before the read: the batches that ask while it is on its way keep the
+            # state they have (0.1 s stale at most) instead of each reading Redis too.
             self._read_at = self._clock()
+            self.state = await self.store.job_state(self.job_id) or self.state
         return self.state in (JobState.CANCELLED, JobState.ABORTED)
 
     async def cancelled(self, *, attempts: int) -> RowResult:

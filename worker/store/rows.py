@@ -12,9 +12,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.client import NEVER_DECODE
 
 from worker import keys
-from worker.formats import bit_items, decode_chunk, first_observed, latest_results
+from worker.formats import (
+    bit_items,
+    bit_span,
+    decode_chunk,
+    first_observed,
+    latest_results,
+    set_bits,
+)
 from worker.jobs import GOALS, JobState, Mode, RowResult
 from worker.lua.rows import OBSERVE, RECORD_RESULTS
 from worker.model import ImageBatch, RowStatus
@@ -72,6 +80,14 @@ class RowStore:
         """Which of these rows already have a result (their bits in ``final``)."""
         if not refs:
             return set()
+        span = bit_span(refs)
+        if span is not None:
+            # The span's raw bytes (the client decodes replies, a bitmap is no text): one
+            # short command instead of three arguments a row for redis-py to pack.
+            data = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+                "GETRANGE", keys.final(job_id), *span, **{NEVER_DECODE: []}
+            )
+            return set_bits(data, span[0], refs)
         items = bit_items(refs)
         bits = await self.redis.bitfield_ro(keys.final(job_id), *items[0], items=items[1:])
         return {ref for ref, bit in zip(refs, bits, strict=True) if bit}
@@ -121,10 +137,12 @@ class RowStore:
         lists: dict[int, int] = {}
         args: list[str | int] = [requests, failed, " ".join(sorted(goals))]
         args += [tally.calls, tally.throttled, tally.retries]
+        lines = []
         for entry in entries:
             index = lists.setdefault(entry.chunk, len(lists) + 1)
             refs = ",".join(map(str, entry.refs))
-            args += [index, entry.result.status.value, refs, entry.result.to_json()]
+            lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
+        args.append("\n".join(lines))
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
         added, done, requests_, failures, finished = await self._record(
             keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],
