@@ -35,6 +35,7 @@ from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
 from simulator.config import SimulatorConfig
+from worker.credentials import load_credentials
 from worker.jobs import JobState, Mode
 
 if TYPE_CHECKING:
@@ -218,6 +219,8 @@ def _run(
     queued: list[str],
 ) -> ExitCode:
     env = dict(os.environ)
+    if isinstance(job, JobRequest) and not local.simulate:
+        load_credentials(env)  # without any, every chunk would fail while 0 rows/s showed
     stack.enter_context(stopped_like_ctrl_c())
     redis_url = stack.enter_context(local_redis(env))
     check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)

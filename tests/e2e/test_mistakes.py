@@ -87,6 +87,16 @@ def test_a_mistake_is_one_line_exit_2_and_nothing_starts(
     assert not (workdir / ".tagsweep").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_run_without_credentials_is_one_line_and_nothing_starts(
+    workdir: Path, command: str
+) -> None:
+    """The local workers would fail every chunk while the terminal showed 0 rows/s forever."""
+    result = run_cli(user_env(HOME=str(workdir)), command, *SAMPLE, cwd=workdir)
+    assert_one_line(result, "no credentials")
+    assert not (workdir / ".tagsweep").exists()
+
+
 def test_tagsweep_alone_prints_its_help(workdir: Path) -> None:
     result = run_cli(user_env(), cwd=workdir)
     assert result.stderr.startswith("Usage: tagsweep [OPTIONS] COMMAND"), result.stderr
