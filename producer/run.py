@@ -143,7 +143,7 @@ def finish(client: redis.Redis, status: JobStatus, report: str) -> ExitCode:
     click.echo(render_status(status), err=err)
     click.echo(f"report      {'stdout' if err else report} ({rows:,} rows)", err=err)
     click.echo(f"worker log  {STATE_DIR / 'worker.log'}", err=err)
-    if job.options.backup and not err:
+    if job.options.backup and not err and status.counts.get("deleted", 0):
         click.echo(f"undo        tagsweep undo {job.job_id}  (re-creates the deleted tags)")
     if job.state in (JobState.ABORTED, JobState.CANCELLED) and job.options.mode is not Mode.PLAN:
         click.echo(

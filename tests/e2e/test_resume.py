@@ -70,11 +70,12 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
 ) -> None:
     seed, _ids = scene(tmp_path, 300)
     sim = start_sim_process(seed)
-    command = ("run", "job.csv", "--rate", "200", "--report", "out.csv")
+    command = ("run", "job.csv", "--backup", "--rate", "200", "--report", "out.csv")
 
     first = run_cli(sim_env(sim, sk="a-wrong-sk"), *command, cwd=tmp_path)
     assert first.returncode == 3, first.stderr
     assert "resume      fix the cause, then run the same command again" in first.stdout
+    assert "tagsweep undo" not in first.stdout  # nothing was deleted: nothing to undo
     job_id = job_of(first.stdout)
     report = read_report(tmp_path / "out.csv")
     cancelled = [r for r in report if r["status"] == "cancelled"]
@@ -91,6 +92,7 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
     assert f"job {job_id} was aborted: AK/SK signature refused" in second.stderr
     assert f"resuming its {len(cancelled):,} unsent rows" in second.stderr
     assert job_of(second.stdout) == job_id
+    assert f"undo        tagsweep undo {job_id}" in second.stdout
     report = read_report(tmp_path / "out.csv")
     assert sum(r["status"] == "deleted" for r in report) == len(cancelled)
     assert sum(r["status"] == "unauthorized" for r in report) == len(refused)
