@@ -83,7 +83,7 @@ class TagsweepCollector(Collector):
     def _statuses(self, ids: list[str], now_ms: int) -> list[tuple[JobStatus, dict[str, str]]]:
         found = []
         for job_id, record, counts in self.store.records_and_counts(ids):
-            if record:
+            if record.get(JobField.STATE):
                 status = JobStatus(Job.from_record(job_id, record), counts, now_ms)
                 found.append((status, record))
         return found

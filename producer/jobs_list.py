@@ -86,7 +86,7 @@ def iter_jobs(client: redis.Redis, *, state: str | None = None) -> Iterator[JobL
     store = JobStore(client)
     for ids in store.job_ids(newest_first=True):
         for job_id, record, counts in store.records_and_counts(ids):
-            if not record or (state and record.get(JobField.STATE) != state):
+            if not record.get(JobField.STATE) or (state and record[JobField.STATE] != state):
                 continue
             expires = record.get(JobField.EXPIRES_AT)
             yield JobLine(

@@ -132,5 +132,11 @@ def forget_job(client: redis.Redis, job_id: str) -> int:
             f"job {job_id} is {state}: cancel it (`tagsweep cancel {job_id}`) and "
             "forget it once it has ended"
         )
+    held = store.held_chunks(job_id)
+    if held:
+        raise ForgetRefused(
+            f"job {job_id} is {state} but {held} of its chunk(s) are still held by workers "
+            "(marking their rows): try again once the workers have let go"
+        )
     undo_of = JobOptions.from_json(record.get(JobField.OPTIONS, "{}")).undo_of
     return store.delete_job(job_id, undo_of=undo_of)

@@ -12,6 +12,7 @@ from producer.errors import JobNotFound
 from producer.planning import format_duration
 from producer.store import JobStore
 from worker.jobs import STATUSES, Job, Mode
+from worker.keys import JobField
 from worker.model import RowStatus
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def latest_job_id(client: redis.Redis) -> str:
 def read_job(client: redis.Redis, job_id: str) -> Job:
     store = JobStore(client)
     record = store.read_record(job_id)
-    if not record:
+    if not record.get(JobField.STATE):  # none, or a record no submission finished
         raise JobNotFound(f"no job {job_id!r} in this Redis")
     store.upgrade_job(job_id, record)  # a job written by an earlier version, once
     return Job.from_record(job_id, record)
@@ -154,7 +155,7 @@ def read_job(client: redis.Redis, job_id: str) -> Job:
 def read_status(client: redis.Redis, job_id: str) -> JobStatus:
     """The job's record and counts (readable even when Redis is full: ``JobStore``)."""
     record, counts = JobStore(client).read_record_and_counts(job_id)
-    if not record:
+    if not record.get(JobField.STATE):
         raise JobNotFound(f"no job {job_id!r} in this Redis")
     return JobStatus(Job.from_record(job_id, record), counts, int(time.time() * 1000))
 

@@ -104,7 +104,8 @@ def undo(
 def forget(job_id: str, yes: bool) -> None:
     """Delete a finished job's data (results, chunks, backup) from Redis now.
 
-    Refused for a queued or running job. On a terminal, asks first when the job holds a backup
+    Refused for a queued or running job, and while workers still hold chunks of it (a job just
+    cancelled: they mark their rows first). On a terminal, asks first when the job holds a backup
     that was not undone (the tags could then no longer be put back).
     """
     with job_redis() as client:

@@ -49,11 +49,6 @@ class ListingStore(StorePart):
             for job_id, (state, finished) in zip(job_ids, pipe.execute(), strict=True)
         ]
 
-    def now_ms(self) -> int:
-        """Redis's clock, in ms."""
-        seconds, micros = self.client.time()
-        return int(seconds * 1000 + micros // 1000)
-
     def fleet(self, queues: list[str], now_ms: int) -> tuple[int, int, int]:
         """(chunks waiting in the broker's ``queues``, live leases, live workers)."""
         from worker.heartbeat import live_workers  # Celery: loaded by the exporter only

@@ -17,6 +17,11 @@ class StorePart:
         gives it."""
         self.client = client
 
+    def now_ms(self) -> int:
+        """Redis's clock, in ms."""
+        seconds, micros = self.client.time()
+        return int(seconds * 1000 + micros // 1000)
+
 
 def counts_of(raw: Mapping[str, str]) -> dict[str, int]:
     """A job's counts hash as status -> rows, the statuses with none left out."""

@@ -45,6 +45,11 @@ class RetentionStore(StorePart):
         indexed = self.client.zscore(keys.JOBS, job_id) is not None
         return indexed and not self.client.exists(keys.job(job_id))
 
+    def held_chunks(self, job_id: str) -> int:
+        """How many of a job's chunks a worker holds a live lease on (Redis time)."""
+        live = cast(list[str], self.client.zrangebyscore(keys.LEASES, f"({self.now_ms()}", "+inf"))
+        return sum(1 for member in live if member.rpartition(":")[0] == job_id)
+
     def delete_job(self, job_id: str, *, undo_of: str | None) -> int:
         """Delete every key of a job and its entry in the index; the job it undid (``undo_of``)
         may then be undone again. Returns how many keys were deleted."""

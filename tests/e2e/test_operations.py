@@ -160,6 +160,38 @@ def test_forget_refuses_a_running_job_and_deletes_every_key_of_a_finished_one(
     assert f"no job {job_id!r}" in gone.stderr
 
 
+def test_forget_waits_for_the_workers_to_let_go_of_a_cancelled_job(
+    tmp_path: Path, scene: MakeScene
+) -> None:
+    """Straight after ``cancel`` the workers still hold chunks (they mark their rows cancelled):
+    ``forget`` refuses in one line; once they let go it deletes every key of the job, and
+    nothing of it comes back (status and report say there is no such job)."""
+    seed, job_csv = tag_files(tmp_path, 300)
+    held = scene(seed)
+    env = held.env
+    job_id = held.submit(job_csv, "--rate", "2", "--new")
+    held.wait(job_id, timeout_s=30, until=lambda s: s.job.state == "running")
+    assert run_cli(env, "cancel", job_id).returncode == 0
+    refused = run_cli(env, "forget", job_id)
+    assert refused.returncode == 2, refused.stdout
+    [line] = refused.stderr.strip().splitlines()
+    assert f"job {job_id} is cancelled but" in line
+    assert "still held by workers" in line
+    deadline = time.monotonic() + 90
+    while (forgotten := run_cli(env, "forget", job_id)).returncode == 2:
+        assert "still held by workers" in forgotten.stderr
+        assert time.monotonic() < deadline, "the workers never let go of the cancelled job"
+        time.sleep(1)
+    assert forgotten.returncode == 0, forgotten.stderr
+    time.sleep(3)  # whatever a worker would still write for the job
+    client = redis.Redis.from_url(held.redis_url, decode_responses=True)
+    assert keys_of(client, job_id) == []
+    for command in ("status", "report"):
+        gone = run_cli(env, command, job_id)
+        assert gone.returncode == 2, gone.stderr
+        assert f"no job {job_id!r} in this Redis" in gone.stderr
+
+
 @pytest.fixture
 def start_exporter() -> Iterator[Callable[[dict[str, str]], str]]:
     """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL."""

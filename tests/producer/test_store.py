@@ -79,3 +79,47 @@ def test_dispatch_counts_and_pending_chunks_follow_the_record(client: redis.Redi
     assert store.dispatched(JOB) == (2, 5)
     assert store.next_chunk(JOB) == 5
     assert store.pending_chunks(JOB) == [1, 2, 4]
+
+
+def test_forget_is_refused_while_a_worker_holds_a_live_lease_on_a_chunk(
+    client: redis.Redis,
+) -> None:
+    """A cancelled job whose chunk is still leased is kept whole; a lease past its expiry (a
+    dead worker's) or another job's does not hold it; once let go, every key goes."""
+    from producer.errors import ForgetRefused
+    from producer.retention import forget_job
+
+    client.hset(keys.job(JOB), mapping={JobField.STATE: "cancelled", JobField.NEXT_CHUNK: 2})
+    client.rpush(keys.chunk_results(JOB, 0), "1 {}")
+    client.zadd(keys.LEASES, {keys.lease_member(JOB, 0): client.time()[0] * 1000 + 60_000})
+    client.zadd(keys.LEASES, {keys.lease_member(JOB, 1): 1, keys.lease_member("other", 0): 2**40})
+    with pytest.raises(ForgetRefused, match=f"job {JOB} is cancelled but 1 of its chunk"):
+        forget_job(client, JOB)
+    assert client.exists(keys.job(JOB), keys.chunk_results(JOB, 0)) == 2
+
+    client.zrem(keys.LEASES, keys.lease_member(JOB, 0))
+    assert forget_job(client, JOB) == 2
+    assert list(client.scan_iter(match=f"*{JOB}*")) == []
+
+
+def _no_state(client: redis.Redis) -> None:
+    """What a worker once left of a forgotten job: counters only, and its index entry."""
+    client.hset(keys.job(JOB), mapping={JobField.REQUESTS: 3, JobField.FAILED_REQUESTS: 1})
+    client.zadd(keys.JOBS, {JOB: 1})
+
+
+@pytest.mark.parametrize("read", ["read_status", "read_job"])  # status; report, retry, undo
+def test_a_record_without_a_state_is_no_job(client: redis.Redis, read: str) -> None:
+    from producer import status
+    from producer.errors import JobNotFound
+
+    _no_state(client)
+    with pytest.raises(JobNotFound, match=f"no job '{JOB}' in this Redis"):
+        getattr(status, read)(client, JOB)
+
+
+def test_jobs_leaves_out_a_record_without_a_state(client: redis.Redis) -> None:
+    from producer.jobs_list import iter_jobs
+
+    _no_state(client)
+    assert list(iter_jobs(client)) == []

@@ -122,3 +122,20 @@ async def test_leases_of_finished_jobs_are_dropped_not_redispatched(
     assert sent == []
     assert await aredis.zcard(keys.LEASES) == 0
     sync.close()
+
+
+async def test_a_worker_still_holding_a_chunk_brings_back_no_part_of_a_forgotten_job(
+    aredis: Any,
+) -> None:
+    """The record gone (``forget``, expiry), the last flush and the release write nothing of
+    the job: no counters, counts, final bits, results or done chunks."""
+    store = await make_job(aredis, total=2)
+    assert await store.acquire_lease(JOB, 0, "w", 60_000) == "ok"
+    await aredis.delete(keys.job(JOB))
+    recorded = await store.record(
+        JOB, [(1, RowResult(RowStatus.CANCELLED))], request=True, failed=True
+    )
+    await store.release_lease(JOB, 0, "w", complete=True)
+    assert (recorded.added, recorded.done, recorded.requests, recorded.finished) == (0, 0, 0, None)
+    assert [key async for key in aredis.scan_iter(match=f"*{JOB}*")] == []
+    assert await aredis.zcard(keys.LEASES) == 0

@@ -35,10 +35,14 @@ return 'ok'
 """
 )
 
-# Mark a chunk done (when complete) and drop its lease if still ours.
-# KEYS: leases, owners, done-chunks. ARGV: member, owner, chunk, complete (1/0).
+# Mark a chunk done (when complete, and only while its job's record is there: a job forgotten
+# meanwhile is not brought back) and drop its lease if still ours.
+# KEYS: leases, owners, done-chunks, then (needed when complete) the job's record.
+# ARGV: member, owner, chunk, complete (1/0).
 RELEASE_LEASE = """
-if ARGV[4] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('SADD', KEYS[3], ARGV[3])
+end
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])

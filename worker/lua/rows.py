@@ -15,16 +15,20 @@ from worker.lua.clock import NOW
 # newly made final are appended, with the entry's result, to its chunk's results list.
 # Also adds the calls made since the worker last recorded (calls, 429 answers, retries: the
 # exporter's per-job counters, carried here so that they cost no round trip of their own).
+# Writes nothing when the job's record has no state (the job was forgotten or expired while a
+# worker held a chunk): no part of the job comes back.
 # KEYS: final, counts, job, then the results lists the entries name.
 # ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
 # retries, then the entries in one text, a line each: index of its list among the lists
 # (1-based), status, refs (comma separated) and the result's JSON, separated by spaces (one
 # argument for the whole flush: redis-py packs each argument in Python, four a row was half the
 # cost of a flush; JSON has no raw newline).
-# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}.
+# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}
+# ({0, 0, 0, 0, ''} when it wrote nothing).
 RECORD_RESULTS = (
     NOW
     + """
+if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
 local tally = {'calls', 'throttled', 'retries'}

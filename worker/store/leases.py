@@ -35,6 +35,6 @@ class LeaseStore:
 
     async def release_lease(self, job_id: str, number: int, owner: str, *, complete: bool) -> None:
         await self._release(
-            keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id)],
+            keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id), keys.job(job_id)],
             args=[keys.lease_member(job_id, number), owner, number, "1" if complete else "0"],
         )
