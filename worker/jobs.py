@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+from worker.keys import JobField as F
 from worker.model import CloudLimit, RowStatus
 
 
@@ -160,22 +161,22 @@ class Job:
 
         return cls(
             job_id=job_id,
-            state=JobState(record["state"]),
-            total=int(record["total"]),
-            chunks=int(record["chunks"]),
-            options=JobOptions.from_json(record.get("options", "{}")),
-            created_at_ms=number("created_at") or 0,
-            started_at_ms=number("started_at"),
-            finished_at_ms=number("finished_at"),
-            reason=record.get("reason", ""),
-            effective_rate_per_s=float(record["effective_rate"])
-            if record.get("effective_rate")
+            state=JobState(record[F.STATE]),
+            total=int(record[F.TOTAL]),
+            chunks=int(record[F.CHUNKS]),
+            options=JobOptions.from_json(record.get(F.OPTIONS, "{}")),
+            created_at_ms=number(F.CREATED_AT) or 0,
+            started_at_ms=number(F.STARTED_AT),
+            finished_at_ms=number(F.FINISHED_AT),
+            reason=record.get(F.REASON, ""),
+            effective_rate_per_s=float(record[F.EFFECTIVE_RATE])
+            if record.get(F.EFFECTIVE_RATE)
             else None,
-            cloud_limit=_cloud_limit(record.get("cloud_limit", "")),
-            requests=number("requests") or 0,
-            files=tuple(json.loads(record.get("files", "[]"))),
-            checksum=record.get("checksum", ""),
-            worked_before=number("worked_before") or 0,
+            cloud_limit=_cloud_limit(record.get(F.CLOUD_LIMIT, "")),
+            requests=number(F.REQUESTS) or 0,
+            files=tuple(json.loads(record.get(F.FILES, "[]"))),
+            checksum=record.get(F.CHECKSUM, ""),
+            worked_before=number(F.WORKED_BEFORE) or 0,
         )
 
 

@@ -28,9 +28,9 @@ WORKERS = f"{PREFIX}:workers"
 
 class JobField:
     """The fields of the job record (``job``), each with what it holds and who writes it.
-    The command line and the workers' stores name them through these; the Lua scripts
-    (worker/lua/, worker/ratescripts.py) spell them in their text, as does
-    ``worker.jobs.Job.from_record``."""
+    The command line, the workers' stores and ``worker.jobs.Job.from_record`` name them
+    through these; the Lua scripts (worker/lua/, worker/ratescripts.py) spell them in their
+    text."""
 
     # Written by submit (and undo) when the job is written, never changed after.
     TOTAL = "total"  # rows, invalid ones included
