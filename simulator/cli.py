@@ -97,7 +97,7 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 )
 @click.option(
     "--latency-ms",
-    type=float,
+    type=click.FloatRange(min=0),
     default=DEFAULTS.latency_ms,
     show_default=True,
     help="Added to every answer.",
@@ -117,14 +117,14 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 )
 @click.option(
     "--drop-rate",
-    type=float,
+    type=click.FloatRange(0, 1),
     default=DEFAULTS.drop_rate,
     show_default=True,
     help="Share of calls whose connection is dropped without an answer.",
 )
 @click.option(
     "--token-ttl",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=DEFAULTS.token_ttl_s,
     show_default=True,
     help="Token life, s.",
@@ -172,8 +172,12 @@ def _serve(config: SimulatorConfig, seed_csv: tuple[Path, ...], *, host: str, po
     import asyncio
 
     from simulator.server import build_simulator, serve_forever
+    from simulator.state import SeedError
 
-    sim = build_simulator(config, seed_csv=list(seed_csv))
+    try:
+        sim = build_simulator(config, seed_csv=list(seed_csv))
+    except SeedError as exc:
+        raise click.BadParameter(str(exc), param_hint="--seed") from None
     asyncio.run(serve_forever(sim, host=host, port=port))
 
 

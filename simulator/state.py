@@ -13,6 +13,10 @@ from pathlib import Path
 ImageKey = tuple[str, str]
 
 
+class SeedError(ValueError):
+    """A seed CSV the simulator cannot take its images from."""
+
+
 @dataclass
 class ImageStore:
     """Tags per image, image names, and how often each image's tags were deleted (for tests)."""
@@ -55,12 +59,15 @@ class ImageStore:
 
     def load_seed(self, path: Path, *, default_project_id: str) -> int:
         """Add the images and tags of a CSV (image_id,key,value[,project_id][,name]); return
-        rows read. A row with an empty key adds an image without that tag (an untagged image)."""
+        rows read. A row with an empty key adds an image without that tag (an untagged image).
+        Raises SeedError when the header has no image_id column."""
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             reader = csv.DictReader(text)
             reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+            if "image_id" not in reader.fieldnames:
+                raise SeedError(f"{path}: no image_id column")
             count = 0
             for row in reader:
                 project = (row.get("project_id") or "").strip() or default_project_id

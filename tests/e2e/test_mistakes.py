@@ -22,9 +22,11 @@ SAMPLE = ("sample.csv", "--project-id", "0123456789abcdef0123456789abcdef", "--r
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A folder holding sample.csv and a sub-folder ``somedir``."""
+    """A folder holding sample.csv, noimages.csv (no image_id column) and a sub-folder
+    ``somedir``."""
     shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
     (tmp_path / "somedir").mkdir()
+    (tmp_path / "noimages.csv").write_text("key,value\nenv,test\n")
     return tmp_path
 
 
@@ -70,6 +72,10 @@ FILE_MISTAKES = [
     (("simulator", "--seed", "somedir"), "'somedir' is a directory"),
     (("simulator", "--port", "99999"), "'--port'"),
     (("simulator", "--fail-rate", "503=2"), "--fail-rate"),
+    (("simulator", "--drop-rate", "5"), "'--drop-rate'"),
+    (("simulator", "--latency-ms", "-5"), "'--latency-ms'"),
+    (("simulator", "--token-ttl", "0"), "'--token-ttl'"),
+    (("simulator", "--seed", "noimages.csv"), "noimages.csv: no image_id column"),
     (("worker", "-c", "many"), "'--concurrency'"),
     (("exporter", "--port", "99999"), "'--port'"),
     # Permission bits say yes to root here; only trying to open the file says no.
