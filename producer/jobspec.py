@@ -72,18 +72,25 @@ def checked_collection(request: JobRequest) -> Collection:
 
 
 def prepare_job(
-    client: redis.Redis, request: JobRequest, *, new: bool = False, err: bool = False
+    client: redis.Redis,
+    request: JobRequest,
+    *,
+    new: bool = False,
+    err: bool = False,
+    collection: Collection | None = None,
 ) -> tuple[str, bool]:
     """Find the job these files and this target already have, or check and write a new one.
 
     Returns (job id, whether it existed). Raises ``InputRejected`` or ``Declined`` with nothing
-    written. ``err``: print the plan on stderr (stdout carries a report).
+    written. ``err``: print the plan on stderr (stdout carries a report). ``collection``: the
+    files already read and checked (``checked_collection``), so they are not read again.
     """
     checksum = files_checksum(list(request.files))
     key = request.submission_key(checksum)
     if key and not new and (found := find_submitted(client, key)):
         return found, True  # the caller says how it takes it up (resume.take_up)
-    collection = checked_collection(request)
+    if collection is None:
+        collection = checked_collection(request)
     show_plan(collection, request, err=err)
     job_id = _job_id(client, key, new=new)
     create_job(

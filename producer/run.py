@@ -41,6 +41,8 @@ from worker.jobs import JobState, Mode
 if TYPE_CHECKING:
     import redis
 
+    from producer.collect import Collection
+
 SIM_PROJECT = SimulatorConfig().project_id
 SIM_REGION = "sim-local-1"
 SIM_AK = "TAGSWEEPDEMOAK"
@@ -98,9 +100,10 @@ def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWor
 @contextlib.contextmanager
 def simulated(
     request: JobRequest, env: Mapping[str, str]
-) -> Iterator[tuple[JobRequest, dict[str, str]]]:
-    """A simulator seeded from the request's files; yields the request aimed at it and ``env``
-    with demo credentials instead of the user's (neither given is changed)."""
+) -> Iterator[tuple[JobRequest, dict[str, str], Collection]]:
+    """A simulator seeded from the request's files; yields the request aimed at it, ``env``
+    with demo credentials instead of the user's (neither given is changed), and the files'
+    checked collection (for ``prepare_job``: read once, problems printed once)."""
     sk = "demo-" + secrets.token_hex(12)
     files = request.files
     seeds = [arg for name in files for arg in ("--seed", name)]
@@ -110,7 +113,7 @@ def simulated(
     )
     # Checked before the simulator reads them: a file it cannot seed from is the user's
     # mistake, told as such, with nothing started.
-    checked_collection(aimed)
+    collection = checked_collection(aimed)
     try:
         sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
     except RuntimeError:
@@ -120,7 +123,7 @@ def simulated(
         demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
         options = dataclasses.replace(aimed.options, endpoint=sim.url)
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
-        yield dataclasses.replace(aimed, options=options), demo
+        yield dataclasses.replace(aimed, options=options), demo, collection
     finally:
         sim.stop()
 
@@ -224,14 +227,17 @@ def _run(
     stack.enter_context(stopped_like_ctrl_c())
     redis_url = stack.enter_context(local_redis(env))
     check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
+    collection = None
     if local.simulate and isinstance(job, JobRequest):
-        job, env = stack.enter_context(simulated(job, env))
+        job, env, collection = stack.enter_context(simulated(job, env))
     client = connect_redis(redis_url)
     workers = stack.enter_context(
         local_workers(worker_environment(redis_url, env), local.processes)
     )
     if isinstance(job, JobRequest):
-        job_id, resumed = prepare_job(client, job, new=local.new, err=local.report == "-")
+        job_id, resumed = prepare_job(
+            client, job, new=local.new, err=local.report == "-", collection=collection
+        )
     else:
         job_id, resumed = job(client)
     queued.append(job_id)

@@ -118,3 +118,13 @@ def test_an_interrupted_run_is_resumed_by_running_it_again(
     assert len(report) == 800
     assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
     assert {r["status"] for r in report} == {"deleted"}
+
+
+def test_run_simulate_prints_each_invalid_row_once(tmp_path: Path) -> None:
+    """The simulator's files are checked before it starts; the job then uses that reading
+    rather than printing every problem a second time."""
+    image = str(uuid.uuid4())
+    write(tmp_path / "j.csv", ["image_id", "key", "value"], [[image, "env", "a"], ["bad", "k", ""]])
+    result = run_cli(user_env(), "run", "j.csv", "--simulate", "--skip-invalid", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr  # the invalid row ends not deleted
+    assert result.stderr.count("j.csv:3: image_id 'bad' is not a UUID") == 1, result.stderr
