@@ -5,9 +5,11 @@ eviction and persistence settings, and the retention of a job's keys."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import cast
 
 import redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from worker import keys
@@ -23,10 +25,26 @@ class SyncStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
+    # Each script registered once per store (as the async stores do in ``__init__``).
+    @cached_property
+    def _reap(self) -> Script:
+        return self.redis.register_script(REAP_LEASES)
+
+    @cached_property
+    def _release(self) -> Script:
+        return self.redis.register_script(RELEASE_LEASE)
+
+    @cached_property
+    def _beat(self) -> Script:
+        return self.redis.register_script(BEAT)
+
+    @cached_property
+    def _retention(self) -> Script:
+        return self.redis.register_script(APPLY_RETENTION)
+
     def reap_expired(self, grace_ms: int, limit: int) -> list[str]:
         """Take back expired leases (each given ``grace_ms`` and no owner): their members."""
-        script = self.redis.register_script(REAP_LEASES)
-        found = script(keys=[keys.LEASES, keys.LEASE_OWNERS], args=[grace_ms, limit])
+        found = self._reap(keys=[keys.LEASES, keys.LEASE_OWNERS], args=[grace_ms, limit])
         return [str(member) for member in found]
 
     def job_state(self, job_id: str) -> JobState | None:
@@ -35,15 +53,14 @@ class SyncStore:
 
     def free_lease(self, job_id: str, number: int) -> None:
         """Drop a reaped lease (its owner is "") without marking the chunk done."""
-        script = self.redis.register_script(RELEASE_LEASE)
-        script(
+        self._release(
             keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id)],
             args=[keys.lease_member(job_id, number), "", number, "0"],
         )
 
     def beat(self, name: str) -> None:
         """Say that worker process ``name`` is alive (Redis time)."""
-        self.redis.register_script(BEAT)(keys=[keys.WORKERS], args=[name])
+        self._beat(keys=[keys.WORKERS], args=[name])
 
     def leave(self, name: str) -> None:
         """Take worker process ``name`` out of the live-workers set."""
@@ -88,5 +105,4 @@ class SyncStore:
 
     def retention_call(self, call_keys: list[str], args: list[str]) -> int:
         """One call of the retention script (``worker.retention.calls`` makes them)."""
-        script = self.redis.register_script(APPLY_RETENTION)
-        return int(cast(int, script(keys=call_keys, args=args)))
+        return int(cast(int, self._retention(keys=call_keys, args=args)))
