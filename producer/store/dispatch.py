@@ -71,5 +71,6 @@ class DispatchStore(StorePart):
     def clear_probe_claims(self, job_id: str) -> None:
         """Forget which credentials the job's first calls proved, or claimed to try: the
         first call is tried again."""
-        for key in self.client.scan_iter(match=keys.verified(job_id, "*"), count=100):
-            self.client.delete(key)
+        found = list(self.client.scan_iter(match=keys.verified(job_id, "*"), count=100))
+        if found:
+            self.client.delete(*found)
