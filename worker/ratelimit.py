@@ -26,8 +26,13 @@ the schedule holds as above, probing every ``probe_unknown_s``.
 
 A new schedule starts from what was learnt for its endpoint and identity (``keys.rate_memory``:
 a named limit, else the accepted rate measured), or else at ``start_rate_per_s``, growing by
-``ramp_per_s`` a second until the first 429: a job at ten times the limit must not open with a
-second of 429s.
+a factor of ``ramp_per_s`` a second (doubling every quarter second) until the first 429: a job
+at ten times the limit must not open with a second of 429s.
+
+No slot is booked more than ``horizon_s`` ahead: a caller asking past it is told when to ask
+again (and its process remembers, so its other callers do not ask meanwhile). Slots booked by
+every waiting caller at once would keep the rate of that moment however it changed after, and
+stalled the ramp and every recovery behind them (docs/decisions.md, Limits).
 
 Permits come in blocks when the rate is high: one reservation takes as many consecutive slots
 (each still 1/rate after the one before, on the shared schedule) as fall due within
@@ -49,9 +54,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import structlog
@@ -59,23 +63,16 @@ import structlog
 from worker import keys
 from worker.model import CloudLimit
 from worker.ratescripts import RESERVE, THROTTLED
+from worker.rateslots import HeldSlots, Permit, Slot, block
+from worker.ratetuning import RateTuning
 
 log = structlog.get_logger("tagsweep.worker")
 Sleep = Callable[[float], Awaitable[None]]
 # The key of one (endpoint, identity) schedule (kept under this name for its callers).
 bucket_key = keys.rate_bucket
-MEMORY_TTL_S = 30 * 24 * 3600
 # While holding, a waiting caller asks again at least this often (a probe may end the hold
 # sooner than the next probe time).
 POLL_S = 0.25
-
-
-@dataclass(frozen=True)
-class Permit:
-    """A send slot: the effective rate it was granted at and its time (Redis ms)."""
-
-    rate_per_s: float
-    slot_ms: float
 
 
 @dataclass(frozen=True)
@@ -90,73 +87,13 @@ class Throttling:
     free: bool  # no fault of the row (a known limit, a spent window, or news from before)
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """A reserved slot held in this process: its permit and when it falls due here (ms of
-    this process's clock)."""
-
-    permit: Permit
-    due_ms: float
-
-
-class _HeldSlots:
-    """The slots of this process's blocks not yet handed out, per ceiling asked for (jobs of
-    different ``--rate`` in one process each take their own). A slot more than ``expiry_ms``
-    past its time is dropped, not sent."""
-
-    def __init__(self, clock_ms: Callable[[], float], expiry_ms: float) -> None:
-        self._clock_ms = clock_ms
-        self._expiry_ms = expiry_ms
-        self._held: dict[float, deque[_Slot]] = {}
-
-    def take(self, ceiling_per_s: float) -> _Slot | None:
-        held = self._held.get(ceiling_per_s)
-        oldest_ms = self._clock_ms() - self._expiry_ms
-        while held:
-            slot = held.popleft()
-            if slot.due_ms >= oldest_ms:
-                return slot
-        return None
-
-    def keep(self, ceiling_per_s: float, slots: list[_Slot]) -> None:
-        self._held[ceiling_per_s] = deque(slots)
-
-    def clear(self) -> None:
-        self._held.clear()
-
-
-def _block(rate_per_s: float, count: int, first_ms: float, due_ms: float) -> list[_Slot]:
-    """``count`` slots 1/rate apart from ``first_ms`` (Redis), due from ``due_ms`` (here)."""
-    interval_ms = 1000 / rate_per_s
-    return [
-        _Slot(Permit(rate_per_s, first_ms + i * interval_ms), due_ms + i * interval_ms)
-        for i in range(count)
-    ]
-
-
 @dataclass
 class SharedRateLimiter:
     """Waits for a send slot on the shared schedule of one (endpoint, identity)."""
 
     redis: aioredis.Redis
     key: str
-    recovery_per_s: float = 0.02
-    fast_recovery_per_s: float = 0.25
-    cut_factor: float = 0.5
-    deep_cut_factor: float = 0.25
-    cut_cooldown_s: float = 1.0
-    settle_share: float = 0.95
-    learnt_share: float = 0.95
-    min_rate_per_s: float = 0.2
-    start_rate_per_s: float = 20.0
-    ramp_per_s: float = 4.0
-    spent_after_s: float = 1.0
-    probe_unknown_s: float = 1.0
-    block_span_s: float = 0.025
-    max_block: int = 16
-    # A caller's turn took 40-165 ms at unlimited rate: at 25 ms most of a block expired
-    # unused (5.6 sends a reservation, against 13 at 0.25 s; docs/decisions.md).
-    slot_expiry_s: float = 0.25
+    tuning: RateTuning = field(default_factory=RateTuning)
     sleep: Sleep = asyncio.sleep
     # Time in ms for the scripts instead of Redis time (and this process's): tests only.
     clock_ms: Callable[[], float] | None = None
@@ -174,7 +111,9 @@ class SharedRateLimiter:
         # Bumped when this process learns that the schedule changed (a cut, a limit, a hold):
         # a permit reserved before then is asked for again, and the slots held are dropped.
         self._epoch = 0
-        self._held = _HeldSlots(self._local_ms, self.slot_expiry_s * 1000)
+        self._held = HeldSlots(
+            self._local_ms, self.tuning.slot_expiry_s * 1000, self.tuning.horizon_s * 1000
+        )
         # One reservation at a time: callers arriving meanwhile take from its block.
         self._reserving = asyncio.Lock()
 
@@ -212,16 +151,19 @@ class SharedRateLimiter:
             if self._epoch == epoch:
                 return slot.permit
 
-    async def _reserve_block(self, ceiling_per_s: float) -> tuple[_Slot | None, float]:
+    async def _reserve_block(self, ceiling_per_s: float) -> tuple[Slot | None, float]:
         """Reserve a block of slots; keep all but the first. (None, ms to wait) if none."""
         async with self._reserving:
             slot = self._held.take(ceiling_per_s)  # reserved by another caller meanwhile
             if slot is not None:
                 return slot, 0.0
+            booked_ms = self._held.ask_in_ms()
+            if booked_ms > 0:
+                return None, booked_ms
             epoch = self._epoch
             accepted, self._accepted = self._accepted, 0
             wait_ms, rate, granted, first, count, window_ms, holding, resumed = await self._reserve(
-                keys=self._keys, args=self._reserve_args(ceiling_per_s, accepted)
+                keys=self._keys, args=self.tuning.reserve_args(self._now(), ceiling_per_s, accepted)
             )
             received_ms = self._local_ms()
             self.effective_rate_per_s = float(rate)
@@ -230,29 +172,15 @@ class SharedRateLimiter:
             if resumed:
                 log.info("ratelimit.resumed", rate=round(self.effective_rate_per_s, 2))
             if not int(granted):
-                return None, float(wait_ms)
-            slots = _block(
+                if self.holding:  # a probe slot later (the hold may end sooner: ask again)
+                    return None, float(wait_ms)
+                return None, self._held.booked(float(wait_ms))
+            slots = block(
                 self.effective_rate_per_s, int(granted), float(first), received_ms + float(wait_ms)
             )
             if self._epoch == epoch:  # else a 429 came meanwhile: the caller asks again
-                self._held.keep(ceiling_per_s, slots[1:])
+                self._held.keep(ceiling_per_s, slots)
             return slots[0], 0.0
-
-    def _reserve_args(self, ceiling_per_s: float, accepted: int) -> list[str | float | int]:
-        return [
-            self._now(),
-            ceiling_per_s,
-            self.recovery_per_s,
-            self.min_rate_per_s,
-            accepted,
-            self.fast_recovery_per_s,
-            self.start_rate_per_s,
-            self.ramp_per_s,
-            self.learnt_share,
-            int(self.probe_unknown_s * 1000),
-            self.block_span_s * 1000,
-            self.max_block,
-        ]
 
     async def throttled(
         self, permit: Permit | None = None, limit: CloudLimit | None = None
@@ -260,21 +188,7 @@ class SharedRateLimiter:
         """Report a 429 to a call sent on ``permit``; ``limit``: what its message named."""
         rate, cut, learned, holding, held, free = await self._throttled(
             keys=self._keys,
-            args=[
-                self._now(),
-                self.cut_factor,
-                self.min_rate_per_s,
-                int(self.cut_cooldown_s * 1000),
-                self.settle_share,
-                self.deep_cut_factor,
-                permit.slot_ms if permit else 0,
-                limit.count if limit else 0,
-                round(limit.window_s * 1000) if limit else 0,
-                self.learnt_share,
-                int(self.spent_after_s * 1000),
-                int(self.probe_unknown_s * 1000),
-                MEMORY_TTL_S,
-            ],
+            args=self.tuning.throttled_args(self._now(), permit, limit),
         )
         taught = limit if learned else None
         answer = Throttling(float(rate), bool(cut), taught, bool(holding), bool(held), bool(free))

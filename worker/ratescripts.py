@@ -28,7 +28,8 @@ end
 # on Redis time, is appended here: no caller knows it).
 # ARGV: now (or ''), ceiling per s, recovery share per s, min rate, calls accepted since this
 # limiter's last reservation, fast recovery share per s, start rate, ramp factor per s, learnt
-# share, probe ms for an unknown window, block span ms, block cap (slots).
+# share, probe ms for an unknown window, block span ms, block cap (slots), horizon ms (no slot
+# is booked further ahead than this: callers ask again instead).
 # Returns {ms to wait for the first slot, effective rate, slots granted (0: ask again after the
 # wait), the first slot (ms), learnt limit count (0: none), its window ms, 1 if holding, 1 if
 # this call ended a hold}.
@@ -94,6 +95,11 @@ if holding then
   end
   redis.call('HSET', KEYS[1], 'probe_at', tostring(now + probe_ms(window_ms, tonumber(ARGV[10]))))
   return {'0', tostring(rate), 1, tostring(now), answer[1], answer[2], 1, 0}
+end
+local horizon = tonumber(ARGV[13])
+if tat - now > horizon then
+  -- Booked far enough ahead: a slot booked now would keep today's rate however it changes.
+  return {tostring(tat - now - horizon), tostring(rate), 0, '0', answer[1], answer[2], 0, resumed}
 end
 local slots = math.floor(rate * tonumber(ARGV[11]) / 1000)
 slots = math.max(1, math.min(tonumber(ARGV[12]), slots))

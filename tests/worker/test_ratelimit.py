@@ -13,6 +13,7 @@ import pytest
 from worker import keys
 from worker.model import CloudLimit
 from worker.ratelimit import SharedRateLimiter, bucket_key
+from worker.ratetuning import RateTuning
 
 WINDOW = CloudLimit(600, 30)
 
@@ -45,24 +46,56 @@ class Clock:
 
 def limiter_on(aredis: Any, clock: Clock, key: str = "e", **options: Any) -> SharedRateLimiter:
     return SharedRateLimiter(
-        aredis, bucket_key(key, "ak:A"), sleep=clock.sleep, clock_ms=clock, **options
+        aredis,
+        bucket_key(key, "ak:A"),
+        sleep=clock.sleep,
+        clock_ms=clock,
+        tuning=RateTuning(**options),
     )
 
 
 async def test_permits_are_spaced_at_the_rate_across_limiters(aredis: Any) -> None:
-    """Two limiters (two workers) on one key share one schedule: 20 permits at 10/s span 2 s."""
-    key = bucket_key("https://ims.example", "ak:A")
-    sleeps = RecordingSleep()
-    one = SharedRateLimiter(aredis, key, sleep=sleeps)
-    two = SharedRateLimiter(aredis, key, sleep=sleeps)
+    """Two limiters (two workers) on one key share one schedule: 20 permits at 10/s span 1.9 s,
+    each 0.1 s after the one before, whichever limiter asks."""
+    clock = Clock()
+    one, two = limiter_on(aredis, clock), limiter_on(aredis, clock)
+    start = clock.now_ms
+    slots = []
     for _ in range(10):
-        await one.acquire(10)
-        await two.acquire(10)
-    waits = sorted(sleeps.waits)
-    assert len(waits) == 19  # the first permit is free
-    assert 1.85 <= waits[-1] <= 1.95
-    gaps = [b - a for a, b in itertools.pairwise(waits)]
-    assert all(0.08 <= gap <= 0.12 for gap in gaps)
+        slots.append((await one.acquire(10)).slot_ms)
+        slots.append((await two.acquire(10)).slot_ms)
+    assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx([100] * 19)
+    assert clock.now_ms - start == pytest.approx(1900)
+
+
+async def test_no_slot_is_booked_further_ahead_than_the_horizon(aredis: Any) -> None:
+    """Forty callers asking at once at 20/s: only the slots of the next 0.1 s are booked; the
+    others are told when to ask again (else they would book two seconds at 20/s, and a rate
+    that grows meanwhile, the ramp's, would not be used before those two seconds passed)."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock)
+    answers = [
+        await limiter._reserve(
+            keys=limiter._keys, args=limiter.tuning.reserve_args(limiter._now(), 400, 0)
+        )
+        for _ in range(40)
+    ]
+    booked = [answer for answer in answers if int(answer[2])]
+    assert [float(answer[0]) for answer in booked] == [0, 50, 100]
+    assert {float(answer[0]) for answer in answers[3:]} == {50}  # ask again in 50 ms
+
+
+async def test_callers_waiting_for_the_horizon_cost_one_ask_per_process(aredis: Any) -> None:
+    """Thirty callers of one process at once, on real time, on a new schedule (20/s, ramping):
+    the later slots are booked at the rate the ramp has reached by then (all thirty booked at
+    once would all be at 20/s), and the process asks Redis about once per slot, not once per
+    waiting caller and poll."""
+    limiter = SharedRateLimiter(aredis, bucket_key("e", "ak:A"))
+    before = await script_calls(aredis)
+    permits = await asyncio.gather(*(limiter.acquire(400) for _ in range(30)))
+    assert await script_calls(aredis) - before <= 60
+    assert len({permit.slot_ms for permit in permits}) == 30
+    assert max(permit.rate_per_s for permit in permits) > 40  # about 60/s after 0.8 s
 
 
 async def test_identities_have_separate_schedules(aredis: Any) -> None:
@@ -98,17 +131,18 @@ async def test_the_rate_recovers_towards_the_ceiling(aredis: Any) -> None:
 async def test_a_new_schedule_ramps_up_from_a_modest_rate_until_the_first_429(
     aredis: Any,
 ) -> None:
-    """No stampede: 20/s at first, four times that a second later, until a 429 ends it."""
+    """No stampede: 20/s at first, doubling every quarter second (sixteen times a second
+    later), until a 429 ends it."""
     clock = Clock()
     limiter = limiter_on(aredis, clock)
-    assert (await limiter.acquire(400)).rate_per_s == 20
-    clock.advance(1)
-    assert (await limiter.acquire(400)).rate_per_s == pytest.approx(80)
-    clock.advance(1)
-    assert (await limiter.acquire(400)).rate_per_s == pytest.approx(320)
+    assert (await limiter.acquire(4000)).rate_per_s == 20
+    clock.advance(0.25)
+    assert (await limiter.acquire(4000)).rate_per_s == pytest.approx(40)
+    clock.advance(0.75)
+    assert (await limiter.acquire(4000)).rate_per_s == pytest.approx(320)
     assert (await limiter.throttled()).rate_per_s == pytest.approx(160)
     clock.advance(1)
-    assert (await limiter.acquire(400)).rate_per_s == pytest.approx(160 * 1.02)  # no more ramp
+    assert (await limiter.acquire(4000)).rate_per_s == pytest.approx(160 * 1.02)  # no more ramp
 
 
 async def test_a_named_limit_sets_the_ceiling_of_every_limiter_at_once_and_is_told_once(

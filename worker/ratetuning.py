@@ -1,0 +1,79 @@
+"""The tunables of the shared rate limiter (worker/ratelimit.py) and how its scripts
+(worker/ratescripts.py) take them. Why each value: docs/decisions.md, Limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.model import CloudLimit
+from worker.rateslots import Permit
+
+MEMORY_TTL_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RateTuning:
+    """How the shared schedule starts, cuts, recovers and hands out slots."""
+
+    recovery_per_s: float = 0.02
+    fast_recovery_per_s: float = 0.25
+    cut_factor: float = 0.5
+    deep_cut_factor: float = 0.25
+    cut_cooldown_s: float = 1.0
+    settle_share: float = 0.95
+    learnt_share: float = 0.95
+    min_rate_per_s: float = 0.2
+    start_rate_per_s: float = 20.0
+    ramp_per_s: float = 16.0
+    spent_after_s: float = 1.0
+    probe_unknown_s: float = 1.0
+    block_span_s: float = 0.025
+    max_block: int = 16
+    # No slot is booked further ahead than this. Callers that find the schedule booked that far
+    # wait and ask again; booking ahead at the rate of the moment stalled every change of rate
+    # (the ramp, a recovery) behind the slots already booked by the callers waiting.
+    horizon_s: float = 0.1
+    # A caller's turn took 40-165 ms at unlimited rate: at 25 ms most of a block expired
+    # unused (5.6 sends a reservation, against 13 at 0.25 s; docs/decisions.md).
+    slot_expiry_s: float = 0.25
+
+    def reserve_args(self, now: str, ceiling_per_s: float, accepted: int) -> list[str | float]:
+        """ARGV of ``RESERVE``: ``now`` ('' for Redis time), the job's ceiling, and the calls
+        accepted since this process's last reservation."""
+        return [
+            now,
+            ceiling_per_s,
+            self.recovery_per_s,
+            self.min_rate_per_s,
+            accepted,
+            self.fast_recovery_per_s,
+            self.start_rate_per_s,
+            self.ramp_per_s,
+            self.learnt_share,
+            int(self.probe_unknown_s * 1000),
+            self.block_span_s * 1000,
+            self.max_block,
+            self.horizon_s * 1000,
+        ]
+
+    def throttled_args(
+        self, now: str, permit: Permit | None, limit: CloudLimit | None
+    ) -> list[str | float]:
+        """ARGV of ``THROTTLED`` for a 429 to a call sent on ``permit`` whose message named
+        ``limit``."""
+        return [
+            now,
+            self.cut_factor,
+            self.min_rate_per_s,
+            int(self.cut_cooldown_s * 1000),
+            self.settle_share,
+            self.deep_cut_factor,
+            permit.slot_ms if permit else 0,
+            limit.count if limit else 0,
+            round(limit.window_s * 1000) if limit else 0,
+            self.learnt_share,
+            int(self.spent_after_s * 1000),
+            int(self.probe_unknown_s * 1000),
+            MEMORY_TTL_S,
+        ]
