@@ -31,7 +31,7 @@ ENDED_SHOWN_MS = 3600 * 1000
 
 def queue_keys() -> list[str]:
     """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
-    from worker.app import QUEUE, app
+    from worker.broker import QUEUE, app
 
     options = app.conf.broker_transport_options
     sep = options.get("sep", ":")

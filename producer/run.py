@@ -264,8 +264,7 @@ def chunks_to_send(
 
 
 def dispatch(redis_url: str, job_id: str, chunks: list[int]) -> None:
-    from worker.app import use_broker
-    from worker.tasks import dispatch_chunk
+    from worker.broker import dispatch_chunk, use_broker
 
     use_broker(redis_url)
     for number in chunks:

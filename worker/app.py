@@ -1,4 +1,5 @@
-"""The Celery app: Redis broker, JSON only, late acks, prefetch 1, and tagsweep's signals."""
+"""The Celery app as workers run it: the app of worker/broker.py with tagsweep's bootsteps
+(reaper, heartbeat) and signals (logging, credentials, the runtime of each pool process)."""
 
 from __future__ import annotations
 
@@ -7,49 +8,19 @@ import os
 from typing import Any
 
 import celery.apps.worker as celery_worker_app
-from celery import Celery, signals
+from celery import signals
 
+from worker.broker import QUEUE, app, settings, use_broker
 from worker.credentials import load_credentials
 from worker.heartbeat import HeartbeatStep
 from worker.logs import configure_logging
 from worker.reaper import ReaperStep
-from worker.settings import Settings, redact_url
+from worker.settings import redact_url
 
-QUEUE = "tagsweep"
-settings = Settings.from_env()
+__all__ = ["QUEUE", "app", "use_broker"]
 
-app = Celery("tagsweep", broker=settings.redis_url, include=["worker.tasks"])
-app.conf.update(
-    task_serializer="json",
-    accept_content=["json"],  # never pickle: a message is data, not code
-    result_serializer="json",
-    task_ignore_result=True,
-    task_acks_late=True,  # a message is acked once its chunk is worked, not when received
-    task_reject_on_worker_lost=True,  # a pool child that dies gives its message back at once
-    worker_prefetch_multiplier=1,
-    task_default_queue=QUEUE,
-    worker_hijack_root_logger=False,
-    worker_redirect_stdouts=False,
-    broker_connection_retry_on_startup=True,
-    broker_transport_options={
-        # Backstop only: leases and the reaper take back a lost worker's chunk within about
-        # 35 s. A message re-delivered while its chunk is leased finds it busy and is dropped.
-        "visibility_timeout": 300,
-        "unacked_restore_interval": 10,
-        "unacked_restore_throttle": 3,
-        "queue_order_strategy": "priority",
-        "priority_steps": [0, 5, 9],
-        "sep": ":",
-    },
-    task_default_priority=5,
-)
 app.steps["worker"].add(ReaperStep)
 app.steps["worker"].add(HeartbeatStep)
-
-
-def use_broker(url: str) -> None:
-    """Point this process's app at another Redis (``tagsweep run``'s private one)."""
-    app.conf.broker_url = url
 
 
 def setup_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:

@@ -12,6 +12,7 @@ import redis
 import structlog
 from celery import bootsteps
 
+from worker.broker import dispatch_chunk
 from worker.jobs import JobState
 from worker.store.sync import SyncStore
 
@@ -66,8 +67,6 @@ class ReaperStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def _reap(self, parent: Any) -> None:
         assert self._client is not None
-        from worker.tasks import dispatch_chunk
-
         try:
             reap_once(
                 self._client, lambda job, n: dispatch_chunk(job, n, priority=REDISPATCH_PRIORITY)

@@ -7,10 +7,10 @@ from typing import Any
 import structlog
 
 from worker.app import app
+from worker.broker import CHUNK_TASK
 from worker.runtime import get_runtime
 
 log = structlog.get_logger("tagsweep.worker")
-CHUNK_TASK = "tagsweep.chunk"
 
 
 @app.task(name=CHUNK_TASK)  # type: ignore[untyped-decorator]
@@ -23,8 +23,3 @@ def process_chunk(job_id: Any, number: Any) -> str:
         return "rejected"
     runtime = get_runtime()
     return runtime.run(runtime.run_chunk(job_id, number))
-
-
-def dispatch_chunk(job_id: str, number: int, *, priority: int | None = None) -> None:
-    """Queue one chunk for the workers."""
-    app.send_task(CHUNK_TASK, args=[job_id, number], priority=priority)

@@ -50,7 +50,7 @@ def retry(job_id: str, only: tuple[str, ...]) -> None:
     client = connect_redis(Settings.from_env().redis_url)
     check_not_expired(client, job_id)
     rows = retry_job(client, job_id, set(only))
-    from worker.tasks import dispatch_chunk
+    from worker.broker import dispatch_chunk
 
     queued = dispatch_pending(client, dispatch_chunk, job_id)
     click.echo(f"{rows:,} row(s) in {queued} chunk(s) queued again for job {job_id}")

@@ -159,7 +159,7 @@ def submit(request: JobRequest, allow_eviction: bool, new: bool) -> None:
 
 def queue_for_workers(client: redis.Redis, job_id: str) -> None:
     """Queue the job's chunks not queued yet for the running workers; print its id last."""
-    from worker.tasks import dispatch_chunk
+    from worker.broker import dispatch_chunk
 
     dispatch_pending(client, dispatch_chunk, job_id)
     click.echo(job_id)
