@@ -168,6 +168,8 @@ class SharedRateLimiter:
             received_ms = self._local_ms()
             self.effective_rate_per_s = float(rate)
             self.limit = CloudLimit(int(count), float(window_ms) / 1000) if int(count) else None
+            if self.holding != bool(holding):  # another process started or ended a hold
+                self._held.clear()
             self.holding = bool(holding)
             if resumed:
                 log.info("ratelimit.resumed", rate=round(self.effective_rate_per_s, 2))
@@ -179,7 +181,9 @@ class SharedRateLimiter:
                 self.effective_rate_per_s, int(granted), float(first), received_ms + float(wait_ms)
             )
             if self._epoch == epoch:  # else a 429 came meanwhile: the caller asks again
-                self._held.keep(ceiling_per_s, slots)
+                # A probe slot's successor is set by the probe spacing (or an accepted probe),
+                # not by the rate: asking again is never put off while holding.
+                self._held.keep(ceiling_per_s, slots, booked=not self.holding)
             return slots[0], 0.0
 
     async def throttled(

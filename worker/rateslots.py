@@ -54,11 +54,13 @@ class HeldSlots:
                 return slot
         return None
 
-    def keep(self, ceiling_per_s: float, slots: list[Slot]) -> None:
-        """Hold a new block; the schedule is booked at least to its end."""
+    def keep(self, ceiling_per_s: float, slots: list[Slot], *, booked: bool = True) -> None:
+        """Hold a new block (but its first slot, handed out now); ``booked``: the schedule is
+        booked at least to the block's end (not so for a probe slot while holding)."""
         self._held[ceiling_per_s] = deque(slots[1:])
-        end_ms = slots[-1].due_ms + 1000 / slots[-1].permit.rate_per_s
-        self._ask_at_ms = end_ms - self._horizon_ms / 2
+        if booked:
+            end_ms = slots[-1].due_ms + 1000 / slots[-1].permit.rate_per_s
+            self._ask_at_ms = end_ms - self._horizon_ms / 2
 
     def booked(self, wait_ms: float) -> float:
         """Redis refused a slot (booked to the horizon; ask in ``wait_ms``): ms to wait."""

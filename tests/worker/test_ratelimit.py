@@ -193,6 +193,27 @@ async def test_a_spent_window_holds_every_limiter_to_one_spaced_probe_until_one_
     assert clock.now_ms - start == pytest.approx(1000, rel=0.06)  # 19 permits at 19/s
 
 
+async def test_at_a_low_rate_a_hold_ends_as_soon_as_a_probe_is_accepted(aredis: Any) -> None:
+    """A named limit of 10 calls a minute (0.2/s, a slot every 5 s): the permit after an
+    accepted probe is not put off by the probe's slot interval, nor are the probes spaced by
+    it rather than by a thirtieth of the window (2 s)."""
+    clock = Clock()
+    limiter = limiter_on(aredis, clock)
+    permit = await limiter.acquire(200)
+    await limiter.throttled(permit, CloudLimit(10, 60))  # the window is spent: hold
+    probes = []
+    for _ in range(2):
+        probes.append((await limiter.acquire(200)).slot_ms)
+        await limiter.throttled(limit=CloudLimit(10, 60))
+    assert probes[1] - probes[0] == pytest.approx(2000)
+    await limiter.acquire(200)
+    limiter.accepted()
+    start = clock.now_ms
+    await limiter.acquire(200)
+    assert not limiter.holding
+    assert clock.now_ms - start < 300
+
+
 async def test_a_429_of_a_call_sent_before_the_hold_ended_does_not_hold_again(
     aredis: Any,
 ) -> None:
