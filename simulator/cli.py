@@ -104,7 +104,7 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
 )
 @click.option(
     "--latency-jitter-ms",
-    type=float,
+    type=click.FloatRange(min=0),
     default=DEFAULTS.latency_jitter_ms,
     show_default=True,
     help="Latency varies by up to this much either way.",

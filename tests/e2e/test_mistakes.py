@@ -135,6 +135,8 @@ JOB_MISTAKES = [
     (("undo", "JOB"), "JOB"),
     (("undo", "JOB", "--report", "/nonexistent/dir/u.csv"), "no such directory"),
     (("simulator", "--port", "REDISPORT"), "address already in use"),
+    # On a port in use: an option accepted by mistake ends on the bind, not in serving for ever.
+    (("simulator", "--latency-jitter-ms", "-5", "--port", "REDISPORT"), "'--latency-jitter-ms'"),
 ]
 
 
