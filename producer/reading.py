@@ -21,6 +21,7 @@ from functools import partial
 from typing import IO, TYPE_CHECKING, cast
 
 from producer.errors import InputError
+from producer.validation import is_utf8
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -154,6 +155,20 @@ def ignored_warning(name: str, layout: Layout) -> str:
     return f"{name}:1: column(s) {shown} not used; ignored"
 
 
+def header_not_utf8(header: list[str]) -> str | None:
+    """Why a header holding bytes that are not UTF-8 is refused (its first such column, the
+    bad bytes and control characters shown as ``\\xff``), or ``None``."""
+    for number, column in enumerate(header, start=1):
+        if not column.isascii() and not is_utf8(column):
+            raw = column.encode("utf-8", "surrogateescape")
+            text = raw.decode("utf-8", "backslashreplace")[:80]
+            shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+            return (
+                f"the header is not valid UTF-8 (column {number}: {shown}); save the file as UTF-8"
+            )
+    return None
+
+
 def read_layout(reader: Iterator[list[str]], name: str) -> Layout:
     """Read the header row and find the columns; a file without a usable header is an error."""
     try:
@@ -164,6 +179,9 @@ def read_layout(reader: Iterator[list[str]], name: str) -> Layout:
         raise InputError(name, f"unreadable header: {exc}", line=1) from None
     except GZIP_ERRORS as exc:
         raise InputError(name, f"not a readable gzip file ({exc})") from None
+    not_utf8 = header_not_utf8(header)
+    if not_utf8:
+        raise InputError(name, not_utf8, line=1)
     names = [column.strip().lower() for column in header]
     if names and names[0].startswith(BOM):
         names[0] = names[0][len(BOM) :].strip()

@@ -71,3 +71,16 @@ def test_an_unreadable_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"{path}")
+
+
+def test_a_header_that_is_not_utf8_is_one_readable_line(tmp_path: Path) -> None:
+    """Like a data row with such bytes (``FILE:LINE: the row is not valid UTF-8``), but the
+    header decides every column, so the file is refused; the bytes are shown as ``\\xff``, not
+    as Python's surrogate escapes."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"image_id,k\xffey,value\n" + f"{IMG},k,v\n".encode())
+    result = tagsweep("validate", str(path), "--project-id", "p", "--region", "r")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{path}:1: the header is not valid UTF-8 (column 2: k\\xffey); save the file as UTF-8"
+    ]

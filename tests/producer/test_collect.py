@@ -169,6 +169,16 @@ def test_unknown_columns_are_warned_about_and_ignored(tmp_path: Path) -> None:
         (b"", "empty file: a header row is required"),
         (b"image_id,value\n", ":1: missing required column(s) key; the header is: image_id, value"),
         (b"image_id,key,key\n", ":1: column 'key' appears twice in the header"),
+        (
+            b"image_id,k\xffey,value\n",
+            ":1: the header is not valid UTF-8 (column 2: k\\xffey); save the file as UTF-8",
+        ),
+        # Latin-1: only an ignored column is affected, the file is still refused (its rows are
+        # most likely Latin-1 too).
+        (
+            "image_id,key,café\n".encode("latin-1"),
+            ":1: the header is not valid UTF-8 (column 3: caf\\xe9); save the file as UTF-8",
+        ),
     ],
 )
 def test_a_file_without_a_usable_header_is_one_clear_error(
