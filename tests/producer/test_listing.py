@@ -14,7 +14,7 @@ import pytest
 
 from producer.listing import Caller, ListingFailed, Pass, distrust, list_project
 from simulator.query import CHURN_KEY
-from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, Clock, new_image_id, write_csv
 from worker.auth import AkSkAuth
 from worker.client import ImsClient
 from worker.credentials import AkSkCredentials
@@ -64,17 +64,17 @@ async def make_caller(server: Any, aredis: Any) -> AsyncIterator[Callable[..., R
         auth = AkSkAuth(AkSkCredentials(TEST_AK, TEST_SK))
         client = ImsClient(session, endpoint=server.url, auth=auth)
 
+        clock = Clock()
+
         def make(**policy: Any) -> RecordingCaller:
             sleeps: list[float] = []
 
             async def sleep(delay_s: float) -> None:
                 sleeps.append(delay_s)
 
-            async def wait_for_slot(delay_s: float) -> None:
-                """The limiter's wait for a send slot, not a backoff: not recorded."""
-
             key = "tagsweep:rate:test-select"
-            limiter = SharedRateLimiter(aredis, key, sleep=wait_for_slot)
+            # The limiter's waits for a send slot move its clock; backoffs are recorded apart.
+            limiter = SharedRateLimiter(aredis, key, sleep=clock.sleep, clock_ms=clock)
             options = JobOptions(rate_per_s=1000, **policy)
             return RecordingCaller(
                 client, limiter, options, sleep=sleep, rng=random.Random(3), sleeps=sleeps

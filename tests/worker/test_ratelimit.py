@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import Clock
 from worker import keys
 from worker.model import CloudLimit
 from worker.ratelimit import SharedRateLimiter, bucket_key
@@ -24,24 +25,6 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-class Clock:
-    """Time for the scripts (ms), moved by the limiters' sleeps, which it records."""
-
-    def __init__(self) -> None:
-        self.now_ms = 1_000_000.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now_ms
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now_ms += seconds * 1000
-
-    def advance(self, seconds: float) -> None:
-        self.now_ms += seconds * 1000
 
 
 def limiter_on(aredis: Any, clock: Clock, key: str = "e", **options: Any) -> SharedRateLimiter:
