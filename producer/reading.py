@@ -149,20 +149,27 @@ def corrupt_gzip(name: str, exc: BaseException, *, line: int) -> InputError:
 
 def ignored_warning(name: str, layout: Layout) -> str:
     """The one warning about the header's unused columns (the first ten named)."""
-    shown = ", ".join(layout.ignored[:10])
+    shown = ", ".join(readable(column) for column in layout.ignored[:10])
     more = len(layout.ignored) - 10
     shown += f" and {more} more" if more > 0 else ""
     return f"{name}:1: column(s) {shown} not used; ignored"
 
 
+def readable(column: str) -> str:
+    """A header column as shown in messages: bytes that are not UTF-8 and control characters
+    as ``\\xff``, never as Python's surrogate escapes; at most 80 characters."""
+    if column.isascii() and column.isprintable():
+        return column
+    text = column.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:80]
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def header_not_utf8(header: list[str]) -> str | None:
-    """Why a header holding bytes that are not UTF-8 is refused (its first such column, the
-    bad bytes and control characters shown as ``\\xff``), or ``None``."""
+    """Why a header lacking a required column most likely does: its first column holding
+    bytes that are not UTF-8 (a file saved in another encoding), or ``None``."""
     for number, column in enumerate(header, start=1):
         if not column.isascii() and not is_utf8(column):
-            raw = column.encode("utf-8", "surrogateescape")
-            text = raw.decode("utf-8", "backslashreplace")[:80]
-            shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+            shown = readable(column)
             return (
                 f"the header is not valid UTF-8 (column {number}: {shown}); save the file as UTF-8"
             )
@@ -179,9 +186,6 @@ def read_layout(reader: Iterator[list[str]], name: str) -> Layout:
         raise InputError(name, f"unreadable header: {exc}", line=1) from None
     except GZIP_ERRORS as exc:
         raise InputError(name, f"not a readable gzip file ({exc})") from None
-    not_utf8 = header_not_utf8(header)
-    if not_utf8:
-        raise InputError(name, not_utf8, line=1)
     names = [column.strip().lower() for column in header]
     if names and names[0].startswith(BOM):
         names[0] = names[0][len(BOM) :].strip()
@@ -192,7 +196,10 @@ def read_layout(reader: Iterator[list[str]], name: str) -> Layout:
         seen.add(column)
     missing = [column for column in REQUIRED if column not in names]
     if missing:
-        shown = ", ".join(header) if any(header) else "(empty)"
+        not_utf8 = header_not_utf8(header)
+        if not_utf8:
+            raise InputError(name, not_utf8, line=1)
+        shown = ", ".join(readable(column) for column in header) if any(header) else "(empty)"
         raise InputError(
             name,
             f"missing required column(s) {', '.join(missing)}; the header is: {shown}",

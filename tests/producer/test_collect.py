@@ -163,6 +163,16 @@ def test_unknown_columns_are_warned_about_and_ignored(tmp_path: Path) -> None:
     assert tags_of(collection, IMG_A) == {"k": ("", (2,))}
 
 
+def test_a_latin1_column_that_is_not_used_is_shown_readably_and_ignored(tmp_path: Path) -> None:
+    """Only the columns used must be UTF-8, in the header as in the rows: an Excel export's
+    ``café`` column in Latin-1 is warned about (as ``caf\\xe9``) and its rows are worked."""
+    content = f"image_id,key,café\n{IMG_A},k,crème\n".encode("latin-1")
+    collection = collect_text(tmp_path, content)
+    assert collection.warnings == [f"{tmp_path / 'in.csv'}:1: column(s) caf\\xe9 not used; ignored"]
+    assert tags_of(collection, IMG_A) == {"k": ("", (2,))}
+    assert collection.errors == []
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -173,11 +183,9 @@ def test_unknown_columns_are_warned_about_and_ignored(tmp_path: Path) -> None:
             b"image_id,k\xffey,value\n",
             ":1: the header is not valid UTF-8 (column 2: k\\xffey); save the file as UTF-8",
         ),
-        # Latin-1: only an ignored column is affected, the file is still refused (its rows are
-        # most likely Latin-1 too).
         (
-            "image_id,key,café\n".encode("latin-1"),
-            ":1: the header is not valid UTF-8 (column 3: caf\\xe9); save the file as UTF-8",
+            "image_id,clé,value\n".encode("latin-1"),
+            ":1: the header is not valid UTF-8 (column 2: cl\\xe9); save the file as UTF-8",
         ),
     ],
 )
