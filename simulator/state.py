@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,22 +59,30 @@ class ImageStore:
     def load_seed(self, path: Path, *, default_project_id: str) -> int:
         """Add the images and tags of a CSV (image_id,key,value[,project_id][,name]); return
         rows read. A row with an empty key adds an image without that tag (an untagged image).
-        Raises SeedError when the header has no image_id column."""
+        Raises SeedError when the header has no image_id column or the file cannot be read
+        (not UTF-8, malformed CSV, broken gzip), naming the line."""
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            reader = csv.DictReader(text)
-            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
-            if "image_id" not in reader.fieldnames:
-                raise SeedError(f"{path}: no image_id column")
-            count = 0
-            for row in reader:
-                project = (row.get("project_id") or "").strip() or default_project_id
-                image = (row.get("image_id") or "").strip()
-                if not image:
-                    continue
-                key = row.get("key") or ""
-                tags = {key: row.get("value") or ""} if key else {}
-                self.add_image(project, image, tags, name=(row.get("name") or "").strip())
-                count += 1
-            return count
+            # Decoded line by line, so that a line that is not UTF-8 is named.
+            reader = csv.DictReader(line.decode("utf-8-sig") for line in raw)
+            try:
+                return self._seed_rows(reader, path, default_project_id)
+            except (UnicodeDecodeError, csv.Error, gzip.BadGzipFile, EOFError) as exc:
+                reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                raise SeedError(f"{path}:{reader.line_num + 1}: {reason}") from None
+
+    def _seed_rows(self, reader: csv.DictReader[str], path: Path, default_project_id: str) -> int:
+        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+        if "image_id" not in reader.fieldnames:
+            raise SeedError(f"{path}: no image_id column")
+        count = 0
+        for row in reader:
+            project = (row.get("project_id") or "").strip() or default_project_id
+            image = (row.get("image_id") or "").strip()
+            if not image:
+                continue
+            key = row.get("key") or ""
+            tags = {key: row.get("value") or ""} if key else {}
+            self.add_image(project, image, tags, name=(row.get("name") or "").strip())
+            count += 1
+        return count

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,13 @@ SAMPLE = ("sample.csv", "--project-id", "0123456789abcdef0123456789abcdef", "--r
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A folder holding sample.csv, noimages.csv (no image_id column) and a sub-folder
-    ``somedir``."""
+    """A folder holding sample.csv, noimages.csv (no image_id column), latin1.csv (a row in
+    Latin-1 on line 3) and a sub-folder ``somedir``."""
     shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
     (tmp_path / "somedir").mkdir()
     (tmp_path / "noimages.csv").write_text("key,value\nenv,test\n")
+    latin1 = "image_id,key,value\n3b6c2f70-0000-4000-8000-000000000001,k,v\n{},café,v\n"
+    (tmp_path / "latin1.csv").write_bytes(latin1.format(uuid.uuid4()).encode("latin-1"))
     return tmp_path
 
 
@@ -76,6 +79,7 @@ FILE_MISTAKES = [
     (("simulator", "--latency-ms", "-5"), "'--latency-ms'"),
     (("simulator", "--token-ttl", "0"), "'--token-ttl'"),
     (("simulator", "--seed", "noimages.csv"), "noimages.csv: no image_id column"),
+    (("simulator", "--seed", "latin1.csv"), "latin1.csv:3: not valid UTF-8"),
     (("worker", "-c", "many"), "'--concurrency'"),
     (("exporter", "--port", "99999"), "'--port'"),
     # Permission bits say yes to root here; only trying to open the file says no.
