@@ -7,16 +7,47 @@ process with its exit code, or with the one line and code ``exits.error_line`` g
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
 from producer.commands import control, jobs, operations, select, watching
-from producer.exits import end_process, error_line
+from producer.exits import ReaderGone, end_process, end_reader_gone, error_line, is_reader_gone
 from simulator.cli import simulator
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@contextlib.contextmanager
+def _closed_pipe_is_reader_gone() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if is_reader_gone(exc):
+            raise ReaderGone from exc
+        raise
+
+
+class _Group(click.Group):
+    """The top group, which turns a write to a closed pipe (``tagsweep report JOB | head -1``)
+    into ``ReaderGone`` wherever it happens: while arguments are read (``--help``), while a
+    command runs, or when what it wrote is flushed at the end. click would otherwise end the
+    process with 1 itself, even outside its standalone mode."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _closed_pipe_is_reader_gone():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _closed_pipe_is_reader_gone():
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # here, not at exit, where Python would print the error
+        return result
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tagsweep")
 def cli() -> None:
     """Remove tags from Huawei Cloud IMS images in bulk, from CSV files."""
@@ -63,18 +94,31 @@ for _name, _text in SHORT_HELP.items():
 
 def main() -> None:
     """Entry point: run the command line; a command's return value is its exit code (none: 0);
-    an expected error is one line and its exit code (``exits.error_line``), never a traceback."""
+    an expected error is one line and its exit code (``exits.error_line``), never a traceback;
+    a reader gone (``| head -1``) ends it as SIGPIPE ends ``cat`` (``exits.end_reader_gone``)."""
+    try:
+        code = _command_line()
+    except ReaderGone:
+        end_reader_gone()
+    end_process(code)
+
+
+def _command_line() -> int:
+    """Run the command; its exit code, or its error's after printing the error's line."""
     try:
         code = cli.main(prog_name="tagsweep", standalone_mode=False)
+    except ReaderGone:
+        raise
     except (Exception, KeyboardInterrupt) as exc:
         mapped = error_line(exc)
         if mapped is None:
             raise
         line, code = mapped
-        click.echo(line, err=True)
+        with _closed_pipe_is_reader_gone():  # `2>&1 | head -0`: no reader for the line either
+            click.echo(line, err=True)
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    end_process(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

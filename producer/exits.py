@@ -8,7 +8,10 @@ job that ended; only ``cli.main`` ends the process, with ``error_line`` for an e
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import sys
 from enum import IntEnum
 from typing import TYPE_CHECKING, NoReturn
@@ -100,6 +103,29 @@ class _Ending:
 
 
 ENDING = _Ending()
+
+
+class ReaderGone(Exception):
+    """Raised (by ``cli``'s group) when standard output or error was closed by its reader:
+    ``tagsweep report JOB | head -1``. Not an ``OSError``: click would end the process with 1."""
+
+
+def is_reader_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write to a pipe whose reader has gone (EPIPE)."""
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def end_reader_gone() -> NoReturn:
+    """End as ``cat big | head`` ends ``cat``: killed by SIGPIPE, without a word (the shell
+    sees 141, and says nothing). Python ignores SIGPIPE so that a write fails with EPIPE
+    instead; by the time this runs, the error has gone up through every ``with`` (local
+    workers, a private Redis stopped), so only the ending is left. Nothing buffered for stdout
+    is flushed: its reader is gone."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)  # not reached: the signal has ended the process
 
 
 def end_process(code: int) -> NoReturn:

@@ -222,8 +222,10 @@ def _run(
     queued: list[str],
 ) -> ExitCode:
     env = dict(os.environ)
-    if isinstance(job, JobRequest) and not local.simulate:
-        load_credentials(env)  # without any, every chunk would fail while 0 rows/s showed
+    if not local.simulate:
+        # A run, a plan or an undo: without credentials every chunk would fail in the local
+        # workers while 0 rows/s showed. Checked before Redis starts or a job is written.
+        load_credentials(env)
     stack.enter_context(stopped_like_ctrl_c())
     redis_url = stack.enter_context(local_redis(env))
     check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)

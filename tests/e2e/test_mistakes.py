@@ -4,6 +4,7 @@ and nothing started or queued."""
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import uuid
@@ -107,6 +108,25 @@ def test_run_without_credentials_is_one_line_and_nothing_starts(
     assert not (workdir / ".tagsweep").exists()
 
 
+def test_undo_without_credentials_is_run_s_line_and_changes_nothing(
+    workdir: Path, e2e_redis_url: str
+) -> None:
+    """A finished --backup job, then `undo` with no credentials: it followed its undo job at
+    0 rows/s until Ctrl-C (the local workers failed every chunk); now run's one line, exit 2,
+    and not a key of the Redis written (no undo job, nothing queued)."""
+    env = user_env(REDIS_URL=e2e_redis_url, HOME=str(workdir))
+    done = run_cli(env, "run", "sample.csv", "--simulate", "--backup", "--rate", "200", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    job = re.findall(r"tagsweep undo ([0-9a-f]+)", done.stdout)[0]
+    client = redis.Redis.from_url(e2e_redis_url)
+    before = {key: client.dump(key) for key in client.scan_iter()}
+    undo = run_cli(env, "undo", job, cwd=workdir, timeout_s=60)
+    assert_one_line(undo, "no credentials")
+    assert undo.stderr == run_cli(env, "run", *SAMPLE, cwd=workdir).stderr  # run's very line
+    assert {key: client.dump(key) for key in client.scan_iter()} == before
+    client.close()
+
+
 def test_tagsweep_alone_prints_its_help(workdir: Path) -> None:
     result = run_cli(user_env(), cwd=workdir)
     assert result.stderr.startswith("Usage: tagsweep [OPTIONS] COMMAND"), result.stderr
@@ -150,7 +170,9 @@ def test_a_mistake_about_a_job_is_one_line_and_exit_2(
 ) -> None:
     port = e2e_redis_url.rsplit(":", 1)[1].split("/")[0]
     args = tuple({"JOB": job_id, "REDISPORT": port}.get(a, a) for a in args)
-    result = run_cli(user_env(REDIS_URL=e2e_redis_url), *args, cwd=workdir)
+    # Credentials (never used here) so that undo gets as far as the job.
+    env = user_env(REDIS_URL=e2e_redis_url, HUAWEICLOUD_SDK_AK="AK", HUAWEICLOUD_SDK_SK="SK")
+    result = run_cli(env, *args, cwd=workdir)
     assert_one_line(result, named.replace("JOB", job_id))
     assert not list(workdir.glob("*.csv.*"))
 
