@@ -121,7 +121,7 @@ def simulated(
     try:
         demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
         demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
-        options = dataclasses.replace(aimed.options, endpoint=sim.url)
+        options = dataclasses.replace(aimed.options, endpoint=sim.url, simulated=True)
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield dataclasses.replace(aimed, options=options), demo, collection
     finally:
@@ -146,7 +146,8 @@ def finish(client: redis.Redis, status: JobStatus, report: str) -> ExitCode:
     click.echo(render_status(status), err=err)
     click.echo(f"report      {'stdout' if err else report} ({rows:,} rows)", err=err)
     click.echo(f"worker log  {STATE_DIR / 'worker.log'}", err=err)
-    if job.options.backup and not err and status.counts.get("deleted", 0):
+    deleted = status.counts.get("deleted", 0)
+    if job.options.backup and not job.options.simulated and not err and deleted:
         click.echo(f"undo        tagsweep undo {job.job_id}  (re-creates the deleted tags)")
     if job.state in (JobState.ABORTED, JobState.CANCELLED) and job.options.mode is not Mode.PLAN:
         click.echo(

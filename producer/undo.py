@@ -54,6 +54,12 @@ def check_undoable(job: Job) -> None:
             f"job {job.job_id} ran without --backup: the values it deleted were not kept, "
             "so it cannot be undone"
         )
+    if options.simulated:
+        raise UndoRefused(
+            f"job {job.job_id} ran with --simulate, against a simulator that ended with the "
+            "run: nothing was deleted in the cloud. To try undo, run `tagsweep simulator` and "
+            "the job against it (README: Safety, the worked example)"
+        )
     if not job.state.finished:
         raise UndoRefused(
             f"job {job.job_id} is still {job.state.value}: let it finish (or cancel it with "

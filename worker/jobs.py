@@ -97,6 +97,8 @@ class JobOptions:
     match_values: bool = False
     # For an undo: the job whose deletions it reverses.
     undo_of: str | None = None
+    # Sent to ``run --simulate``'s own simulator, which ended with the run: nothing to undo.
+    simulated: bool = False
 
     @property
     def reads_first(self) -> bool:

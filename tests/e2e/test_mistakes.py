@@ -117,7 +117,7 @@ def test_undo_without_credentials_is_run_s_line_and_changes_nothing(
     env = user_env(REDIS_URL=e2e_redis_url, HOME=str(workdir))
     done = run_cli(env, "run", "sample.csv", "--simulate", "--backup", "--rate", "200", cwd=workdir)
     assert done.returncode == 0, done.stderr
-    job = re.findall(r"tagsweep undo ([0-9a-f]+)", done.stdout)[0]
+    job = re.findall(r"^job +([0-9a-f]+): delete with backup", done.stdout, re.MULTILINE)[0]
     client = redis.Redis.from_url(e2e_redis_url)
     before = {key: client.dump(key) for key in client.scan_iter()}
     undo = run_cli(env, "undo", job, cwd=workdir, timeout_s=60)
@@ -125,6 +125,27 @@ def test_undo_without_credentials_is_run_s_line_and_changes_nothing(
     assert undo.stderr == run_cli(env, "run", *SAMPLE, cwd=workdir).stderr  # run's very line
     assert {key: client.dump(key) for key in client.scan_iter()} == before
     client.close()
+
+
+def test_a_simulated_job_is_not_offered_for_undo_and_undo_refuses_it(
+    workdir: Path, e2e_redis_url: str
+) -> None:
+    """`run --simulate --backup` printed `undo tagsweep undo JOB`, and that undo then sent
+    (with the user's credentials) to the run's simulator, gone with the run."""
+    env = user_env(REDIS_URL=e2e_redis_url, HOME=str(workdir))
+    done = run_cli(env, "run", "sample.csv", "--simulate", "--backup", "--rate", "200", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "tagsweep undo" not in done.stdout + done.stderr
+    job = re.findall(r"^job +([0-9a-f]+): delete with backup", done.stdout, re.MULTILINE)[0]
+    with_credentials = {
+        **env,
+        "HUAWEICLOUD_SDK_AK": "AK",
+        "HUAWEICLOUD_SDK_SK": "SK",
+        "HUAWEICLOUD_SDK_PROJECT_ID": SAMPLE[2],
+        "TAGSWEEP_REGION": "r1",
+    }
+    undo = run_cli(with_credentials, "undo", job, cwd=workdir, timeout_s=60)
+    assert_one_line(undo, f"job {job} ran with --simulate")
 
 
 def test_tagsweep_alone_prints_its_help(workdir: Path) -> None:
