@@ -12,6 +12,7 @@ from celery import signals
 
 from worker.broker import QUEUE, app, settings, use_broker
 from worker.credentials import load_credentials
+from worker.errors import CredentialsError
 from worker.heartbeat import HeartbeatStep
 from worker.logs import configure_logging
 from worker.reaper import ReaperStep
@@ -53,8 +54,14 @@ def _say(msg: str, f: Any = None) -> None:
 
 
 def _check_credentials(**_: Any) -> None:
-    """Refuse to start without credentials, rather than fail every chunk."""
-    load_credentials(os.environ)
+    """Refuse to start without credentials, rather than fail every chunk: one error line and
+    exit 2 (for ``celery -A worker worker``; ``tagsweep worker`` checks before Celery starts).
+    Celery logs and ignores an error a signal handler raises; it lets SystemExit through."""
+    try:
+        load_credentials(os.environ)
+    except CredentialsError as exc:
+        logging.getLogger("tagsweep.worker").error("worker.refused: %s", exc)
+        raise SystemExit(2) from None
 
 
 def _init_process(**_: Any) -> None:

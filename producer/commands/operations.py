@@ -10,6 +10,7 @@ import click
 from producer.connection import job_redis
 from producer.errors import ConfigError
 from producer.redis_check import allow_eviction_option, check_redis
+from worker.credentials import load_credentials
 from worker.settings import Settings
 
 
@@ -39,6 +40,7 @@ def worker(
     without the check that Redis does not evict)."""
     from worker.app import app, setup_worker_logging
 
+    load_credentials(os.environ)  # none: one line, exit 2, before Celery starts
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
     check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
     # --quiet: no start-up banner, so stdout stays one JSON object a line.

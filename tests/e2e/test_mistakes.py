@@ -7,6 +7,7 @@ import gzip
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -146,6 +147,27 @@ def test_a_simulated_job_is_not_offered_for_undo_and_undo_refuses_it(
     }
     undo = run_cli(with_credentials, "undo", job, cwd=workdir, timeout_s=60)
     assert_one_line(undo, f"job {job} ran with --simulate")
+
+
+@pytest.mark.parametrize("command", [("tagsweep", "worker"), ("celery", "-A", "worker", "worker")])
+def test_a_worker_without_credentials_refuses_to_start(
+    workdir: Path, e2e_redis_url: str, command: tuple[str, ...]
+) -> None:
+    """It logged Celery's traceback of the signal handler, then started and took chunks it
+    could only fail; now one line and exit 2."""
+    env = user_env(REDIS_URL=e2e_redis_url, HOME=str(workdir))
+    if command[0] == "tagsweep":
+        result = run_cli(env, "worker", "-c", "1", cwd=workdir, timeout_s=60)
+        assert_one_line(result, "no credentials")
+        return
+    celery = [sys.executable, "-m", "celery", *command[1:], "-c", "1"]
+    done = subprocess.run(
+        celery, env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert "worker.refused: no credentials" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "ready" not in done.stderr
 
 
 def test_tagsweep_alone_prints_its_help(workdir: Path) -> None:
