@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -43,17 +44,44 @@ def cancel(job_id: str) -> None:
     default=("failed",),
     show_default=True,
     type=click.Choice([s.value for s in RowStatus if s is not RowStatus.INVALID]),
-    help="Statuses to queue again; repeatable.",
+    help="Statuses to send again; repeatable.",
 )
-def retry(job_id: str, only: tuple[str, ...]) -> None:
-    """Queue again the rows of JOB that ended in a status of --only (default: failed)."""
-    client = connect_redis(Settings.from_env().redis_url)
-    check_not_expired(client, job_id)
-    rows = retry_job(client, job_id, set(only))
-    from worker.broker import dispatch_chunk
+@workers_option
+@report_option("./tagsweep-report-JOB.csv")
+@click.option(
+    "--queue-only",
+    is_flag=True,
+    help="Only queue the rows for workers already running (what retry does with REDIS_URL).",
+)
+def retry(
+    job_id: str, only: tuple[str, ...], processes: int, report_path: str | None, queue_only: bool
+) -> ExitCode | None:
+    """Send again the rows of JOB that ended in a status of --only (default: failed).
 
-    queued = dispatch_pending(client, dispatch_chunk, job_id)
-    click.echo(f"{rows:,} row(s) in {queued} chunk(s) queued again for job {job_id}")
+    In a folder whose jobs live in the private Redis (./.tagsweep/, no REDIS_URL) it works
+    them like run: local workers, progress, report, run's exit codes. With REDIS_URL, or with
+    --queue-only, it only queues them for the workers already running.
+    """
+    from producer.embedded import holds_private_data
+    from producer.run import LocalRun, run_job
+
+    def make(client: redis.Redis) -> tuple[str, bool]:
+        check_not_expired(client, job_id)
+        rows = retry_job(client, job_id, set(only))
+        click.echo(f"{rows:,} row(s) of job {job_id} to send again", err=True)
+        return job_id, True
+
+    if queue_only or os.environ.get("REDIS_URL") or not holds_private_data():
+        client = connect_redis(Settings.from_env().redis_url)
+        check_not_expired(client, job_id)
+        rows = retry_job(client, job_id, set(only))
+        from worker.broker import dispatch_chunk
+
+        queued = dispatch_pending(client, dispatch_chunk, job_id)
+        click.echo(f"{rows:,} row(s) in {queued} chunk(s) queued again for job {job_id}")
+        return None
+    check_output(report_path)
+    return run_job(make, LocalRun(processes=processes, report=report_path))
 
 
 @click.command(short_help="Re-create the tags a --backup job deleted.")

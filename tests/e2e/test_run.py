@@ -128,3 +128,47 @@ def test_run_simulate_prints_each_invalid_row_once(tmp_path: Path) -> None:
     result = run_cli(user_env(), "run", "j.csv", "--simulate", "--skip-invalid", cwd=tmp_path)
     assert result.returncode == 1, result.stderr  # the invalid row ends not deleted
     assert result.stderr.count("j.csv:3: image_id 'bad' is not a UUID") == 1, result.stderr
+
+
+def test_retry_in_a_run_folder_works_the_failed_rows_in_its_private_redis(
+    tmp_path: Path, start_sim_process: Callable[..., SimProcess]
+) -> None:
+    """`run` (no REDIS_URL) left rows failed; `retry JOB` beside it said `no job` (it looked in
+    the default Redis). It now finds the job in ./.tagsweep/ and works the rows as undo does;
+    without credentials it is run's one line, exit 2, and the job is left as it was."""
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    header = ["image_id", "key", "value"]
+    seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
+    write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
+    sim = start_sim_process(seed)
+    sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
+    env = user_env(
+        HUAWEICLOUD_SDK_AK=TEST_AK,
+        HUAWEICLOUD_SDK_SK=TEST_SK,
+        TAGSWEEP_ENDPOINT=sim.url,
+        HUAWEICLOUD_SDK_PROJECT_ID=TEST_PROJECT,
+        TAGSWEEP_REGION="r1",
+        HOME=str(tmp_path),
+    )
+    once = ("--rate", "200", "--max-attempts", "1", "--breaker-min", "1000")
+    first = run_cli(env, "run", "job.csv", *once, "--report", "first.csv", cwd=tmp_path)
+    assert first.returncode == 1, first.stderr
+    failed = sum(row["status"] == "failed" for row in read_report(tmp_path / "first.csv"))
+    assert 0 < failed < 40
+    job_id = re.findall(r"^job +([0-9a-f]{16}):", first.stdout, re.MULTILINE)[0]
+    sim.post("/_sim/faults", {"fail_rates": {}})
+
+    bare = {k: v for k, v in env.items() if not k.startswith("HUAWEICLOUD_SDK_")}
+    refused = run_cli(bare, "retry", job_id, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("tagsweep: no credentials"), refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    shown = run_cli(env, "status", job_id, "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["counts"].get("failed") == failed  # nothing reset
+
+    again = run_cli(env, "retry", job_id, "--report", "again.csv", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    report = read_report(tmp_path / "again.csv")
+    assert len(report) == 40
+    assert {row["status"] for row in report} == {"deleted"}
+    assert sim.stats()["deletions"] == 40
