@@ -42,6 +42,11 @@ def retry_job(
     job = read_job(client, job_id)
     if not job.state.finished:
         raise JobStateError(f"job {job_id} is {job.state.value}; retry it once it has finished")
+    if job.options.simulated:
+        raise JobStateError(
+            f"job {job_id} ran with --simulate, against a simulator that ended with the run: "
+            "run the same command again (with --simulate --new to start over)"
+        )
     store = JobStore(client)
     rows = store.rows_in(job_id, job.chunks, statuses)
     if not rows:

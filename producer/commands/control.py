@@ -65,16 +65,17 @@ def retry(
     from producer.embedded import holds_private_data
     from producer.run import LocalRun, run_job
 
-    def make(client: redis.Redis) -> tuple[str, bool]:
+    def reset(client: redis.Redis) -> int:
         check_not_expired(client, job_id)
-        rows = retry_job(client, job_id, set(only))
-        click.echo(f"{rows:,} row(s) of job {job_id} to send again", err=True)
+        return retry_job(client, job_id, set(only))
+
+    def make(client: redis.Redis) -> tuple[str, bool]:
+        click.echo(f"{reset(client):,} row(s) of job {job_id} to send again", err=True)
         return job_id, True
 
     if queue_only or os.environ.get("REDIS_URL") or not holds_private_data():
         client = connect_redis(Settings.from_env().redis_url)
-        check_not_expired(client, job_id)
-        rows = retry_job(client, job_id, set(only))
+        rows = reset(client)
         from worker.broker import dispatch_chunk
 
         queued = dispatch_pending(client, dispatch_chunk, job_id)

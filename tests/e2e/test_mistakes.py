@@ -128,7 +128,7 @@ def test_undo_without_credentials_is_run_s_line_and_changes_nothing(
     client.close()
 
 
-def test_a_simulated_job_is_not_offered_for_undo_and_undo_refuses_it(
+def test_a_simulated_job_is_not_offered_for_undo_and_undo_and_retry_refuse_it(
     workdir: Path, e2e_redis_url: str
 ) -> None:
     """`run --simulate --backup` printed `undo tagsweep undo JOB`, and that undo then sent
@@ -147,6 +147,8 @@ def test_a_simulated_job_is_not_offered_for_undo_and_undo_refuses_it(
     }
     undo = run_cli(with_credentials, "undo", job, cwd=workdir, timeout_s=60)
     assert_one_line(undo, f"job {job} ran with --simulate")
+    retry = run_cli(with_credentials, "retry", job, "--only", "deleted", cwd=workdir)
+    assert_one_line(retry, f"job {job} ran with --simulate")
 
 
 @pytest.mark.parametrize("command", [("tagsweep", "worker"), ("celery", "-A", "worker", "worker")])
