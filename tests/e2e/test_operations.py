@@ -165,9 +165,11 @@ def test_forget_waits_for_the_workers_to_let_go_of_a_cancelled_job(
 ) -> None:
     """Straight after ``cancel`` the workers still hold chunks (they mark their rows cancelled):
     ``forget`` refuses in one line; once they let go it deletes every key of the job, and
-    nothing of it comes back (status and report say there is no such job)."""
+    nothing of it comes back (status and report say there is no such job). Each call takes 3 s,
+    so that a worker is still in the middle of one when ``forget`` first asks (waiting for a
+    send slot, a worker sees the cancel within 0.25 s)."""
     seed, job_csv = tag_files(tmp_path, 300)
-    held = scene(seed)
+    held = scene(seed, "--latency-ms", "3000")
     env = held.env
     job_id = held.submit(job_csv, "--rate", "2", "--new")
     held.wait(job_id, timeout_s=30, until=lambda s: s.job.state == "running")
