@@ -218,6 +218,19 @@ def user_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def sim_user_env(sim: SimProcess, *, sk: str = TEST_SK, **extra: str) -> dict[str, str]:
+    """A user's environment (no REDIS_URL: the private Redis) aimed at ``sim`` with its AK and
+    ``sk``."""
+    return user_env(
+        HUAWEICLOUD_SDK_AK=TEST_AK,
+        HUAWEICLOUD_SDK_SK=sk,
+        TAGSWEEP_ENDPOINT=sim.url,
+        HUAWEICLOUD_SDK_PROJECT_ID=TEST_PROJECT,
+        TAGSWEEP_REGION="r1",
+        **extra,
+    )
+
+
 def run_cli(
     env: dict[str, str], *args: str, cwd: Path | None = None, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -19,12 +19,10 @@ import redis
 from producer.local import tagsweep_command
 from tests.helpers import (
     REPO,
-    TEST_AK,
-    TEST_PROJECT,
-    TEST_SK,
     SimProcess,
     read_report,
     run_cli,
+    sim_user_env,
     user_env,
     write,
 )
@@ -37,16 +35,6 @@ def scene(tmp_path: Path, images: int) -> tuple[Path, list[str]]:
     seed = write(tmp_path / "seed.csv", header, [[i, k, "a"] for i in ids for k in ("env", "x")])
     write(tmp_path / "job.csv", header, [[i, k, "a"] for i in ids for k in ("env", "x")])
     return seed, ids
-
-
-def sim_env(sim: SimProcess, sk: str = TEST_SK) -> dict[str, str]:
-    return user_env(
-        HUAWEICLOUD_SDK_AK=TEST_AK,
-        HUAWEICLOUD_SDK_SK=sk,
-        TAGSWEEP_ENDPOINT=sim.url,
-        HUAWEICLOUD_SDK_PROJECT_ID=TEST_PROJECT,
-        TAGSWEEP_REGION="r1",
-    )
 
 
 def private_redis(tmp_path: Path, timeout_s: float = 30) -> redis.Redis:
@@ -72,7 +60,7 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
     sim = start_sim_process(seed)
     command = ("run", "job.csv", "--backup", "--rate", "200", "--report", "out.csv")
 
-    first = run_cli(sim_env(sim, sk="a-wrong-sk"), *command, cwd=tmp_path)
+    first = run_cli(sim_user_env(sim, sk="a-wrong-sk"), *command, cwd=tmp_path)
     assert first.returncode == 3, first.stderr
     assert "resume      fix the cause, then run the same command again" in first.stdout
     assert "tagsweep undo" not in first.stdout  # nothing was deleted: nothing to undo
@@ -87,7 +75,7 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
     assert cancelled[0]["error_message"].startswith("AK/SK signature refused")
     assert sim.stats()["deletions"] == 0
 
-    second = run_cli(sim_env(sim), *command, cwd=tmp_path)
+    second = run_cli(sim_user_env(sim), *command, cwd=tmp_path)
     assert second.returncode == 1, second.stderr  # the refused rows stay unauthorized (final)
     assert f"job {job_id} was aborted: AK/SK signature refused" in second.stderr
     assert f"resuming its {len(cancelled):,} unsent rows" in second.stderr
@@ -99,7 +87,7 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
     # One call per image whose rows were unsent; none for the rows final before.
     assert sim.stats()["deletions"] == len({r["image_id"] for r in cancelled})
 
-    fresh = run_cli(sim_env(sim), *command, "--new", cwd=tmp_path)
+    fresh = run_cli(sim_user_env(sim), *command, "--new", cwd=tmp_path)
     assert "resuming" not in fresh.stderr
     assert job_of(fresh.stdout) != job_id
 
@@ -110,7 +98,7 @@ def test_a_cancelled_run_run_again_finishes_and_its_rate_counts_only_this_pass(
     """The rate after the resume is measured over the rows this pass worked, not all done."""
     seed, _ids = scene(tmp_path, 400)
     sim = start_sim_process(seed)
-    env = sim_env(sim)
+    env = sim_user_env(sim)
     command = tagsweep_command("run", "job.csv", "--rate", "40", "--report", "out.csv")
     first = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -20,12 +20,10 @@ import redis
 from producer.local import tagsweep_command
 from tests.helpers import (
     REPO,
-    TEST_AK,
-    TEST_PROJECT,
-    TEST_SK,
     SimProcess,
     read_report,
     run_cli,
+    sim_user_env,
     user_env,
     write,
 )
@@ -84,13 +82,7 @@ def test_an_interrupted_run_is_resumed_by_running_it_again(
     seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
     write(tmp_path / "job.csv", header, [[i, k, "a"] for i in ids for k in ("env", "x")])
     sim = start_sim_process(seed)
-    env = user_env(
-        HUAWEICLOUD_SDK_AK=TEST_AK,
-        HUAWEICLOUD_SDK_SK=TEST_SK,
-        TAGSWEEP_ENDPOINT=sim.url,
-        HUAWEICLOUD_SDK_PROJECT_ID=TEST_PROJECT,
-        TAGSWEEP_REGION="r1",
-    )
+    env = sim_user_env(sim)
     command = tagsweep_command("run", "job.csv", "--rate", "40", "--report", "out.csv")
     first = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -142,14 +134,7 @@ def test_retry_in_a_run_folder_works_the_failed_rows_in_its_private_redis(
     write(tmp_path / "job.csv", header, [[i, "env", "a"] for i in ids])
     sim = start_sim_process(seed)
     sim.post("/_sim/faults", {"fail_rates": {"503": 0.5}})
-    env = user_env(
-        HUAWEICLOUD_SDK_AK=TEST_AK,
-        HUAWEICLOUD_SDK_SK=TEST_SK,
-        TAGSWEEP_ENDPOINT=sim.url,
-        HUAWEICLOUD_SDK_PROJECT_ID=TEST_PROJECT,
-        TAGSWEEP_REGION="r1",
-        HOME=str(tmp_path),
-    )
+    env = sim_user_env(sim, HOME=str(tmp_path))
     once = ("--rate", "200", "--max-attempts", "1", "--breaker-min", "1000")
     first = run_cli(env, "run", "job.csv", *once, "--report", "first.csv", cwd=tmp_path)
     assert first.returncode == 1, first.stderr
