@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from producer.errors import JobStateError
+from producer.errors import JobStateError, SimulatedJob
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
@@ -43,9 +43,8 @@ def retry_job(
     if not job.state.finished:
         raise JobStateError(f"job {job_id} is {job.state.value}; retry it once it has finished")
     if job.options.simulated:
-        raise JobStateError(
-            f"job {job_id} ran with --simulate, against a simulator that ended with the run: "
-            "run the same command again (with --simulate --new to start over)"
+        raise SimulatedJob(
+            job_id, "run the same command again (with --simulate --new to start over)"
         )
     store = JobStore(client)
     rows = store.rows_in(job_id, job.chunks, statuses)

@@ -88,6 +88,17 @@ class UndoRefused(TagsweepError):
     """Raised when a job cannot be undone; the message says why and what to do."""
 
 
+class SimulatedJob(TagsweepError):
+    """Raised when undo or retry is asked of a ``run --simulate`` job: its simulator ended with
+    the run, and nothing was deleted in the cloud. ``advice``: what to do instead."""
+
+    def __init__(self, job_id: str, advice: str) -> None:
+        super().__init__(
+            f"job {job_id} ran with --simulate, against a simulator that ended with the run: "
+            + advice
+        )
+
+
 class WorkersGone(TagsweepError):
     """Raised when every local worker process has exited while the job still runs."""
 

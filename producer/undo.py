@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from producer.errors import UndoRefused
+from producer.errors import SimulatedJob, UndoRefused
 from producer.retention import keep_of, record_keep
 from producer.status import read_job
 from producer.store import JobStore
@@ -55,10 +55,10 @@ def check_undoable(job: Job) -> None:
             "so it cannot be undone"
         )
     if options.simulated:
-        raise UndoRefused(
-            f"job {job.job_id} ran with --simulate, against a simulator that ended with the "
-            "run: nothing was deleted in the cloud. To try undo, run `tagsweep simulator` and "
-            "the job against it (README: Safety, the worked example)"
+        raise SimulatedJob(
+            job.job_id,
+            "nothing was deleted in the cloud. To try undo, run `tagsweep simulator` and the "
+            "job against it (README: Safety, the worked example)",
         )
     if not job.state.finished:
         raise UndoRefused(
