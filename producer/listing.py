@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from producer.errors import ListingFailed
-from worker.client import ImsClient
+from worker.cloud.client import ImsClient
+from worker.cloud.outcomes import Outcome
+from worker.cloud.query import PAGE_LIMIT, ImageQuery, QueryPage, Resource
 from worker.jobs import JobOptions
-from worker.outcomes import Outcome
-from worker.query import PAGE_LIMIT, ImageQuery, QueryPage, Resource
-from worker.ratelimit import SharedRateLimiter, Throttling
-from worker.retrying import Sent, call_under_rate
+from worker.limits.limiter import SharedRateLimiter, Throttling
+from worker.limits.retrying import Sent, call_under_rate
 
 DEFAULT_MAX_PASSES = 5
 
@@ -34,7 +34,7 @@ DEFAULT_MAX_PASSES = 5
 @dataclass
 class Caller:
     """Makes one query call under the shared rate limit, retrying what is worth it
-    (``worker.retrying``, as the workers' calls are)."""
+    (``worker.limits.retrying``, as the workers' calls are)."""
 
     client: ImsClient
     limiter: SharedRateLimiter

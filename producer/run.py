@@ -35,7 +35,7 @@ from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
 from simulator.config import SimulatorConfig
-from worker.credentials import load_credentials
+from worker.cloud.credentials import load_credentials
 from worker.jobs import JobState, Mode
 
 if TYPE_CHECKING:

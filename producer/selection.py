@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from producer.errors import SelectionRefused
-from worker.query import ImageQuery, Resource, TagTerm
+from worker.cloud.query import ImageQuery, Resource, TagTerm
 
 CSV_COLUMNS = ("image_id", "key", "value", "project_id")
 # The API's filters, as select's options name them.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from simulator.config import SimulatorConfig
-from worker.signing import (
+from worker.cloud.signing import (
     DATE_FORMAT,
     DATE_HEADER,
     compute_signature,

@@ -30,14 +30,14 @@ from producer.local import LocalSimulator, LocalWorker, tagsweep_command
 from producer.status import JobStatus, read_status
 from simulator.server import RunningSimulator
 from worker import keys
-from worker.auth import AkSkAuth
-from worker.client import ImsClient
-from worker.credentials import AkSkCredentials
+from worker.cloud.auth import AkSkAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import AkSkCredentials
 from worker.engine import EngineContext
 from worker.formats import decode_results, encode_chunk
 from worker.jobs import JobOptions
+from worker.limits.limiter import SharedRateLimiter, bucket_key
 from worker.model import ImageBatch, TagRows
-from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.store import ResultStore
 
 TEST_AK = "TESTAKEXAMPLE0000001"

@@ -68,8 +68,8 @@ REDIS_EXCEPTIONS: dict[str, str] = {
     "producer/store/": "the command line's job store: every job read and write of the commands",
     "worker/store/": "the workers' stores: jobs, rows and results, leases, tokens, server checks",
     # Not a job's data: the shared schedule of the rate limit, kept by its own scripts (one call
-    # reserves a send slot for every worker at once; worker/ratelimit.py says why).
-    "worker/ratelimit.py": "the rate limiter's schedule, reserved and cut by its own scripts",
+    # reserves a send slot for every worker at once; worker/limits/limiter.py says why).
+    "worker/limits/limiter.py": "the rate limiter's schedule, reserved and cut by its own scripts",
 }
 
 # A receiver is taken for a Redis client or pipeline when its name says so (these names, or any

@@ -11,7 +11,7 @@ import celery.apps.worker as celery_worker_app
 from celery import signals
 
 from worker.broker import QUEUE, app, settings, use_broker
-from worker.credentials import load_credentials
+from worker.cloud.credentials import load_credentials
 from worker.errors import CredentialsError
 from worker.heartbeat import HeartbeatStep
 from worker.logs import configure_logging

@@ -29,7 +29,7 @@ WORKERS = f"{PREFIX}:workers"
 class JobField:
     """The fields of the job record (``job``), each with what it holds and who writes it.
     The command line, the workers' stores and ``worker.jobs.Job.from_record`` name them
-    through these; the Lua scripts (worker/lua/, worker/ratescripts.py) spell them in their
+    through these; the Lua scripts (worker/lua/, worker/limits/scripts.py) spell them in their
     text."""
 
     # Written by submit (and undo) when the job is written, never changed after.
@@ -204,13 +204,13 @@ def token_cache(identity_digest: str, project_id: str) -> str:
 
 def token_lock(identity_digest: str, project_id: str) -> str:
     """String: "1" while one worker renews that token (SET NX, 15 s): renewal is single-flight
-    across hosts. Written and deleted by that worker (``worker.tokencache``)."""
+    across hosts. Written and deleted by that worker (``worker.cloud.tokencache``)."""
     return f"{token_cache(identity_digest, project_id)}:renewing"
 
 
 def rate_bucket(endpoint: str, identity: str) -> str:
     """Hash: the shared send schedule of one (endpoint, identity), written by every worker's
-    limiter (worker/ratescripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
+    limiter (worker/limits/scripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
     ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was measured to
     accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the
     limit a 429 message named), ``hold`` ("1" while a window's quota is spent), ``probe_at``,

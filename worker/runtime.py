@@ -11,15 +11,15 @@ from typing import Any, TypeVar
 import aiohttp
 import redis.asyncio as aioredis
 
-from worker.auth import Auth, make_auth
-from worker.client import ImsClient
-from worker.credentials import CredentialSources, PasswordCredentials, load_credentials
+from worker.cloud.auth import Auth, make_auth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import CredentialSources, PasswordCredentials, load_credentials
+from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
+from worker.limits.limiter import SharedRateLimiter, bucket_key
 from worker.logs import REDACTOR
-from worker.ratelimit import SharedRateLimiter, bucket_key
 from worker.settings import Settings
 from worker.store import ResultStore
-from worker.tokencache import RedisTokenCache
 
 T = TypeVar("T")
 DEFAULT_IAM_ENDPOINT = "https://iam.myhuaweicloud.com"

@@ -10,7 +10,7 @@ import click
 from producer.connection import job_redis
 from producer.errors import ConfigError
 from producer.redis_check import allow_eviction_option, check_redis
-from worker.credentials import load_credentials
+from worker.cloud.credentials import load_credentials
 from worker.settings import Settings
 
 

@@ -22,9 +22,9 @@ from producer.options import JOB_DEFAULTS
 from producer.planning import format_duration
 from producer.progress import CountBar
 from producer.selection import CSV_COLUMNS, KeyChoice, build_query, choose_keys
-from worker.credentials import CredentialSources, load_credentials
+from worker.cloud.credentials import CredentialSources, load_credentials
+from worker.cloud.query import ImageQuery
 from worker.jobs import JobOptions
-from worker.query import ImageQuery
 
 if TYPE_CHECKING:
     # Imported where used: aiohttp and the worker's runtime would slow every command's start.
@@ -156,7 +156,7 @@ def _target(region: str | None, endpoint: str | None, output: str) -> str:
         raise SelectionRefused("no region: give --region (or TAGSWEEP_REGION) or --endpoint")
     if output != "-" and not Path(output).parent.is_dir():
         raise SelectionRefused(f"{output}: no such directory")
-    from worker.client import ims_endpoint
+    from worker.cloud.client import ims_endpoint
 
     return ims_endpoint(region or "", endpoint)
 

@@ -64,8 +64,9 @@ def throttled_shares(timeline: dict[str, list[int]], *, split_s: int) -> tuple[f
 
 # A window of minutes, scaled down: what matters is a window many seconds long whose quota goes
 # in a few seconds at --rate, and enough calls per window that its probes (one per thirtieth of
-# the window, worker/ratescripts.py) stay a small share. 600 per 10 s keeps the calls per window and
-# the window's 30 probes of the 600/30s this test had, in a third of the time (51 s -> ~20 s).
+# the window, worker/limits/scripts.py) stay a small share. 600 per 10 s keeps the calls per
+# window and the window's 30 probes of the 600/30s this test had, in a third of the time
+# (51 s -> ~20 s).
 WINDOW_IMAGES = 1200
 WINDOW_LIMIT, WINDOW_S = 600, 10
 WINDOW_RATE = WINDOW_LIMIT / WINDOW_S

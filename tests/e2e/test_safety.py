@@ -29,9 +29,9 @@ from tests.helpers import (
     write_csv,
 )
 from worker import keys
-from worker.auth import AkSkAuth
-from worker.client import ImsClient
-from worker.credentials import AkSkCredentials
+from worker.cloud.auth import AkSkAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import AkSkCredentials
 from worker.model import Tag
 
 COLUMNS = ["image_id", "key", "value"]

@@ -15,12 +15,12 @@ import pytest
 from producer.listing import Caller, ListingFailed, Pass, distrust, list_project
 from simulator.query import CHURN_KEY
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, Clock, new_image_id, write_csv
-from worker.auth import AkSkAuth
-from worker.client import ImsClient
-from worker.credentials import AkSkCredentials
+from worker.cloud.auth import AkSkAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import AkSkCredentials
+from worker.cloud.query import ImageQuery, Resource, TagTerm
 from worker.jobs import JobOptions
-from worker.query import ImageQuery, Resource, TagTerm
-from worker.ratelimit import SharedRateLimiter
+from worker.limits.limiter import SharedRateLimiter
 
 QUERY = ImageQuery(tags=(TagTerm("env", ("staging",)),))
 IMAGES = [new_image_id() for _ in range(25)]

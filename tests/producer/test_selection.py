@@ -7,8 +7,8 @@ import json
 import pytest
 
 from producer.selection import SelectionRefused, build_query, choose_keys, parse_term
+from worker.cloud.query import ImageQuery, Resource, TagTerm, parse_page
 from worker.model import Tag
-from worker.query import ImageQuery, Resource, TagTerm, parse_page
 
 
 def test_a_term_is_a_key_alone_or_a_key_with_values() -> None:

@@ -18,9 +18,9 @@ from yarl import URL
 
 from simulator.config import SimUser
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
-from worker.auth import AkSkAuth
-from worker.credentials import AkSkCredentials
-from worker.outcomes import classify_response
+from worker.cloud.auth import AkSkAuth
+from worker.cloud.credentials import AkSkCredentials
+from worker.cloud.outcomes import classify_response
 
 Start = Callable[..., Any]
 IMAGE = new_image_id()

@@ -13,9 +13,9 @@ import pytest
 
 from simulator.limits import RateLimit, Throttle
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
-from worker.auth import AkSkAuth
-from worker.client import ImsClient
-from worker.credentials import AkSkCredentials
+from worker.cloud.auth import AkSkAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import AkSkCredentials
 
 Start = Callable[..., Any]
 

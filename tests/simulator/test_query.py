@@ -13,11 +13,11 @@ import pytest
 from simulator.ims import BadRequest
 from simulator.query import Query, parse_query
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
-from worker.auth import AkSkAuth
-from worker.client import ImsClient
-from worker.credentials import AkSkCredentials
-from worker.outcomes import OutcomeKind
-from worker.query import ImageQuery, TagTerm
+from worker.cloud.auth import AkSkAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import AkSkCredentials
+from worker.cloud.outcomes import OutcomeKind
+from worker.cloud.query import ImageQuery, TagTerm
 
 
 def q(**body: Any) -> Query:

@@ -16,7 +16,7 @@ import structlog
 
 from tests.helpers import IMAGES, JOB, TEST_PROJECT, results, setup, write_csv
 from worker import keys
-from worker.client import ImsClient
+from worker.cloud.client import ImsClient
 from worker.engine import run_chunk
 from worker.formats import encode_chunk
 from worker.jobs import JobState
@@ -109,8 +109,8 @@ async def test_a_wrong_iam_password_aborts_the_job_without_calling_ims(
     aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
 ) -> None:
     from simulator.config import SimUser
-    from worker.auth import TokenAuth
-    from worker.credentials import PasswordCredentials
+    from worker.cloud.auth import TokenAuth
+    from worker.cloud.credentials import PasswordCredentials
 
     server = await start_sim(seed, users=(SimUser("u", "right", "d"),))
     ctx = await setup(aredis, session, server)

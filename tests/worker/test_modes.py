@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.modes import Decision, decide, status_for
 from worker.jobs import JobOptions, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
-from worker.outcomes import Outcome, OutcomeKind
 
 SAME, OTHER, GONE = TagRows("a", "1", (0,)), TagRows("b", "2", (1,)), TagRows("c", "3", (2,))
 BATCH = ImageBatch("r", "p", "img", (SAME, OTHER, GONE))

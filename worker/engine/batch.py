@@ -1,6 +1,6 @@
 """Working one batch (one image's tags): the read first when the job reads first, what the
 job's mode decides from it (``worker.engine.modes``), and each call made under the shared
-rate with retries (``worker.retrying``), its rows recorded by the chunk."""
+rate with retries (``worker.limits.retrying``), its rows recorded by the chunk."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.calls import Action, Line, call_ims, line_for
 from worker.engine.modes import Decision, decide, status_for
 from worker.engine.probe import Turn
 from worker.engine.recording import fields, result_of
+from worker.limits.limiter import Throttling
+from worker.limits.retrying import Sent, call_under_rate
 from worker.model import ImageBatch
-from worker.outcomes import Outcome, OutcomeKind
-from worker.ratelimit import Throttling
-from worker.retrying import Sent, call_under_rate
 
 if TYPE_CHECKING:
     from worker.engine.chunk import ChunkRun

@@ -4,10 +4,10 @@ in Redis, all workers together)."""
 
 from __future__ import annotations
 
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.calls import IAM_REFUSED
 from worker.engine.stopping import StopCheck
 from worker.jobs import JobOptions
-from worker.outcomes import Outcome, OutcomeKind
 from worker.store import Recorded
 
 

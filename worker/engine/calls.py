@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from worker.client import ImsClient, ims_endpoint
+from worker.cloud.client import ImsClient, ims_endpoint
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.context import EngineContext
 from worker.errors import AuthError
 from worker.jobs import Api
+from worker.limits.limiter import SharedRateLimiter
 from worker.model import ImageBatch
-from worker.outcomes import Outcome, OutcomeKind
-from worker.ratelimit import SharedRateLimiter
 
 # The calls a batch can make: read its image's tags, delete them, or re-create them (undo).
 Action = Literal["list", "delete", "create"]

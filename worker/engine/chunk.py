@@ -21,8 +21,8 @@ from worker.engine.recorder import FLUSH_AGE_S
 from worker.engine.recording import ChunkRecording
 from worker.engine.stopping import StopCheck
 from worker.jobs import Job, JobState, RowResult
+from worker.limits.retrying import Sent
 from worker.model import ImageBatch, RowStatus
-from worker.retrying import Sent
 from worker.store import Recorded
 
 log = structlog.get_logger("tagsweep.worker")

@@ -9,9 +9,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from worker.client import ImsClient
+from worker.cloud.client import ImsClient
 from worker.engine.progress import ProgressLog
-from worker.ratelimit import SharedRateLimiter
+from worker.limits.limiter import SharedRateLimiter
 from worker.store import ResultStore
 
 ClientFor = Callable[[str], ImsClient]

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.calls import Action
 from worker.jobs import JobOptions, Mode
 from worker.model import ImageBatch, RowStatus, TagRows
-from worker.outcomes import Outcome, OutcomeKind
 
 # What the read kept per row (the first ref of each tag): the value found, None if absent.
 Kept = Mapping[int, str | None]

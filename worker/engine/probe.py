@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.calls import IAM_REFUSED
 from worker.engine.context import EngineContext
-from worker.outcomes import Outcome, OutcomeKind
 
 PROBE_TTL_MS = 30_000
 # How often a call waiting for the probe's answer looks again.

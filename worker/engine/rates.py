@@ -7,8 +7,8 @@ import structlog
 
 from worker.engine.context import EngineContext
 from worker.jobs import Job
+from worker.limits.limiter import Throttling
 from worker.model import CloudLimit
-from worker.ratelimit import Throttling
 
 log = structlog.get_logger("tagsweep.worker")
 

@@ -12,13 +12,13 @@ from dataclasses import replace
 
 import structlog
 
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.calls import Action
 from worker.engine.context import EngineContext
 from worker.engine.recorder import Recorder
 from worker.jobs import Job, RowResult
+from worker.limits.retrying import Sent
 from worker.model import ImageBatch, RowStatus
-from worker.outcomes import Outcome, OutcomeKind
-from worker.retrying import Sent
 from worker.store import CallTally, Recorded
 
 log = structlog.get_logger("tagsweep.worker")

@@ -1,4 +1,4 @@
-"""Sealed IAM tokens in Redis (``worker.tokencache`` seals and opens them; Redis only keeps
+"""Sealed IAM tokens in Redis (``worker.cloud.tokencache`` seals and opens them; Redis only keeps
 the sealed text), and the short lock that makes a renewal single-flight across hosts."""
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ import pytest
 
 from tests.helpers import Clock
 from worker import keys
+from worker.limits.limiter import SharedRateLimiter, bucket_key
+from worker.limits.tuning import RateTuning
 from worker.model import CloudLimit
-from worker.ratelimit import SharedRateLimiter, bucket_key
-from worker.ratetuning import RateTuning
 
 WINDOW = CloudLimit(600, 30)
 

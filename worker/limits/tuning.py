@@ -1,13 +1,13 @@
-"""The tunables of the shared rate limiter (worker/ratelimit.py) and how its scripts
-(worker/ratescripts.py) take them. Why each value: docs/decisions.md, Limits.
+"""The tunables of the shared rate limiter (worker/limits/limiter.py) and how its scripts
+(worker/limits/scripts.py) take them. Why each value: docs/decisions.md, Limits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker.limits.slots import Permit
 from worker.model import CloudLimit
-from worker.rateslots import Permit
 
 MEMORY_TTL_S = 30 * 24 * 3600
 

@@ -1,4 +1,4 @@
-"""What one process holds of a shared rate schedule (worker/ratelimit.py): the slots of its
+"""What one process holds of a shared rate schedule (worker/limits/limiter.py): the slots of its
 last block not yet handed out, and the time before which asking Redis for more is known to be
 refused (the schedule is booked to the horizon).
 """

@@ -1,4 +1,4 @@
-"""The shared retry loop (``worker.retrying``): attempts, free 429s, stops, backoff sleeps."""
+"""The shared retry loop (``worker.limits.retrying``): attempts, free 429s, stops, backoff."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 from tests.helpers import Clock
 from worker import keys
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.jobs import JobOptions
+from worker.limits.limiter import SharedRateLimiter, Throttling
+from worker.limits.retrying import Sent, Stopped, call_under_rate
 from worker.model import CloudLimit
-from worker.outcomes import Outcome, OutcomeKind
-from worker.ratelimit import SharedRateLimiter, Throttling
-from worker.retrying import Sent, Stopped, call_under_rate
 
 
 class Script:

@@ -1,6 +1,6 @@
 """Lua scripts of the shared rate limit: one atomic step each on Redis time.
 
-worker/ratelimit.py says how the limit behaves; the keys are built in worker/keys.py
+worker/limits/limiter.py says how the limit behaves; the keys are built in worker/keys.py
 (``rate_bucket``, ``rate_memory``, ``rate_accepted``, ``rate_throttled``) and passed in KEYS.
 Times are in ms, with a fraction (rates of hundreds a second need it). ``ARGV[1]`` may give
 the time instead of Redis (tests: an injected clock); empty in production.

@@ -14,11 +14,11 @@ from simulator.config import SimUser
 from simulator.limits import RateLimit
 from simulator.server import RunningSimulator
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
-from worker.auth import AkSkAuth, Auth, TokenAuth
-from worker.client import ImsClient
-from worker.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
+from worker.cloud.auth import AkSkAuth, Auth, TokenAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
+from worker.cloud.outcomes import OutcomeKind
 from worker.model import RowStatus, Tag
-from worker.outcomes import OutcomeKind
 
 IMAGE = new_image_id()
 OTHER_IMAGE = new_image_id()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.credentials import (
+from worker.cloud.credentials import (
     AkSkCredentials,
     PasswordCredentials,
     TokenCredentials,

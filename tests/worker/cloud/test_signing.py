@@ -12,7 +12,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worker.signing import (
+from worker.cloud.signing import (
     DATE_FORMAT,
     canonical_uri,
     format_sdk_date,

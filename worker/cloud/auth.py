@@ -18,10 +18,15 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from worker.credentials import AkSkCredentials, Credentials, PasswordCredentials, TokenCredentials
+from worker.cloud.credentials import (
+    AkSkCredentials,
+    Credentials,
+    PasswordCredentials,
+    TokenCredentials,
+)
+from worker.cloud.outcomes import TRANSPORT_ERRORS, parse_error_body
+from worker.cloud.signing import sign_request
 from worker.errors import AuthError
-from worker.outcomes import TRANSPORT_ERRORS, parse_error_body
-from worker.signing import sign_request
 
 Clock = Callable[[], float]
 

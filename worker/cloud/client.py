@@ -17,16 +17,16 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from worker.auth import Auth
-from worker.model import Tag
-from worker.outcomes import (
+from worker.cloud.auth import Auth
+from worker.cloud.outcomes import (
     TRANSPORT_ERRORS,
     Outcome,
     OutcomeKind,
     classify_exception,
     classify_response,
 )
-from worker.query import QueryPage, parse_page
+from worker.cloud.query import QueryPage, parse_page
+from worker.model import Tag
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 DEFAULT_ENDPOINT = "https://ims.{region}.myhuaweicloud.com"

@@ -12,11 +12,11 @@ import aiohttp
 
 from simulator.config import SimUser
 from tests.helpers import TEST_PROJECT, new_image_id, write_csv
-from worker.auth import Token, TokenAuth
-from worker.client import ImsClient
-from worker.credentials import PasswordCredentials
-from worker.outcomes import OutcomeKind
-from worker.tokencache import RedisTokenCache
+from worker.cloud.auth import Token, TokenAuth
+from worker.cloud.client import ImsClient
+from worker.cloud.credentials import PasswordCredentials
+from worker.cloud.outcomes import OutcomeKind
+from worker.cloud.tokencache import RedisTokenCache
 
 USER = SimUser("bot", "a-long-password-77", "acme")
 IMAGE = new_image_id()

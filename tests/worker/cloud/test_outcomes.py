@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from worker.model import CloudLimit
-from worker.outcomes import (
+from worker.cloud.outcomes import (
     OutcomeKind,
     classify_exception,
     classify_response,
     parse_cloud_limit,
     parse_retry_after,
 )
+from worker.model import CloudLimit
 
 
 def classify(status: int, body: bytes = b"", **headers: str) -> object:

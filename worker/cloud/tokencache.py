@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from worker.auth import Fetch, Token
+from worker.cloud.auth import Fetch, Token
 from worker.store.tokens import TokenStore
 
 LOCK_MS = 15_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from worker.backoff import compute_backoff
+from worker.limits.backoff import compute_backoff
 
 
 def test_full_jitter_stays_under_base_times_two_to_the_attempt() -> None:

@@ -4,7 +4,7 @@ The limiter hands out send times rather than yes/no answers: one script call res
 free slot on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
 the caller sleeps until its slot. N workers together therefore never exceed the rate, and nobody
 spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
-hosts, which is why this one is hand-written. The scripts are in worker/ratescripts.py.
+hosts, which is why this one is hand-written. The scripts are in worker/limits/scripts.py.
 
 What the cloud says comes first. A 429 whose gateway message names the limit
 (``limit:200,time:5 minute``) sets the ceiling of the schedule, for all workers at once, to
@@ -61,10 +61,10 @@ import redis.asyncio as aioredis
 import structlog
 
 from worker import keys
+from worker.limits.scripts import RESERVE, THROTTLED
+from worker.limits.slots import HeldSlots, Permit, Slot, block
+from worker.limits.tuning import RateTuning
 from worker.model import CloudLimit
-from worker.ratescripts import RESERVE, THROTTLED
-from worker.rateslots import HeldSlots, Permit, Slot, block
-from worker.ratetuning import RateTuning
 
 log = structlog.get_logger("tagsweep.worker")
 Sleep = Callable[[float], Awaitable[None]]
@@ -101,7 +101,7 @@ class SharedRateLimiter:
     def __post_init__(self) -> None:
         self._reserve = self.redis.register_script(RESERVE)
         self._throttled = self.redis.register_script(THROTTLED)
-        # KEYS of both scripts (worker/ratescripts.py).
+        # KEYS of both scripts (worker/limits/scripts.py).
         named = (keys.rate_memory, keys.rate_accepted, keys.rate_throttled)
         self._keys = [self.key, *(name(self.key) for name in named)]
         self.effective_rate_per_s = 0.0

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from worker.backoff import compute_backoff
+from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.jobs import JobOptions
+from worker.limits.backoff import compute_backoff
+from worker.limits.limiter import SharedRateLimiter, Throttling
 from worker.model import CloudLimit
-from worker.outcomes import Outcome, OutcomeKind
-from worker.ratelimit import SharedRateLimiter, Throttling
 
 Sleep = Callable[[float], Awaitable[None]]
 
