@@ -7,6 +7,10 @@ from typing import Literal
 
 from simulator.limits import RateLimit
 
+# The account (domain) id the simulator accepts in X-Domain-Id unless told another: a demo
+# value, like the tests' demo AK.
+DEMO_DOMAIN_ID = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0"
+
 
 @dataclass(frozen=True)
 class SimUser:
@@ -15,6 +19,21 @@ class SimUser:
     name: str
     password: str = field(repr=False)
     domain: str
+
+
+@dataclass(frozen=True)
+class TmsConfig:
+    """TMS on the simulator's port: the account id AK/SK calls must send in X-Domain-Id, the
+    resource type its providers answer names for IMS images (or no IMS at all), its per-call
+    resource limit, its own rate limit and how it throttles (403 TMS.0006 or the gateway's
+    429)."""
+
+    domain_id: str = DEMO_DOMAIN_ID
+    resource_type: str = "private_image"
+    lists_ims: bool = True
+    max_resources: int = 20
+    rate_limit: RateLimit | None = None
+    throttle_status: Literal[403, 429] = 403
 
 
 @dataclass(frozen=True)
@@ -39,3 +58,4 @@ class SimulatorConfig:
     lockout_s: float = 300.0
     max_tags_per_image: int | None = None
     seed: int | None = None
+    tms: TmsConfig = field(default_factory=TmsConfig)
