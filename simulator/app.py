@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -35,7 +37,8 @@ class Simulator:
         # Faults may be changed while serving (POST /_sim/faults), so they live here.
         self.fail_rates = dict(self.config.fail_rates)
         self.drop_rate = self.config.drop_rate
-        self.gateway = Gateway(self.config)
+        skew = timedelta(seconds=self.config.gateway.clock_skew_s)
+        self.gateway = Gateway(self.config, now=lambda: datetime.now(UTC) + skew)
         # Each API has its own allowance, as the real gateway counts per API.
         self.throttles = {
             "ims": Throttle(self.config.rate_limit),
@@ -137,6 +140,12 @@ def _gate(
     identity = sim.gateway.authenticate(signed, needs_domain=api == "tms")
     if isinstance(identity, AuthFailure):
         return gateway_error(identity.status, identity.code, identity.message, request_id), False
+    project_id = request.match_info.get("project_id")
+    if sim.config.gateway.check_project and project_id is not None:
+        known = sim.store.projects | {sim.config.project_id}
+        wrong = sim.gateway.check_project(identity, project_id, known=known)
+        if wrong is not None:
+            return gateway_error(wrong.status, wrong.code, wrong.message, request_id), False
     if not sim.throttles[api].allow(_allowance_of(sim, request, identity.name)):
         return _throttled(sim, api, request_id), True
     status = sim.injected_status()
@@ -203,10 +212,17 @@ async def set_faults(request: web.Request) -> web.Response:
     return web.json_response({"fail_rates": sim.fail_rates, "drop_rate": sim.drop_rate})
 
 
+async def dated(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer's ``Date`` from the gateway's clock, so that ``--clock-skew-s`` shows in it
+    as it would on a gateway whose clock is off (aiohttp fills it only when absent)."""
+    response.headers["Date"] = format_datetime(request.app[SIM_KEY].gateway.now(), usegmt=True)
+
+
 def make_app(sim: Simulator) -> web.Application:
     """Build the aiohttp application around a ``Simulator``."""
     app = web.Application(middlewares=[gateway_middleware], client_max_size=4 * 1024 * 1024)
     app[SIM_KEY] = sim
+    app.on_response_prepare.append(dated)
     app[ims.STORE_KEY] = sim.store
     app[ims.MAX_TAGS_KEY] = sim.config.max_tags_per_image or 0
     app[iam.GATEWAY_KEY] = sim.gateway

@@ -5,20 +5,19 @@ Registered on the ``tagsweep`` group by ``producer.cli``; it imports nothing of 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import click
 
-from simulator.config import SimulatorConfig, SimUser, TmsConfig
-
-if TYPE_CHECKING:
-    from simulator.limits import RateLimit
-
-# The options' defaults are the configuration's.
-DEFAULTS = SimulatorConfig()
+from simulator.config import GatewayConfig, SimulatorConfig, SimUser, TmsConfig
+from simulator.option_groups import (
+    DEFAULTS,
+    gateway_options,
+    identity_options,
+    parse_rate_limit,
+    tms_options,
+)
 
 
 def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
@@ -40,92 +39,6 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
     if sum(rates.values()) > 1.0:
         raise click.BadParameter("the fractions add up to more than 1", param_hint="--fail-rate")
     return rates
-
-
-def _parse_rate_limit(value: str | None, *, hint: str = "--rate-limit") -> RateLimit | None:
-    from simulator.limits import RateLimit
-
-    if value is None:
-        return None
-    try:
-        return RateLimit.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=hint) from None
-
-
-_TMS_OPTIONS = (
-    click.option(
-        "--domain-id",
-        default=DEFAULTS.tms.domain_id,
-        show_default=True,
-        envvar="HUAWEICLOUD_SDK_DOMAIN_ID",
-        help="Account id that AK/SK calls to TMS must send in X-Domain-Id "
-        "[env HUAWEICLOUD_SDK_DOMAIN_ID].",
-    ),
-    click.option(
-        "--tms-resource-type",
-        default=DEFAULTS.tms.resource_type,
-        show_default=True,
-        help="Resource type TMS's providers answer names for IMS images, the only one its batch "
-        "delete accepts (the real value is unconfirmed: private_image or images).",
-    ),
-    click.option(
-        "--tms-no-ims",
-        is_flag=True,
-        help="TMS does not list IMS: providers?provider=ims is empty and batch delete refuses "
-        "every image as an unsupported type.",
-    ),
-    click.option(
-        "--tms-max-resources",
-        type=click.IntRange(min=1),
-        default=DEFAULTS.tms.max_resources,
-        show_default=True,
-        help="Resources one TMS batch delete may name (the SDKs say 20, the web pages 50).",
-    ),
-    click.option(
-        "--tms-rate-limit",
-        metavar="COUNT[/WINDOW]",
-        help="TMS's own allowance, counted apart from --rate-limit (IMS's) and in the same "
-        "syntax [default: no limit].",
-    ),
-    click.option(
-        "--tms-throttle-status",
-        type=click.Choice(["403", "429"]),
-        default=str(DEFAULTS.tms.throttle_status),
-        show_default=True,
-        help="How TMS refuses a call over --tms-rate-limit: 403 TMS.0006 (its own) or the "
-        "gateway's 429 APIGW.0308.",
-    ),
-)
-
-
-def _tms_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Add the TMS options to ``command``, which receives them as one ``tms=TmsConfig``."""
-
-    @functools.wraps(command)
-    def with_tms(
-        *,
-        domain_id: str,
-        tms_resource_type: str,
-        tms_no_ims: bool,
-        tms_max_resources: int,
-        tms_rate_limit: str | None,
-        tms_throttle_status: str,
-        **others: object,
-    ) -> None:
-        tms = TmsConfig(
-            domain_id=domain_id,
-            resource_type=tms_resource_type,
-            lists_ims=not tms_no_ims,
-            max_resources=tms_max_resources,
-            rate_limit=_parse_rate_limit(tms_rate_limit, hint="--tms-rate-limit"),
-            throttle_status=403 if tms_throttle_status == "403" else 429,
-        )
-        command(tms=tms, **others)
-
-    return functools.reduce(
-        lambda wrapped, option: option(wrapped), reversed(_TMS_OPTIONS), with_tms
-    )
 
 
 @click.command()
@@ -150,15 +63,7 @@ def _tms_options(command: Callable[..., None]) -> Callable[..., None]:
     show_default=True,
     help="Project of seed rows without a project_id.",
 )
-@click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
-@click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
-@click.option("--user", help="IAM user that may fetch tokens.")
-@click.option(
-    "--password",
-    envvar="TAGSWEEP_IAM_PASSWORD",
-    help="That user's password [env TAGSWEEP_IAM_PASSWORD].",
-)
-@click.option("--domain", help="The user's account (domain) name; defaults to the user.")
+@identity_options
 @click.option(
     "--rate-limit",
     metavar="COUNT[/WINDOW]",
@@ -215,17 +120,15 @@ def _tms_options(command: Callable[..., None]) -> Callable[..., None]:
     help="Token life, s.",
 )
 @click.option("--random-seed", type=int, help="Seed for the fault and latency dice.")
-@_tms_options
+@tms_options
+@gateway_options
 def simulator(
     host: str,
     port: int,
     seed_csv: tuple[Path, ...],
     project_id: str,
-    ak: str | None,
-    sk: str | None,
-    user: str | None,
-    password: str | None,
-    domain: str | None,
+    aksk: dict[str, str],
+    users: tuple[SimUser, ...],
     rate_limit: str | None,
     rate_limit_message: Literal["gateway", "plain"],
     rate_limit_policy: Literal["user", "ip"],
@@ -236,14 +139,14 @@ def simulator(
     token_ttl: float,
     random_seed: int | None,
     tms: TmsConfig,
+    gateway: GatewayConfig,
 ) -> None:
     """Serve the IMS + TMS + IAM simulator over HTTP until interrupted."""
-    aksk, users = _identities(ak, sk, user, password, domain)
     config = SimulatorConfig(
         project_id=project_id,
         aksk=aksk,
         users=users,
-        rate_limit=_parse_rate_limit(rate_limit),
+        rate_limit=parse_rate_limit(rate_limit),
         rate_limit_message=rate_limit_message,
         rate_limit_policy=rate_limit_policy,
         latency_ms=latency_ms,
@@ -253,6 +156,7 @@ def simulator(
         token_ttl_s=token_ttl,
         seed=random_seed,
         tms=tms,
+        gateway=gateway,
     )
     _serve(config, seed_csv, host=host, port=port)
 
@@ -269,15 +173,3 @@ def _serve(config: SimulatorConfig, seed_csv: tuple[Path, ...], *, host: str, po
     except SeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--seed") from None
     asyncio.run(serve_forever(sim, host=host, port=port))
-
-
-def _identities(
-    ak: str | None, sk: str | None, user: str | None, password: str | None, domain: str | None
-) -> tuple[dict[str, str], tuple[SimUser, ...]]:
-    """The AK/SK pair and the IAM user the simulator accepts."""
-    if bool(ak) != bool(sk):
-        raise click.UsageError("--ak and --sk go together")
-    if user and not password:
-        raise click.UsageError("--user needs --password (or TAGSWEEP_IAM_PASSWORD)")
-    aksk = {ak: sk} if ak and sk else {}
-    return aksk, ((SimUser(user, password or "", domain or user),) if user else ())

@@ -37,6 +37,16 @@ class TmsConfig:
 
 
 @dataclass(frozen=True)
+class GatewayConfig:
+    """How the simulated gateway departs from a well-kept one, for preflight tests: a clock
+    ``clock_skew_s`` off (its ``Date`` header and its check of a signature's time), and
+    whether it refuses a project the credentials do not hold (``check_project``)."""
+
+    clock_skew_s: float = 0.0
+    check_project: bool = False
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     """Everything that shapes the simulator's behaviour; faults are shares of calls (0..1)."""
 
@@ -59,3 +69,4 @@ class SimulatorConfig:
     max_tags_per_image: int | None = None
     seed: int | None = None
     tms: TmsConfig = field(default_factory=TmsConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -117,6 +117,23 @@ class Gateway:
             stamp = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             return _unauthorized(f"token expires, expires_at: {stamp}")
         return Identity(f"user:{issued.user}", issued.project_id)
+
+    def check_project(
+        self, identity: Identity, project_id: str, *, known: Collection[str]
+    ) -> AuthFailure | None:
+        """Refuse a path's project that the account does not hold, or that is not the one the
+        credentials name (X-Project-Id, the token's scope). IMS's real wording for these is not
+        published; the codes and messages are the simulator's."""
+        if project_id not in known:
+            return _unauthorized("the project id does not belong to the account")
+        if identity.project_id and identity.project_id != project_id:
+            return AuthFailure(
+                403,
+                "APIGW.0302",
+                "The IAM user is forbidden in the currently selected region: the project in "
+                "the URL is not the credentials' project.",
+            )
+        return None
 
     def _check_domain(self, request: SignedRequest) -> AuthFailure | None:
         # The real wording for a missing or wrong X-Domain-Id is not published; these
