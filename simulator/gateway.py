@@ -33,6 +33,8 @@ class Identity:
 
     name: str
     project_id: str | None = None
+    # A token scoped to the account rather than a project (AK/SK has no scope).
+    domain_scoped: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,11 @@ class AuthFailure:
 
 @dataclass(frozen=True)
 class IssuedToken:
+    """A token's owner and scope: a project, or (``project_id`` None) the whole account, as
+    global services such as TMS require."""
+
     user: str
-    project_id: str
+    project_id: str | None
     expires_at: datetime
 
 
@@ -86,11 +91,11 @@ class Gateway:
             return identity
         token = request.headers.get("X-Auth-Token")
         if token:
-            return self._check_token(token)
+            return _check_scope(self._check_token(token), needs_domain=needs_domain)
         return _unauthorized("x-auth-token not found")
 
     def issue_token(
-        self, *, user: str, password: str, domain: str, project_id: str
+        self, *, user: str, password: str, domain: str, project_id: str | None
     ) -> tuple[str, IssuedToken] | None:
         """A new token and its record for a known user, or ``None`` for wrong credentials."""
         for known in self.config.users:
@@ -116,7 +121,9 @@ class Gateway:
         if issued.expires_at <= self.now():
             stamp = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             return _unauthorized(f"token expires, expires_at: {stamp}")
-        return Identity(f"user:{issued.user}", issued.project_id)
+        return Identity(
+            f"user:{issued.user}", issued.project_id, domain_scoped=issued.project_id is None
+        )
 
     def check_project(
         self, identity: Identity, project_id: str, *, known: Collection[str]
@@ -195,6 +202,16 @@ class Gateway:
             body=request.body,
         )
         return hmac.compare_digest(compute_signature(sk, text), signature)
+
+
+def _check_scope(identity: Identity | AuthFailure, *, needs_domain: bool) -> Identity | AuthFailure:
+    """A global service (TMS) takes account-scoped tokens only; IMS project-scoped ones only.
+    TMS answers with its published 403 TMS.0004; the IMS wording is the simulator's."""
+    if isinstance(identity, AuthFailure) or identity.domain_scoped == needs_domain:
+        return identity
+    if needs_domain:
+        return AuthFailure(403, "TMS.0004", "You do not have permissions to perform the operation.")
+    return _unauthorized("the token is not scoped to a project")
 
 
 def _unauthorized(reason: str) -> AuthFailure:

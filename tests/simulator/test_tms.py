@@ -18,7 +18,7 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
-from simulator.config import DEMO_DOMAIN_ID, TmsConfig
+from simulator.config import DEMO_DOMAIN_ID, SimUser, TmsConfig
 from simulator.limits import RateLimit
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
 
@@ -283,6 +283,59 @@ async def test_tms_has_its_own_allowance_and_throttles_with_a_403_or_a_429(
     stats = await get_json(f"{server.url}/_sim/stats")
     assert stats["calls_by_api"] == {"ims": 2, "tms": 3}
     assert list(stats["tms_windows"]["counts"].values()) == [[2, 1]]
+
+
+async def token_for(url: str, scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A token from the simulator's IAM for user u1 with ``scope``, and its body."""
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": "u1", "password": "p1", "domain": {"name": "d1"}}},
+            },
+            "scope": scope,
+        }
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/v3/auth/tokens", json=body) as response,
+    ):
+        assert response.status == 201
+        return response.headers["X-Subject-Token"], (await response.json())["token"]
+
+
+async def test_tms_takes_account_scoped_tokens_and_ims_project_scoped_ones(
+    start_sim: Start, seed: Path
+) -> None:
+    """As TMS's pages say: a global service wants a token scoped to the domain. A project
+    token gets TMS's 403 TMS.0004; a domain token on IMS is refused too."""
+    server = await start_sim(seed, users=(SimUser("u1", "p1", "d1"),))
+    domain_token, issued = await token_for(server.url, {"domain": {"name": "d1"}})
+    project_token, _ = await token_for(server.url, {"project": {"id": TEST_PROJECT}})
+    assert issued["domain"] == {"id": DEMO_DOMAIN_ID, "name": "d1"}
+    assert "project" not in issued
+    body = json.dumps(
+        {
+            "project_id": TEST_PROJECT,
+            "resources": [{"resource_id": IMAGES[0], "resource_type": "private_image"}],
+            "tags": [{"key": "env"}],
+        }
+    ).encode()
+    ims_url = f"{server.url}/v2/{TEST_PROJECT}/images/{IMAGES[0]}/tags"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            server.url + DELETE_PATH, data=body, headers={"X-Auth-Token": project_token}
+        ) as refused:
+            assert refused.status == 403
+            assert (await refused.json())["error_code"] == "TMS.0004"
+        async with session.get(ims_url, headers={"X-Auth-Token": domain_token}) as wrong:
+            assert wrong.status == 401
+        async with session.post(
+            server.url + DELETE_PATH, data=body, headers={"X-Auth-Token": domain_token}
+        ) as accepted:
+            assert (accepted.status, await accepted.json()) == (200, {"failed_resources": []})
+        async with session.get(ims_url, headers={"X-Auth-Token": project_token}) as read:
+            assert (await read.json())["tags"] == [{"key": "owner", "value": "ops"}]
 
 
 def test_the_simulator_command_refuses_a_bad_tms_rate_limit() -> None:
