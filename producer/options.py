@@ -15,7 +15,7 @@ from click.decorators import FC
 
 from producer.request import DEFAULT_CONFIRM_ABOVE, JobRequest
 from producer.retention import keep_option
-from worker.jobs import Api, JobOptions, Mode
+from worker.jobs import Api, JobOptions, Mode, Read
 
 R = TypeVar("R")
 DEFAULTS = JobRequest(files=())
@@ -131,6 +131,15 @@ JOB_OPTIONS = (
     rate_option,
     max_tags_option,
     keep_option,
+    click.option(
+        "--read",
+        type=click.Choice([read.value for read in Read]),
+        default=JOB_DEFAULTS.read.value,
+        show_default=True,
+        help="How plan and --backup read the tags: auto reads in pages of the tag query "
+        "(1,000 images a call) where that costs fewer calls than one read per image; pages "
+        "always; image one read per image. --match-values always reads per image.",
+    ),
 )
 
 # The options of a deleting job that make it reversible and ask before it starts.
@@ -196,6 +205,7 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         row_deadline_s=params.pop("row_deadline"),
         breaker_min=params.pop("breaker_min"),
         breaker_ratio=params.pop("breaker_ratio"),
+        read=Read(params.pop("read")),
     )
     return JobRequest(
         files=tuple(params.pop("files")),

@@ -241,6 +241,10 @@ def _run(
         job_id, resumed = prepare_job(
             client, job, new=local.new, err=local.report == "-", collection=collection
         )
+        if not resumed and job.options.reads_in_pages:
+            from producer.pagedread import read_before_queueing
+
+            read_before_queueing(client, redis_url, job_id, job.options, env)
     else:
         job_id, resumed = job(client)
     queued.append(job_id)

@@ -76,6 +76,14 @@ class Api(StrEnum):
     V2 = "v2"  # POST /v2/{project}/images/{image}/tags/action, action=delete
 
 
+class Read(StrEnum):
+    """How a job that reads first (plan, --backup) reads the images' tags."""
+
+    AUTO = "auto"  # in pages of the tag query where that costs fewer calls, else per image
+    PAGES = "pages"  # in pages whatever it costs (images the listing lacks: per image)
+    IMAGE = "image"  # one GET per image, just before its delete
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """What a job tells every worker; no credentials, ever. Its defaults are the command
@@ -99,11 +107,24 @@ class JobOptions:
     undo_of: str | None = None
     # Sent to ``run --simulate``'s own simulator, which ended with the run: nothing to undo.
     simulated: bool = False
+    # How the tags are read first (plan, --backup): see ``reads_in_pages``.
+    read: Read = Read.AUTO
 
     @property
     def reads_first(self) -> bool:
         """Whether each batch starts by reading the image's current tags."""
         return self.backup or self.mode is not Mode.DELETE
+
+    @property
+    def reads_in_pages(self) -> bool:
+        """Whether the command line may read the tags in pages before the workers start
+        (``producer.pagedread``): a plan, or a backup that keeps what it finds. Not with
+        --match-values, whose comparison is made just before each delete, nor for an undo."""
+        if self.read is Read.IMAGE:
+            return False
+        return self.mode is Mode.PLAN or (
+            self.mode is Mode.DELETE and self.backup and not self.match_values
+        )
 
     @property
     def goals(self) -> frozenset[RowStatus]:
@@ -128,6 +149,7 @@ class JobOptions:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         known["api"] = Api(known.get("api", Api.V1))
         known["mode"] = Mode(known.get("mode", Mode.DELETE))
+        known["read"] = Read(known.get("read", Read.AUTO))
         return cls(**known)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -154,6 +155,10 @@ def submit(request: JobRequest, allow_eviction: bool, new: bool) -> None:
     job_id, resumed = prepare_job(client, request, new=new)
     if resumed:
         take_up(client, job_id)  # an aborted or cancelled job: its unsent rows again
+    else:
+        from producer.pagedread import read_before_queueing
+
+        read_before_queueing(client, redis_url, job_id, request.options, os.environ)
     queue_for_workers(client, job_id)
 
 

@@ -42,6 +42,8 @@ class ChunkRun:
         self.probe = CredentialProbe(ctx, job.job_id, self.stop.stopped)
         # Set when a record of this chunk finished the job (logged at the chunk's end).
         self.finished: JobState | None = None
+        # Row ref -> the value the command line's paged read found (``producer.pagedread``).
+        self.listed: dict[int, str | None] = {}
 
     @property
     def all_final(self) -> bool:
@@ -66,6 +68,8 @@ class ChunkRun:
     async def _work_all(self, batches: list[ImageBatch]) -> None:
         refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
         self.rows.final = await self.ctx.store.final_refs(self.job.job_id, refs)
+        if self.job.options.reads_in_pages:
+            self.listed = await self.ctx.store.chunk_observed(self.job.job_id, self.lease.number)
         await self.stop.mark_running()
         slots = asyncio.Semaphore(self.ctx.concurrency)
         left = len(batches)
