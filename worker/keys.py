@@ -29,8 +29,8 @@ WORKERS = f"{PREFIX}:workers"
 class JobField:
     """The fields of the job record (``job``), each with what it holds and who writes it.
     The command line, the workers' stores and ``worker.jobs.Job.from_record`` name them
-    through these; the Lua scripts (worker/lua/, worker/limits/scripts.py) spell them in their
-    text."""
+    through these; the Lua scripts (worker/lua/, worker/limits/reserve.py and throttle.py)
+    spell them in their text."""
 
     # Written by submit (and undo) when the job is written, never changed after.
     TOTAL = "total"  # rows, invalid ones included
@@ -210,11 +210,12 @@ def token_lock(identity_digest: str, project_id: str) -> str:
 
 def rate_bucket(endpoint: str, identity: str) -> str:
     """Hash: the shared send schedule of one (endpoint, identity), written by every worker's
-    limiter (worker/limits/scripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
-    ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was measured to
-    accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the
-    limit a 429 message named), ``hold`` ("1" while a window's quota is spent), ``probe_at``,
-    ``released_at``, ``streak`` and ``streak_since`` (429s since the last accepted call).
+    limiter (worker/limits/reserve.py RESERVE, throttle.py THROTTLED): ``tat`` (next free slot,
+    Redis ms), ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was
+    measured to accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and
+    ``window_ms`` (the limit a 429 message named), ``hold`` ("1" while a window's quota is
+    spent), ``probe_at``, ``released_at``, ``streak`` and ``streak_since`` (429s since the last
+    accepted call).
     Expires an hour after its last use. The keys below are named after it.
     The identity is hashed: no secret, but Redis need not spell it out."""
     digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]

@@ -4,7 +4,8 @@ The limiter hands out send times rather than yes/no answers: one script call res
 free slot on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
 the caller sleeps until its slot. N workers together therefore never exceed the rate, and nobody
 spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
-hosts, which is why this one is hand-written. The scripts are in worker/limits/scripts.py.
+hosts, which is why this one is hand-written. The scripts are in worker/limits/reserve.py and
+throttle.py.
 
 What the cloud says comes first. A 429 whose gateway message names the limit
 (``limit:200,time:5 minute``) sets the ceiling of the schedule, for all workers at once, to
@@ -61,8 +62,10 @@ import redis.asyncio as aioredis
 import structlog
 
 from worker import keys
-from worker.limits.scripts import RESERVE, THROTTLED
+from worker.limits.reserve import RESERVE, Reservation
 from worker.limits.slots import HeldSlots, Permit, Slot, block
+from worker.limits.throttle import THROTTLED
+from worker.limits.throttle import Throttled as Reply
 from worker.limits.tuning import RateTuning
 from worker.model import CloudLimit
 
@@ -101,7 +104,7 @@ class SharedRateLimiter:
     def __post_init__(self) -> None:
         self._reserve = self.redis.register_script(RESERVE)
         self._throttled = self.redis.register_script(THROTTLED)
-        # KEYS of both scripts (worker/limits/scripts.py).
+        # KEYS of both scripts (worker/limits/reserve.py).
         named = (keys.rate_memory, keys.rate_accepted, keys.rate_throttled)
         self._keys = [self.key, *(name(self.key) for name in named)]
         self.effective_rate_per_s = 0.0
@@ -162,23 +165,27 @@ class SharedRateLimiter:
                 return None, booked_ms
             epoch = self._epoch
             accepted, self._accepted = self._accepted, 0
-            wait_ms, rate, granted, first, count, window_ms, holding, resumed = await self._reserve(
-                keys=self._keys, args=self.tuning.reserve_args(self._now(), ceiling_per_s, accepted)
+            answer = Reservation.from_reply(
+                await self._reserve(
+                    keys=self._keys,
+                    args=self.tuning.reserve_args(self._now(), ceiling_per_s, accepted),
+                )
             )
             received_ms = self._local_ms()
-            self.effective_rate_per_s = float(rate)
-            self.limit = CloudLimit(int(count), float(window_ms) / 1000) if int(count) else None
-            if self.holding != bool(holding):  # another process started or ended a hold
+            self.effective_rate_per_s = answer.rate_per_s
+            count, window_s = answer.limit_count, answer.window_ms / 1000
+            self.limit = CloudLimit(count, window_s) if count else None
+            if self.holding != answer.holding:  # another process started or ended a hold
                 self._held.clear()
-            self.holding = bool(holding)
-            if resumed:
+            self.holding = answer.holding
+            if answer.resumed:
                 log.info("ratelimit.resumed", rate=round(self.effective_rate_per_s, 2))
-            if not int(granted):
+            if not answer.granted:
                 if self.holding:  # a probe slot later (the hold may end sooner: ask again)
-                    return None, float(wait_ms)
-                return None, self._held.booked(float(wait_ms))
+                    return None, answer.wait_ms
+                return None, self._held.booked(answer.wait_ms)
             slots = block(
-                self.effective_rate_per_s, int(granted), float(first), received_ms + float(wait_ms)
+                answer.rate_per_s, answer.granted, answer.first_ms, received_ms + answer.wait_ms
             )
             if self._epoch == epoch:  # else a 429 came meanwhile: the caller asks again
                 # A probe slot's successor is set by the probe spacing (or an accepted probe),
@@ -190,12 +197,16 @@ class SharedRateLimiter:
         self, permit: Permit | None = None, limit: CloudLimit | None = None
     ) -> Throttling:
         """Report a 429 to a call sent on ``permit``; ``limit``: what its message named."""
-        rate, cut, learned, holding, held, free = await self._throttled(
-            keys=self._keys,
-            args=self.tuning.throttled_args(self._now(), permit, limit),
+        reply = Reply.from_reply(
+            await self._throttled(
+                keys=self._keys,
+                args=self.tuning.throttled_args(self._now(), permit, limit),
+            )
         )
-        taught = limit if learned else None
-        answer = Throttling(float(rate), bool(cut), taught, bool(holding), bool(held), bool(free))
+        taught = limit if reply.learned else None
+        answer = Throttling(
+            reply.rate_per_s, reply.cut, taught, reply.holding, reply.held, reply.free
+        )
         if answer.cut or answer.learned or (answer.holding and not self.holding):
             self._epoch += 1
             self._held.clear()
