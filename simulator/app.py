@@ -113,7 +113,7 @@ def _gate(
     identity = sim.gateway.authenticate(signed)
     if isinstance(identity, AuthFailure):
         return gateway_error(identity.status, identity.code, identity.message, request_id)
-    if not sim.throttle.allow(identity.name):
+    if not sim.throttle.allow(_allowance_of(sim, request, identity.name)):
         return gateway_error(429, "APIGW.0308", _throttled_message(sim), request_id)
     status = sim.injected_status()
     if status is not None:
@@ -122,13 +122,23 @@ def _gate(
     return None
 
 
+def _allowance_of(sim: Simulator, request: web.Request, identity: str) -> str:
+    """Whose allowance a call draws on: its identity, or under ``--rate-limit-policy ip`` the
+    address it came from (a client bound to 127.0.0.2 counts apart from one on 127.0.0.1)."""
+    if sim.config.rate_limit_policy == "ip":
+        return f"ip:{request.remote}"
+    return identity
+
+
 def _throttled_message(sim: Simulator) -> str:
-    """The real gateway's words, naming the limit applied; or, "plain", the bare sentence."""
+    """The real gateway's words, naming the scope and limit applied; or, "plain", the bare
+    sentence."""
     plain = INJECTED[429][1]
     limit = sim.config.rate_limit
     if sim.config.rate_limit_message == "plain" or limit is None:
         return plain
-    return f"{plain[:-1]}: policy user over ratelimit,{limit.policy_text}"
+    scope = sim.config.rate_limit_policy
+    return f"{plain[:-1]}: policy {scope} over ratelimit,{limit.policy_text}"
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -96,6 +96,14 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
     help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
 )
 @click.option(
+    "--rate-limit-policy",
+    type=click.Choice(["user", "ip"]),
+    default=DEFAULTS.rate_limit_policy,
+    show_default=True,
+    help="Whose allowance --rate-limit counts: user (per AK or token user) or ip (per client "
+    "source address); the 429 message names it (policy user|ip over ratelimit,...).",
+)
+@click.option(
     "--latency-ms",
     type=click.FloatRange(min=0),
     default=DEFAULTS.latency_ms,
@@ -142,6 +150,7 @@ def simulator(
     domain: str | None,
     rate_limit: str | None,
     rate_limit_message: Literal["gateway", "plain"],
+    rate_limit_policy: Literal["user", "ip"],
     latency_ms: float,
     latency_jitter_ms: float,
     fail_rate: tuple[str, ...],
@@ -157,6 +166,7 @@ def simulator(
         users=users,
         rate_limit=_parse_rate_limit(rate_limit),
         rate_limit_message=rate_limit_message,
+        rate_limit_policy=rate_limit_policy,
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         fail_rates=_parse_fail_rates(fail_rate),

@@ -27,6 +27,9 @@ class SimulatorConfig:
     rate_limit: RateLimit | None = None
     # "gateway": 429 bodies name the limit as the real gateway does; "plain": they do not.
     rate_limit_message: Literal["gateway", "plain"] = "gateway"
+    # Whose allowance a call draws on: "user" per identity (AK or token user), "ip" per client
+    # source address. The real gateway names the scope in its 429 ("policy user ...").
+    rate_limit_policy: Literal["user", "ip"] = "user"
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     fail_rates: dict[int, float] = field(default_factory=dict)
