@@ -1,5 +1,9 @@
 """One rate limit per (endpoint, identity), shared by every worker through Redis.
 
+Whose allowance it is, the gateway says in its 429 (``policy user|ip|api``): a limiter given
+its ``Schedules`` moves its calls to the schedule of the scope a 429 names
+(worker/limits/scopes.py); each schedule keeps what it learnt.
+
 The limiter hands out send times rather than yes/no answers: one script call reserves the next
 free slot on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
 the caller sleeps until its slot. N workers together therefore never exceed the rate, and nobody
@@ -63,11 +67,12 @@ import structlog
 
 from worker import keys
 from worker.limits.reserve import RESERVE, Reservation
+from worker.limits.scopes import Schedules
 from worker.limits.slots import HeldSlots, Permit, Slot, block
 from worker.limits.throttle import THROTTLED
 from worker.limits.throttle import Throttled as Reply
 from worker.limits.tuning import RateTuning
-from worker.model import CloudLimit
+from worker.model import CloudLimit, Scope
 
 log = structlog.get_logger("tagsweep.worker")
 Sleep = Callable[[float], Awaitable[None]]
@@ -95,18 +100,20 @@ class SharedRateLimiter:
     """Waits for a send slot on the shared schedule of one (endpoint, identity)."""
 
     redis: aioredis.Redis
+    # The user schedule: the one calls start on, and the key of the identity's credential probe.
     key: str
     tuning: RateTuning = field(default_factory=RateTuning)
     sleep: Sleep = asyncio.sleep
     # Time in ms for the scripts instead of Redis time (and this process's): tests only.
     clock_ms: Callable[[], float] | None = None
+    # The schedule of each scope a 429 may name; None: ``key``'s alone, whatever a 429 says.
+    schedules: Schedules | None = None
 
     def __post_init__(self) -> None:
         self._reserve = self.redis.register_script(RESERVE)
         self._throttled = self.redis.register_script(THROTTLED)
-        # KEYS of both scripts (worker/limits/reserve.py).
-        named = (keys.rate_memory, keys.rate_accepted, keys.rate_throttled)
-        self._keys = [self.key, *(name(self.key) for name in named)]
+        self.scope = Scope.USER
+        self._keys = _script_keys(self.key)
         self.effective_rate_per_s = 0.0
         self.limit: CloudLimit | None = None
         self.holding = False
@@ -193,10 +200,31 @@ class SharedRateLimiter:
                 self._held.keep(ceiling_per_s, slots, booked=not self.holding)
             return slots[0], 0.0
 
+    @property
+    def schedule_key(self) -> str:
+        """The schedule calls are counted on now (``key``'s, or another scope's)."""
+        return self._keys[0]
+
+    def _move(self, scope: Scope) -> None:
+        """Count this process's calls on ``scope``'s schedule from now on."""
+        assert self.schedules is not None
+        log.info("ratelimit.scope", scope=scope.value, was=self.scope.value)
+        self.scope = scope
+        self._keys = _script_keys(self.schedules.key(scope))
+        self._epoch += 1
+        self._held.clear()
+        self.holding, self.limit = False, None
+
     async def throttled(
-        self, permit: Permit | None = None, limit: CloudLimit | None = None
+        self,
+        permit: Permit | None = None,
+        limit: CloudLimit | None = None,
+        scope: Scope | None = None,
     ) -> Throttling:
-        """Report a 429 to a call sent on ``permit``; ``limit``: what its message named."""
+        """Report a 429 to a call sent on ``permit``; ``limit`` and ``scope``: what its message
+        named (a scope other than the schedule's moves the calls to that scope's)."""
+        if scope is not None and scope is not self.scope and self.schedules is not None:
+            self._move(scope)
         reply = Reply.from_reply(
             await self._throttled(
                 keys=self._keys,
@@ -214,3 +242,9 @@ class SharedRateLimiter:
         self.holding = answer.holding
         self.limit = taught or self.limit
         return answer
+
+
+def _script_keys(bucket: str) -> list[str]:
+    """KEYS of both scripts (worker/limits/reserve.py) for one schedule."""
+    named = (keys.rate_memory, keys.rate_accepted, keys.rate_throttled)
+    return [bucket, *(name(bucket) for name in named)]

@@ -62,7 +62,19 @@ local function answer(cut, learned, holding, held, free)
   return reply{rate_per_s = tostring(rate or 0), cut = cut, learned = learned,
     holding = holding, held = held, free = free}
 end
-if not rate then return answer(0, 0, 0, 0, 0) end
+local named = tonumber(argv.limit_count)
+local memory_ttl_s = tonumber(argv.memory_ttl_s)
+if not rate then
+  -- No reservation yet (a process moved to this scope's schedule on this 429): what the 429
+  -- named is what the schedule starts from on its first reservation.
+  if named == 0 then return answer(0, 0, 0, 0, 0) end
+  local m = redis.call('HMGET', KEYS[2], 'limit', 'window_ms')
+  redis.call('HSET', KEYS[2], 'limit', argv.limit_count, 'window_ms', argv.window_ms)
+  redis.call('EXPIRE', KEYS[2], memory_ttl_s)
+  rate = tonumber(argv.learnt_share) * named * 1000 / tonumber(argv.window_ms)
+  local new = m[1] ~= argv.limit_count or m[2] ~= argv.window_ms
+  return answer(0, new and 1 or 0, 0, 0, 1)
+end
 redis.call('HDEL', KEYS[1], 'ramp')
 local streak = redis.call('HINCRBY', KEYS[1], 'streak', 1)
 if streak == 1 then redis.call('HSET', KEYS[1], 'streak_since', tostring(now)) end
@@ -78,8 +90,6 @@ local function hold()
     'probe_at', tostring(now + probe_ms(window_ms, tonumber(argv.probe_unknown_ms))))
 end
 local learned, cut = 0, 0
-local named = tonumber(argv.limit_count)
-local memory_ttl_s = tonumber(argv.memory_ttl_s)
 if named > 0 and (named ~= limit or tonumber(argv.window_ms) ~= window_ms) then
   limit, window_ms, learned = named, tonumber(argv.window_ms), 1
   redis.call('HSET', KEYS[1], 'limit', argv.limit_count, 'window_ms', argv.window_ms)
