@@ -240,6 +240,16 @@ def rate_memory(bucket: str) -> str:
     return f"{bucket}:learnt"
 
 
+def rate_best(bucket: str) -> str:
+    """String: the most calls/s the cloud accepted on the schedule ``bucket`` in a whole second
+    (Redis time) with no 429 in it or the next, so that the next job starts there rather than
+    at 20/s. Written by the workers' store (``worker.store.rates``, keeping the highest) when a
+    limiter's reservation measures more than its process told it so far (RESERVE's
+    ``clean_per_s``), read when a limiter first uses the schedule; kept 30 days after the last
+    write."""
+    return f"{bucket}:best"
+
+
 def rate_accepted(bucket: str) -> str:
     """Prefix of strings ``{prefix}{second}`` (Redis time, s: the scripts append it, since only
     Redis knows it): calls of the schedule ``bucket`` the cloud accepted in that second, as

@@ -30,9 +30,11 @@ been accepted for ``spent_after_s`` while 429s came, a window's quota is spent t
 the schedule holds as above, probing every ``probe_unknown_s``.
 
 A new schedule starts from what was learnt for its endpoint and identity (``keys.rate_memory``:
-a named limit, else the accepted rate measured), or else at ``start_rate_per_s``, growing by
-a factor of ``ramp_per_s`` a second (doubling every quarter second) until the first 429: a job
-at ten times the limit must not open with a second of 429s.
+a named limit, else the accepted rate measured); with nothing learnt, at the best rate it ran
+at without a 429 (``keys.rate_best``, worker/limits/placement.py), or else at
+``start_rate_per_s``, growing by a factor of ``ramp_per_s`` a second (doubling every fifth of
+a second) until the first 429: a job at ten times the limit must not open with a second of
+429s.
 
 No slot is booked more than ``horizon_s`` ahead: a caller asking past it is told when to ask
 again (and its process remembers, so its other callers do not ask meanwhile). Slots booked by
@@ -66,14 +68,16 @@ import redis.asyncio as aioredis
 import structlog
 
 from worker import keys
+from worker.limits.placement import Placement
 from worker.limits.reserve import RESERVE, Reservation
 from worker.limits.scopes import Schedules
 from worker.limits.slots import HeldSlots, Permit, Slot, block
-from worker.limits.throttle import THROTTLED
-from worker.limits.throttle import Throttled as Reply
+from worker.limits.throttle import THROTTLED, Throttled, Throttling
 from worker.limits.tuning import RateTuning
 from worker.model import CloudLimit, Scope
+from worker.store.rates import RateMemory
 
+__all__ = ["Permit", "SharedRateLimiter", "Throttling", "bucket_key"]
 log = structlog.get_logger("tagsweep.worker")
 Sleep = Callable[[float], Awaitable[None]]
 # The key of one (endpoint, identity) schedule (kept under this name for its callers).
@@ -81,18 +85,6 @@ bucket_key = keys.rate_bucket
 # While holding, a waiting caller asks again at least this often (a probe may end the hold
 # sooner than the next probe time).
 POLL_S = 0.25
-
-
-@dataclass(frozen=True)
-class Throttling:
-    """What reporting a 429 did to the shared schedule."""
-
-    rate_per_s: float
-    cut: bool  # this report changed the rate
-    learned: CloudLimit | None  # the limit this report taught (new to the schedule)
-    holding: bool  # the window's quota is spent: all workers hold back
-    held: bool  # this report started the hold
-    free: bool  # no fault of the row (a known limit, a spent window, or news from before)
 
 
 @dataclass
@@ -112,8 +104,7 @@ class SharedRateLimiter:
     def __post_init__(self) -> None:
         self._reserve = self.redis.register_script(RESERVE)
         self._throttled = self.redis.register_script(THROTTLED)
-        self.scope = Scope.USER
-        self._keys = _script_keys(self.key)
+        self._placement = Placement(self.key, self.schedules, RateMemory(self.redis))
         self.effective_rate_per_s = 0.0
         self.limit: CloudLimit | None = None
         self.holding = False
@@ -172,12 +163,7 @@ class SharedRateLimiter:
                 return None, booked_ms
             epoch = self._epoch
             accepted, self._accepted = self._accepted, 0
-            answer = Reservation.from_reply(
-                await self._reserve(
-                    keys=self._keys,
-                    args=self.tuning.reserve_args(self._now(), ceiling_per_s, accepted),
-                )
-            )
+            answer = await self._ask(ceiling_per_s, accepted)
             received_ms = self._local_ms()
             self.effective_rate_per_s = answer.rate_per_s
             count, window_s = answer.limit_count, answer.window_ms / 1000
@@ -200,20 +186,29 @@ class SharedRateLimiter:
                 self._held.keep(ceiling_per_s, slots, booked=not self.holding)
             return slots[0], 0.0
 
+    async def _ask(self, ceiling_per_s: float, accepted: int) -> Reservation:
+        """One RESERVE on the schedule of now; a 429-free second it measured is remembered."""
+        placement = self._placement
+        bucket, remembered = placement.bucket, await placement.start_at()
+        args = self.tuning.reserve_args(
+            self._now(), ceiling_per_s, accepted, remembered_per_s=remembered
+        )
+        answer = Reservation.from_reply(await self._reserve(keys=placement.keys, args=args))
+        await placement.measured(bucket, answer.clean_per_s)
+        return answer
+
+    @property
+    def scope(self) -> Scope:
+        return self._placement.scope
+
     @property
     def schedule_key(self) -> str:
         """The schedule calls are counted on now (``key``'s, or another scope's)."""
-        return self._keys[0]
+        return self._placement.bucket
 
-    def _move(self, scope: Scope) -> None:
-        """Count this process's calls on ``scope``'s schedule from now on."""
-        assert self.schedules is not None
-        log.info("ratelimit.scope", scope=scope.value, was=self.scope.value)
-        self.scope = scope
-        self._keys = _script_keys(self.schedules.key(scope))
-        self._epoch += 1
-        self._held.clear()
-        self.holding, self.limit = False, None
+    @property
+    def _keys(self) -> list[str]:
+        return self._placement.keys
 
     async def throttled(
         self,
@@ -223,28 +218,17 @@ class SharedRateLimiter:
     ) -> Throttling:
         """Report a 429 to a call sent on ``permit``; ``limit`` and ``scope``: what its message
         named (a scope other than the schedule's moves the calls to that scope's)."""
-        if scope is not None and scope is not self.scope and self.schedules is not None:
-            self._move(scope)
-        reply = Reply.from_reply(
-            await self._throttled(
-                keys=self._keys,
-                args=self.tuning.throttled_args(self._now(), permit, limit),
-            )
-        )
-        taught = limit if reply.learned else None
-        answer = Throttling(
-            reply.rate_per_s, reply.cut, taught, reply.holding, reply.held, reply.free
-        )
+        if self._placement.move(scope):  # a permit or slot of the old schedule is not used
+            self._epoch += 1
+            self._held.clear()
+            self.holding, self.limit = False, None
+        args = self.tuning.throttled_args(self._now(), permit, limit)
+        reply = Throttled.from_reply(await self._throttled(keys=self._keys, args=args))
+        answer = reply.throttling(limit)
         if answer.cut or answer.learned or (answer.holding and not self.holding):
             self._epoch += 1
             self._held.clear()
         self.effective_rate_per_s = answer.rate_per_s
         self.holding = answer.holding
-        self.limit = taught or self.limit
+        self.limit = answer.learned or self.limit
         return answer
-
-
-def _script_keys(bucket: str) -> list[str]:
-    """KEYS of both scripts (worker/limits/reserve.py) for one schedule."""
-    named = (keys.rate_memory, keys.rate_accepted, keys.rate_throttled)
-    return [bucket, *(name(bucket) for name in named)]

@@ -28,6 +28,9 @@ class ReserveArgs(ScriptArgs):
     block_span_ms: float  # one reservation takes the slots falling due within this
     max_block: int  # ... but at most this many
     horizon_ms: float  # no slot is booked further ahead: callers ask again instead
+    # The best 429-free rate remembered for the schedule (``keys.rate_best``; 0: none): a new
+    # schedule with nothing learnt starts there (if above the start rate), ramping.
+    remembered_per_s: float
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Reservation(ScriptReply):
     window_ms: float  # ... its window
     holding: bool  # a window's quota is spent: one probe slot at a time
     resumed: bool  # this reservation ended a hold (it reported an accepted call)
+    # Calls accepted in the second before last (Redis time) if neither it nor the last saw a
+    # 429 (0 otherwise, or when this reservation reported no accepted call): a rate the cloud
+    # took without a 429, for ``keys.rate_best``. That second is taken, not the last, because
+    # the limiters report their accepted calls with their next reservation, a little late.
+    clean_per_s: float
 
 
 # KEYS: bucket, memory, accepted-per-second prefix, throttled-per-second prefix (the second,
@@ -71,18 +79,23 @@ if not rate then
     rate = tonumber(m[3]) * learnt_share
     redis.call('HSET', KEYS[1], 'known', m[3])
   else
-    rate, ramp = tonumber(argv.start_rate_per_s), true
+    -- Nothing says the limit is low: from the best rate run at without a 429, if any, ramping.
+    rate = math.max(tonumber(argv.start_rate_per_s), tonumber(argv.remembered_per_s))
+    ramp = true
     redis.call('HSET', KEYS[1], 'ramp', '1')
   end
 end
 if limit then ceiling = math.min(ceiling, learnt_share * limit * 1000 / window_ms) end
 local tat = math.max(tonumber(h[1]) or now, now)
 local holding, resumed = h[8] == '1', 0
-local accepted = tonumber(argv.accepted)
+local accepted, clean = tonumber(argv.accepted), 0
 if accepted > 0 then
-  local second = KEYS[3] .. math.floor(now / 1000)
-  redis.call('INCRBY', second, accepted)
-  redis.call('EXPIRE', second, 10)
+  local s = math.floor(now / 1000)
+  redis.call('INCRBY', KEYS[3] .. s, accepted)
+  redis.call('EXPIRE', KEYS[3] .. s, 10)
+  if not redis.call('GET', KEYS[4] .. (s - 2)) and not redis.call('GET', KEYS[4] .. (s - 1)) then
+    clean = tonumber(redis.call('GET', KEYS[3] .. (s - 2)) or '0')
+  end
   redis.call('HSET', KEYS[1], 'streak', '0')
   if holding then
     -- The cloud accepts calls again: the spent window is over, send at the rate again.
@@ -105,7 +118,8 @@ rate = math.max(math.min(ceiling, rate), tonumber(argv.min_rate_per_s))
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'updated', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 3600000)
 local answer = {rate_per_s = tostring(rate), limit_count = tostring(limit or 0),
-  window_ms = tostring(window_ms or 0), holding = holding and 1 or 0, resumed = resumed}
+  window_ms = tostring(window_ms or 0), holding = holding and 1 or 0, resumed = resumed,
+  clean_per_s = tostring(clean)}
 if holding then
   -- The window's quota is spent: one probe call at a time, spaced, until one is accepted.
   local probe_at = tonumber(h[9]) or now

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worker.limits.scripts import PROBE_MS, RATE_NOW, ScriptArgs, ScriptReply
+from worker.model import CloudLimit
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,23 @@ class Throttled(ScriptReply):
     held: bool  # this report started the hold
     free: bool  # no fault of the call's row: the limit is known, a window is spent, or the
     # call was sent before the last hold ended
+
+    def throttling(self, limit: CloudLimit | None) -> Throttling:
+        """What the limiter tells its caller, for a 429 whose message named ``limit``."""
+        taught = limit if self.learned else None
+        return Throttling(self.rate_per_s, self.cut, taught, self.holding, self.held, self.free)
+
+
+@dataclass(frozen=True)
+class Throttling:
+    """What reporting a 429 did to the shared schedule."""
+
+    rate_per_s: float
+    cut: bool  # this report changed the rate
+    learned: CloudLimit | None  # the limit this report taught (new to the schedule)
+    holding: bool  # the window's quota is spent: all workers hold back
+    held: bool  # this report started the hold
+    free: bool  # no fault of the row (a known limit, a spent window, or news from before)
 
 
 # KEYS: as RESERVE's (worker/limits/reserve.py).

@@ -28,7 +28,8 @@ class RateTuning:
     learnt_share: float = 0.95
     min_rate_per_s: float = 0.2
     start_rate_per_s: float = 20.0
-    ramp_per_s: float = 16.0
+    # Doubling every fifth of a second (16, every quarter, until #24): docs/decisions.md.
+    ramp_per_s: float = 32.0
     spent_after_s: float = 1.0
     probe_unknown_s: float = 1.0
     block_span_s: float = 0.025
@@ -41,9 +42,12 @@ class RateTuning:
     # unused (5.6 sends a reservation, against 13 at 0.25 s; docs/decisions.md).
     slot_expiry_s: float = 0.25
 
-    def reserve_args(self, now: str, ceiling_per_s: float, accepted: int) -> list[str | float]:
-        """ARGV of ``RESERVE``: ``now`` ('' for Redis time), the job's ceiling, and the calls
-        accepted since this process's last reservation."""
+    def reserve_args(
+        self, now: str, ceiling_per_s: float, accepted: int, *, remembered_per_s: float = 0.0
+    ) -> list[str | float]:
+        """ARGV of ``RESERVE``: ``now`` ('' for Redis time), the job's ceiling, the calls
+        accepted since this process's last reservation, and the schedule's best 429-free rate
+        remembered."""
         return ReserveArgs(
             now=now,
             ceiling_per_s=ceiling_per_s,
@@ -58,6 +62,7 @@ class RateTuning:
             block_span_ms=self.block_span_s * 1000,
             max_block=self.max_block,
             horizon_ms=self.horizon_s * 1000,
+            remembered_per_s=remembered_per_s,
         ).argv()
 
     def throttled_args(

@@ -42,10 +42,11 @@ def test_every_answer_is_built_through_the_named_reply(
 
 
 def test_a_reply_of_the_wrong_length_is_refused_not_misread() -> None:
-    with pytest.raises(ValueError, match="Reservation: 7 values, expected 8"):
-        Reservation.from_reply(["0", "1", 1, "0", "0", "0", 0])
-    assert Reservation.from_reply(["5", "20.5", 2, "7", "600", "30000", 1, 0]) == Reservation(
-        5.0, 20.5, 2, 7.0, 600, 30000.0, True, False
+    with pytest.raises(ValueError, match="Reservation: 8 values, expected 9"):
+        Reservation.from_reply(["0", "1", 1, "0", "0", "0", 0, 0])
+    reply = ["5", "20.5", 2, "7", "600", "30000", 1, 0, "31"]
+    assert Reservation.from_reply(reply) == Reservation(
+        5.0, 20.5, 2, 7.0, 600, 30000.0, True, False, 31.0
     )
 
 
