@@ -356,8 +356,9 @@ class Scene:
     workers: list[WorkerProcess]
     start_worker: Callable[..., WorkerProcess]
 
-    def add_worker(self, *, processes: int = 2) -> WorkerProcess:
-        worker = self.start_worker(self.env, processes=processes)
+    def add_worker(self, *, processes: int = 2, **extra_env: str) -> WorkerProcess:
+        """Start a worker on the scene's environment, plus ``extra_env`` for this one."""
+        worker = self.start_worker({**self.env, **extra_env}, processes=processes)
         self.workers.append(worker)
         return worker
 

@@ -11,6 +11,7 @@ from worker.jobs import JobOptions, JobState, RowResult
 from worker.model import RowStatus
 from worker.reaper import reap_once
 from worker.store import ResultStore
+from worker.store.rates import RateMemory
 
 JOB = "job1"
 
@@ -139,3 +140,13 @@ async def test_a_worker_still_holding_a_chunk_brings_back_no_part_of_a_forgotten
     assert (recorded.added, recorded.done, recorded.requests, recorded.finished) == (0, 0, 0, None)
     assert [key async for key in aredis.scan_iter(match=f"*{JOB}*")] == []
     assert await aredis.zcard(keys.LEASES) == 0
+
+
+async def test_the_best_rate_of_a_schedule_is_only_raised_and_kept_30_days(aredis: Any) -> None:
+    """A lower measurement leaves the best remembered, and still keeps it 30 days more."""
+    memory = RateMemory(aredis)
+    assert await memory.best_rate("tagsweep:rate:x") == 0.0
+    assert await memory.remember_rate("tagsweep:rate:x", 310.5) == 310.5
+    assert await memory.remember_rate("tagsweep:rate:x", 120.0) == 310.5
+    assert await memory.best_rate("tagsweep:rate:x") == 310.5
+    assert await aredis.ttl(keys.rate_best("tagsweep:rate:x")) > 29 * 24 * 3600

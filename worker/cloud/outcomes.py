@@ -8,7 +8,8 @@ IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gatewa
 A throttled call's gateway message may name the limit applied, whose window need not be a
 second: ``The throttling threshold has been reached: policy user over ratelimit,limit:200,
 time:5 minute`` (a real answer quoted in terraform-provider-huaweicloud issue #1335; Huawei's
-error-code page gives ``time:1 minute`` examples). ``Outcome.limit`` carries it.
+error-code page gives ``time:1 minute`` examples). ``Outcome.limit`` carries it, and
+``Outcome.scope`` the policy's scope: ``user``, ``ip`` (per source address) or ``api``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from enum import StrEnum
 
 import aiohttp
 
-from worker.model import CloudLimit, RowStatus, Tag
+from worker.model import CloudLimit, RowStatus, Scope, Tag
 
 
 class OutcomeKind(StrEnum):
@@ -81,6 +82,8 @@ _LIMIT_TEXT = re.compile(
     r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
     re.IGNORECASE,
 )
+# "policy ip over ratelimit": whose allowance ran out.
+_SCOPE_TEXT = re.compile(r"\bpolicy\s+(user|ip|api)\b", re.IGNORECASE)
 _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
@@ -98,6 +101,8 @@ class Outcome:
     tags: tuple[Tag, ...] | None = None
     # On a 429 whose gateway message names it: the limit the cloud applied.
     limit: CloudLimit | None = None
+    # ... and the scope of the policy that refused it.
+    scope: Scope | None = None
 
     @property
     def row_status(self) -> RowStatus:
@@ -114,6 +119,7 @@ def classify_response(
 ) -> Outcome:
     """Turn one HTTP response into an ``Outcome``."""
     code, message, body_request_id = parse_error_body(body) if status >= 400 else (None, None, None)
+    throttling = status == 429 and _is_throttling(code)
     return Outcome(
         kind=_kind_for(status, code, message),
         http_status=status,
@@ -123,7 +129,8 @@ def classify_response(
         retry_after_s=parse_retry_after(headers.get("Retry-After"), now=now),
         latency_ms=latency_ms,
         tags=_parse_tags(body) if 200 <= status < 300 and body else None,
-        limit=parse_cloud_limit(message) if status == 429 and _is_throttling(code) else None,
+        limit=parse_cloud_limit(message) if throttling else None,
+        scope=parse_scope(message) if throttling else None,
     )
 
 
@@ -182,6 +189,12 @@ def parse_cloud_limit(message: str | None) -> CloudLimit | None:
         return None
     count, window_s = int(match[1]), float(match[2]) * _UNIT_S[match[3].lower()]
     return CloudLimit(count, window_s) if count > 0 and window_s > 0 else None
+
+
+def parse_scope(message: str | None) -> Scope | None:
+    """The scope of the policy named in a throttling message (``policy ip over ...``), if any."""
+    match = _SCOPE_TEXT.search(message or "")
+    return None if match is None else Scope(match[1].lower())
 
 
 def gateway_code_suffix(code: str | None) -> str | None:

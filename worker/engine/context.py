@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from worker.cloud.client import ImsClient
 from worker.engine.progress import ProgressLog
@@ -15,7 +16,12 @@ from worker.limits.limiter import SharedRateLimiter
 from worker.store import ResultStore
 
 ClientFor = Callable[[str], ImsClient]
-LimiterFor = Callable[[str, str], SharedRateLimiter]
+
+
+class LimiterFor(Protocol):
+    """The process's shared limiter of an (endpoint, identity) of an API ("ims", "tms")."""
+
+    def __call__(self, endpoint: str, identity: str, api: str = ...) -> SharedRateLimiter: ...
 
 
 @dataclass

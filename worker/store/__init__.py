@@ -7,7 +7,8 @@ the engine is given, made of one part per thing it holds.
 - ``worker.store.leases``: chunk leases.
 
 The synchronous side (the reaper, heartbeats, server checks) is ``worker.store.sync``, and
-sealed IAM tokens are ``worker.store.tokens``. Keys are named in ``worker.keys`` only.
+sealed IAM tokens are ``worker.store.tokens``; the best rate each shared schedule ran at
+without a 429 is ``worker.store.rates`` (the limiter's). Keys are named in ``worker.keys`` only.
 """
 
 from __future__ import annotations
