@@ -306,6 +306,7 @@ async def setup(
     session: aiohttp.ClientSession,
     server: RunningSimulator,
     *,
+    ak: str = TEST_AK,
     sk: str = TEST_SK,
     **options: Any,
 ) -> EngineContext:
@@ -326,7 +327,7 @@ async def setup(
         },
     )
     await aredis.set(keys.chunk(JOB, 0), encode_chunk(batches))
-    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(TEST_AK, sk)))
+    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(ak, sk)))
     limiter = SharedRateLimiter(aredis, bucket_key(server.url, client.identity))
     return EngineContext(
         store=ResultStore(aredis),

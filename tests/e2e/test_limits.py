@@ -142,7 +142,7 @@ def test_a_wrong_sk_aborts_after_one_call_and_never_locks_the_ak(
         text=True,
         check=True,
     ).stdout
-    assert "aborted (AK/SK signature refused" in shown
+    assert "aborted (AK/SK refused (APIGW.0301: Incorrect IAM authentication" in shown
     assert "not-the-right-sk" not in shown
 
 

@@ -82,6 +82,12 @@ _LIMIT_TEXT = re.compile(
     re.IGNORECASE,
 )
 _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+# The gateway's 401 messages that refuse the AK/SK itself, so that every call would fail the
+# same way: a bad signature ("verify aksk signature fail"), an AK locked after five of them
+# ("AK access failed to reach the limit,forbidden"), an AK it does not know ("Get secretKey
+# failed,ak:...,err:ak not exist", Huawei's "Common Errors Related to IAM Authentication
+# Information"). Repeating them makes it worse (docs/ims-api.md).
+_AKSK_REFUSED = ("signature", "reach the limit", "secretkey", "ak not exist")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +171,7 @@ def _unauthorized_kind(code: str | None, message: str) -> OutcomeKind:
         suffix == _BAD_CREDENTIALS_CODE and "token expire" in lowered
     ):
         return OutcomeKind.TOKEN_EXPIRED
-    if "signature" in lowered or "reach the limit" in lowered:
-        # A bad signature, or an AK locked after five of them: repeating makes it worse.
+    if any(sign in lowered for sign in _AKSK_REFUSED):
         return OutcomeKind.SIGNATURE_FAILED
     return OutcomeKind.UNAUTHORIZED
 
