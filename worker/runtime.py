@@ -18,6 +18,7 @@ from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
 from worker.limits.limiter import SharedRateLimiter, bucket_key
 from worker.logs import REDACTOR
+from worker.redis_url import client_url
 from worker.settings import Settings
 from worker.store import ResultStore
 
@@ -55,7 +56,8 @@ class Runtime:
         if self._context is None:
             connector = aiohttp.TCPConnector(limit=max(8, self.settings.concurrency * 2))
             self._session = aiohttp.ClientSession(connector=connector)
-            self._redis = aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+            url = client_url(self.settings.redis_url)  # ``select`` gives REDIS_URL as it is
+            self._redis = aioredis.Redis.from_url(url, decode_responses=True)
             iam = (
                 self.settings.iam_endpoint or self.credentials.iam_endpoint or DEFAULT_IAM_ENDPOINT
             )
