@@ -16,6 +16,7 @@ from worker.cloud.client import ImsClient
 from worker.cloud.credentials import CredentialSources, PasswordCredentials, load_credentials
 from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
+from worker.engine.background import log_loop_error
 from worker.limits.limiter import SharedRateLimiter, bucket_key
 from worker.logs import REDACTOR
 from worker.redis_url import client_url
@@ -33,6 +34,7 @@ class Runtime:
         self.settings = settings
         self.credentials = credentials
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(log_loop_error)
         self._context: EngineContext | None = None
         self._session: aiohttp.ClientSession | None = None
         self._redis: aioredis.Redis | None = None
