@@ -117,7 +117,8 @@ async def test_an_unknown_ak_aborts_the_job_after_one_call_and_resume_resends_it
     assert job is not None
     assert job.state is JobState.ABORTED
     assert job.reason.startswith("AK/SK refused (APIGW.0301: ")
-    assert "ak not exist" in job.reason
+    assert "Get secretKey failed,ak:***,err:ak not exist" in job.reason
+    assert "NOSUCHAK4711" not in job.reason
     assert job.resend is RowStatus.UNAUTHORIZED
     assert sum(server.sim.stats.by_status.values()) == 1
     statuses = sorted(r[0] for r in (await results(aredis)).values())

@@ -88,6 +88,9 @@ _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 # failed,ak:...,err:ak not exist", Huawei's "Common Errors Related to IAM Authentication
 # Information"). Repeating them makes it worse (docs/ims-api.md).
 _AKSK_REFUSED = ("signature", "reach the limit", "secretkey", "ak not exist")
+# That last message names the AK: no AK reaches a log, a Redis value or a report (the workers'
+# log redactor masks it too), so it is masked here, where every answer passes.
+_AK_NAMED = re.compile(r"(\bak:)[^,\s]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +212,10 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     nested = data.get("error")
     if isinstance(nested, dict):
         return _str_or_none(nested.get("code")), _str_or_none(nested.get("message")), None
+    message = _str_or_none(data.get("error_msg"))
     return (
         _str_or_none(data.get("error_code")),
-        _str_or_none(data.get("error_msg")),
+        _AK_NAMED.sub(r"\1***", message) if message else None,
         _str_or_none(data.get("request_id")),
     )
 
