@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker.redis_url import client_url
 from worker.settings import Settings
 
 CHUNK_TASK = "tagsweep.chunk"
@@ -43,7 +44,7 @@ app.conf.update(
 
 def use_broker(url: str) -> None:
     """Point this process's app at another Redis (``tagsweep run``'s private one)."""
-    app.conf.broker_url = url
+    app.conf.broker_url = client_url(url)
 
 
 def dispatch_chunk(job_id: str, number: int, *, priority: int | None = None) -> None:

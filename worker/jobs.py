@@ -166,6 +166,8 @@ class Job:
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     reason: str = ""
+    # The status an abort's own cause gave rows (``JobField.RESEND``).
+    resend: RowStatus | None = None
     effective_rate_per_s: float | None = None
     # The limit the cloud's 429 message named, as the workers learnt it ("COUNT/WINDOW_S").
     cloud_limit: CloudLimit | None = None
@@ -193,6 +195,7 @@ class Job:
             started_at_ms=number(F.STARTED_AT),
             finished_at_ms=number(F.FINISHED_AT),
             reason=record.get(F.REASON, ""),
+            resend=RowStatus(record[F.RESEND]) if record.get(F.RESEND) else None,
             effective_rate_per_s=float(record[F.EFFECTIVE_RATE])
             if record.get(F.EFFECTIVE_RATE)
             else None,

@@ -43,6 +43,10 @@ class JobField:
     # retry/resume (queued again).
     STATE = "state"  # JobState value
     REASON = "reason"  # why a job was aborted or cancelled
+    # The status an abort's own cause gave rows (``unauthorized``: refused credentials), written
+    # by workers with the abort (STOP_JOB), dropped when the job is queued again: resume sends
+    # those rows again with the ``cancelled`` ones.
+    RESEND = "resend"
     STARTED_AT = "started_at"  # ms, set when a queued job's first chunk starts
     FINISHED_AT = "finished_at"  # ms
     # Chunks: ``next_chunk`` (chunks written, retry chunks included) grows with retry and

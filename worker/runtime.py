@@ -16,10 +16,12 @@ from worker.cloud.client import ImsClient
 from worker.cloud.credentials import CredentialSources, PasswordCredentials, load_credentials
 from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
+from worker.engine.background import log_loop_error
 from worker.limits.limiter import SharedRateLimiter
 from worker.limits.scopes import DEFAULT_API, Schedules
 from worker.logs import REDACTOR
 from worker.model import Scope
+from worker.redis_url import client_url
 from worker.settings import Settings
 from worker.store import ResultStore
 
@@ -34,6 +36,7 @@ class Runtime:
         self.settings = settings
         self.credentials = credentials
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(log_loop_error)
         self._context: EngineContext | None = None
         self._session: aiohttp.ClientSession | None = None
         self._redis: aioredis.Redis | None = None
@@ -56,7 +59,8 @@ class Runtime:
         """Build the engine context on first use, inside this process's loop."""
         if self._context is None:
             self._session = aiohttp.ClientSession(connector=make_connector(self.settings))
-            self._redis = aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+            url = client_url(self.settings.redis_url)  # ``select`` gives REDIS_URL as it is
+            self._redis = aioredis.Redis.from_url(url, decode_responses=True)
             iam = (
                 self.settings.iam_endpoint or self.credentials.iam_endpoint or DEFAULT_IAM_ENDPOINT
             )

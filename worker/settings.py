@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from worker.errors import ConfigError
+from worker.redis_url import client_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every TAGSWEEP_ name a process accepts. Those not in ``Settings`` are read where they are
@@ -68,7 +69,7 @@ class Settings:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
         try:
             return cls(
-                redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+                redis_url=client_url(env.get("REDIS_URL") or DEFAULT_REDIS_URL),
                 iam_endpoint=env.get("TAGSWEEP_IAM_ENDPOINT") or None,
                 concurrency=int(env.get("TAGSWEEP_CONCURRENCY", "16")),
                 lease_s=float(env.get("TAGSWEEP_LEASE_S", "30")),

@@ -73,7 +73,9 @@ def exporter(host: str, port: int) -> None:
 
     # SIGTERM (docker stop, systemd) ends it like Ctrl-C: a private Redis it started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with job_redis() as client:
+    # Redis not answering yet is no reason to refuse to start: the exporter says so with
+    # tagsweep_redis_up 0 (what an alert watches) until it answers.
+    with job_redis(must_answer=False) as client:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(TagsweepCollector(client))
         try:

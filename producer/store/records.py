@@ -69,7 +69,8 @@ class RecordStore(StorePart):
         return bool(self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
 
     def reopen_job(self, job_id: str, *, worked_before: int) -> None:
-        """Make a finished job queued again, its end and request counters forgotten."""
+        """Make a finished job queued again, its end, request counters and ``resend``
+        forgotten."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(
             keys.job(job_id),
@@ -80,7 +81,11 @@ class RecordStore(StorePart):
             },
         )
         pipe.hdel(
-            keys.job(job_id), JobField.FINISHED_AT, JobField.REQUESTS, JobField.FAILED_REQUESTS
+            keys.job(job_id),
+            JobField.FINISHED_AT,
+            JobField.REQUESTS,
+            JobField.FAILED_REQUESTS,
+            JobField.RESEND,
         )
         pipe.execute()
 

@@ -85,6 +85,15 @@ _LIMIT_TEXT = re.compile(
 # "policy ip over ratelimit": whose allowance ran out.
 _SCOPE_TEXT = re.compile(r"\bpolicy\s+(user|ip|api)\b", re.IGNORECASE)
 _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+# The gateway's 401 messages that refuse the AK/SK itself, so that every call would fail the
+# same way: a bad signature ("verify aksk signature fail"), an AK locked after five of them
+# ("AK access failed to reach the limit,forbidden"), an AK it does not know ("Get secretKey
+# failed,ak:...,err:ak not exist", Huawei's "Common Errors Related to IAM Authentication
+# Information"). Repeating them makes it worse (docs/ims-api.md).
+_AKSK_REFUSED = ("signature", "reach the limit", "secretkey", "ak not exist")
+# That last message names the AK: no AK reaches a log, a Redis value or a report (the workers'
+# log redactor masks it too), so it is masked here, where every answer passes.
+_AK_NAMED = re.compile(r"(\bak:)[^,\s]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +181,7 @@ def _unauthorized_kind(code: str | None, message: str) -> OutcomeKind:
         suffix == _BAD_CREDENTIALS_CODE and "token expire" in lowered
     ):
         return OutcomeKind.TOKEN_EXPIRED
-    if "signature" in lowered or "reach the limit" in lowered:
-        # A bad signature, or an AK locked after five of them: repeating makes it worse.
+    if any(sign in lowered for sign in _AKSK_REFUSED):
         return OutcomeKind.SIGNATURE_FAILED
     return OutcomeKind.UNAUTHORIZED
 
@@ -217,9 +225,10 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     nested = data.get("error")
     if isinstance(nested, dict):
         return _str_or_none(nested.get("code")), _str_or_none(nested.get("message")), None
+    message = _str_or_none(data.get("error_msg"))
     return (
         _str_or_none(data.get("error_code")),
-        _str_or_none(data.get("error_msg")),
+        _AK_NAMED.sub(r"\1***", message) if message else None,
         _str_or_none(data.get("request_id")),
     )
 

@@ -39,7 +39,7 @@ class ChunkRun:
         self.rows = ChunkRecording(ctx, job, lease.number)
         self.breakers = Breakers(job.options, self.stop)
         self.rates = RatePublisher(ctx, job)
-        self.probe = CredentialProbe(ctx, job.job_id, self.stop.stopped)
+        self.probe = CredentialProbe(ctx, job.job_id, self.stop)
         # Set when a record of this chunk finished the job (logged at the chunk's end).
         self.finished: JobState | None = None
         # Row ref -> the value the command line's paged read found (``producer.pagedread``).

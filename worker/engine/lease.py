@@ -22,6 +22,7 @@ from types import TracebackType
 
 import structlog
 
+from worker.engine.background import finish_anyway, redis_lost
 from worker.errors import LeaseLost
 from worker.store import ResultStore
 
@@ -98,12 +99,15 @@ class ChunkLease:
             self._heartbeat.cancel()
         if exc is not None and not self._complete:
             # Something broke (Redis gone, a bug): keep the lease so that it expires and the
-            # reaper queues the chunk again; releasing it would leave nobody to do so.
-            log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
+            # reaper queues the chunk again; releasing it would leave nobody to do so. Redis
+            # gone is said once, by ``run_chunk``.
+            if not redis_lost(exc):
+                log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
             return
         # Shielded: a cancelled task must still hand its chunk on (STYLE: protect final writes).
-        await asyncio.shield(
-            self.store.release_lease(self.job_id, self.number, self.owner, complete=self._complete)
+        await finish_anyway(
+            self.store.release_lease(self.job_id, self.number, self.owner, complete=self._complete),
+            what="lease release",
         )
 
     async def _beat(self) -> None:

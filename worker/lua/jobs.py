@@ -18,13 +18,15 @@ return redis.call('HGET', KEYS[1], 'state')
 """
 )
 
-# Abort or cancel a job that is still going; keeps the first reason.
+# Abort or cancel a job that is still going; keeps the first reason. ARGV: the state, the
+# reason, and (optional, an abort) the status its cause gave rows: the job's ``resend``.
 STOP_JOB = (
     NOW
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' or state == 'running' then
   redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'finished_at', now)
+  if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'resend', ARGV[3]) end
   return 1
 end
 return 0
