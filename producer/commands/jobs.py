@@ -9,7 +9,7 @@ import click
 
 from producer.collect import collect
 from producer.commands.checks import check_files, check_output
-from producer.connection import connect_redis
+from producer.connection import connect_redis, shared_redis_url
 from producer.exits import ENDING, ExitCode
 from producer.jobspec import prepare_job, report_problems
 from producer.options import (
@@ -27,7 +27,6 @@ from producer.redis_check import allow_eviction_option, check_redis
 from producer.resume import take_up
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -118,7 +117,8 @@ def run(
 ) -> ExitCode:
     """Validate, submit, work and report the files on this machine; resumable.
 
-    Without REDIS_URL a private Redis keeps the job under ./.tagsweep/. Exit code 0: every row
+    Redis: REDIS_URL; without it, a private one that keeps the job under ./.tagsweep/ (which
+    status, jobs, report, cancel and the exporter then use here too). Exit code 0: every row
     deleted or not_found; 1: some rows in another final status; 2: bad input; 3: the job was
     aborted or cancelled (or not confirmed); 130: interrupted (run the same command again to
     resume). With --backup, `tagsweep undo JOB` can put the deleted tags back.
@@ -146,9 +146,12 @@ def submit(request: JobRequest, allow_eviction: bool, new: bool) -> None:
 
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
+
+    Redis: REDIS_URL (default redis://127.0.0.1:6379/0), shared with the workers; refused
+    without REDIS_URL where ./.tagsweep/ holds a private Redis (use `run` there).
     """
     check_files(request.files)
-    redis_url = Settings.from_env().redis_url
+    redis_url = shared_redis_url("submit")
     check_redis(redis_url, allow_eviction=allow_eviction)
     client = connect_redis(redis_url)
     job_id, resumed = prepare_job(client, request, new=new)
