@@ -65,7 +65,15 @@ class TagsweepCollector(Collector):
         jobs = GaugeMetricFamily("tagsweep_jobs", "Jobs in Redis, by state.", labels=["state"])
         for state in JobState:
             jobs.add_metric([state.value], states.get(state.value, 0))
-        return [jobs, *self._fleet(now_ms), *job_metrics(self._statuses(shown, now_ms))]
+        queued, leased, workers = self.store.fleet(self.queues, now_ms)
+        fleet = [
+            _gauge("tagsweep_chunks_queued", "Chunks waiting in the queue.", queued),
+            _gauge("tagsweep_chunks_leased", "Chunks being worked (live leases).", leased),
+            _gauge(
+                "tagsweep_workers", "Live worker processes (heartbeat in the last 15 s).", workers
+            ),
+        ]
+        return [jobs, *fleet, *job_metrics(self._statuses(shown, now_ms, workers))]
 
     def _job_states(self, now_ms: int) -> tuple[dict[str, int], list[str]]:
         """Jobs per state, and the ids whose per-job series are shown."""
@@ -80,23 +88,15 @@ class TagsweepCollector(Collector):
                     shown.append(job_id)
         return states, shown
 
-    def _statuses(self, ids: list[str], now_ms: int) -> list[tuple[JobStatus, dict[str, str]]]:
+    def _statuses(
+        self, ids: list[str], now_ms: int, workers: int
+    ) -> list[tuple[JobStatus, dict[str, str]]]:
         found = []
         for job_id, record, counts in self.store.records_and_counts(ids):
             if record.get(JobField.STATE):
-                status = JobStatus(Job.from_record(job_id, record), counts, now_ms)
-                found.append((status, record))
+                job = Job.from_record(job_id, record)
+                found.append((JobStatus(job, counts, now_ms, live_workers=workers), record))
         return found
-
-    def _fleet(self, now_ms: int) -> list[Metric]:
-        queued, leased, workers = self.store.fleet(self.queues, now_ms)
-        return [
-            _gauge("tagsweep_chunks_queued", "Chunks waiting in the queue.", queued),
-            _gauge("tagsweep_chunks_leased", "Chunks being worked (live leases).", leased),
-            _gauge(
-                "tagsweep_workers", "Live worker processes (heartbeat in the last 15 s).", workers
-            ),
-        ]
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
@@ -116,7 +116,10 @@ GAUGES = {
     "job_rows": "Rows in the job.",
     "rate_limit_requests_per_second": "The job's rate ceiling (--rate).",
     "effective_rate_requests_per_second": "The shared rate now (after 429s).",
-    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown).",
+    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown, or no "
+    "live worker).",
+    "job_without_worker": "1 while the job is queued or running and no worker is alive "
+    "(interrupted, or waiting for a first worker).",
 }
 
 
@@ -129,6 +132,7 @@ def _gauge_values(status: JobStatus) -> dict[str, float]:
         "rate_limit_requests_per_second": job.options.rate_per_s,
         "effective_rate_requests_per_second": job.effective_rate_per_s or job.options.rate_per_s,
         "eta_seconds": math.nan if eta is None else eta,
+        "job_without_worker": 0 if status.waiting is None else 1,
     }
 
 

@@ -24,6 +24,9 @@ JOBS = f"{PREFIX}:jobs"
 # Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
 # last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
 WORKERS = f"{PREFIX}:workers"
+# A worker whose last heartbeat in ``WORKERS`` is older than this is not counted live (by the
+# exporter and by ``status``, which says when a job has no live worker).
+WORKER_LIVE_S = 15.0
 
 
 class JobField:
@@ -59,6 +62,12 @@ class JobField:
     THROTTLED = "throttled"
     RETRIES = "retries"
     WORKED_BEFORE = "worked_before"
+    # Time the job's rows were worked (ms): the union of the times its chunk leases were held,
+    # added by the workers' lease renewals and releases (worker/lua/leases.py ADD_ACTIVE), and
+    # where that sum ends (Redis ms). Idle time (an interrupted run, no worker) is not in it;
+    # retry and resume of a stopped job drop both (a new pass), as they drop ``requests``.
+    ACTIVE_MS = "active_ms"
+    ACTIVE_AT = "active_at"
     # The shared rate now and the limit a 429 named, written by workers for status.
     EFFECTIVE_RATE = "effective_rate"
     CLOUD_LIMIT = "cloud_limit"

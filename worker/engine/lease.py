@@ -55,6 +55,7 @@ class ChunkLease:
         self.lease_s = lease_s
         self._clock = clock
         self._deadline = 0.0
+        self._said_at = 0.0  # when the time held was last counted in the job's active time
         self._heartbeat: asyncio.Task[None] | None = None
         self._complete = False
 
@@ -71,7 +72,12 @@ class ChunkLease:
         if answer is LeaseAnswer.OK:
             # Measured from before the call: the lease may have started any time after it.
             self._deadline = started + self.lease_s * 0.9
+            self._said_at = self._clock()
         return answer
+
+    def _held_ms(self) -> int:
+        """Milliseconds held since the time held was last counted (renew, release)."""
+        return max(0, round((self._clock() - self._said_at) * 1000))
 
     def mark_complete(self) -> None:
         """Every row of the chunk was worked: the release marks the chunk done."""
@@ -103,7 +109,13 @@ class ChunkLease:
             return
         # Shielded: a cancelled task must still hand its chunk on (STYLE: protect final writes).
         await asyncio.shield(
-            self.store.release_lease(self.job_id, self.number, self.owner, complete=self._complete)
+            self.store.release_lease(
+                self.job_id,
+                self.number,
+                self.owner,
+                complete=self._complete,
+                worked_ms=self._held_ms(),
+            )
         )
 
     async def _beat(self) -> None:
@@ -112,7 +124,7 @@ class ChunkLease:
             started = self._clock()
             try:
                 renewed = await self.store.renew_lease(
-                    self.job_id, self.number, self.owner, self._ttl_ms
+                    self.job_id, self.number, self.owner, self._ttl_ms, worked_ms=self._held_ms()
                 )
             except Exception as exc:  # a failed beat is retried; the local deadline guards
                 log.warning(
@@ -123,4 +135,5 @@ class ChunkLease:
                 self._deadline = 0.0
                 log.warning("lease.lost", job_id=self.job_id, chunk=self.number)
                 return
+            self._said_at = started
             self._deadline = started + self.lease_s * 0.9

@@ -25,30 +25,56 @@ return 'ok'
 """
 )
 
-# Extend a lease still held. KEYS: leases, owners. ARGV: member, owner, ttl ms.
+# Count the time a job's rows were worked (``JobField.ACTIVE_MS``): the holder of a lease says
+# how long it held it since it last said so (``worked``, ms, its own clock), i.e. the interval
+# [now - worked, now]; only the part after the job's ``active_at`` (the end of what is counted
+# already) is added, so that leases held side by side count once. Intervals arrive in the
+# order of their ends (Redis time), so this adds the union of the leases' holding times, short
+# of a gap no holder spans (at most a renewal period, ``lease_s / 3``). Nothing for a job whose
+# record is gone (forgotten while held). Needs ``now``; ``record`` is the job's record key.
+ADD_ACTIVE = """
+local function add_active(record, worked)
+  if worked <= 0 or redis.call('HEXISTS', record, 'state') == 0 then return end
+  local at = tonumber(redis.call('HGET', record, 'active_at') or '0')
+  local from = math.max(now - worked, at)
+  if now > from then redis.call('HINCRBY', record, 'active_ms', now - from) end
+  if now > at then redis.call('HSET', record, 'active_at', now) end
+end
+"""
+
+# Extend a lease still held, and count the time it was held since the last renewal.
+# KEYS: leases, owners, the job's record. ARGV: member, owner, ttl ms, ms held since last said.
 RENEW_LEASE = (
     NOW
+    + ADD_ACTIVE
     + """
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 'lost' end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+add_active(KEYS[3], tonumber(ARGV[4]))
 return 'ok'
 """
 )
 
 # Mark a chunk done (when complete, and only while its job's record is there: a job forgotten
-# meanwhile is not brought back) and drop its lease if still ours.
-# KEYS: leases, owners, done-chunks, then (needed when complete) the job's record.
-# ARGV: member, owner, chunk, complete (1/0).
-RELEASE_LEASE = """
+# meanwhile is not brought back) and drop its lease if still ours, counting the time it was
+# held since its last renewal (ADD_ACTIVE).
+# KEYS: leases, owners, done-chunks, then (needed when complete or worked) the job's record.
+# ARGV: member, owner, chunk, complete (1/0), then optionally ms held since last said.
+RELEASE_LEASE = (
+    NOW
+    + ADD_ACTIVE
+    + """
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('SADD', KEYS[3], ARGV[3])
 end
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  if KEYS[4] then add_active(KEYS[4], tonumber(ARGV[5] or '0')) end
 end
 return 'ok'
 """
+)
 
 # Take back expired leases: each is given a grace period and no owner, and returned so that the
 # caller re-dispatches it. If the caller dies first, the entry expires again and another reaper
