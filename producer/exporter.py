@@ -29,20 +29,13 @@ if TYPE_CHECKING:
 ENDED_SHOWN_MS = 3600 * 1000
 
 
-def queue_keys() -> list[str]:
-    """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
-    from worker.broker import QUEUE, app
-
-    options = app.conf.broker_transport_options
-    sep = options.get("sep", ":")
-    return [QUEUE if step == 0 else f"{QUEUE}{sep}{step}" for step in options["priority_steps"]]
-
-
 class TagsweepCollector(Collector):
     """Reads everything from Redis on each scrape."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.store = JobStore(client)
+        from worker.broker import queue_keys
+
         self.queues = queue_keys()
 
     def collect(self) -> Iterator[Metric]:

@@ -33,8 +33,11 @@ def cancel(job_id: str) -> None:
     """
     with job_redis() as client:
         cancelled = cancel_job(client, job_id)
-    if cancelled:
-        click.echo(f"job {job_id} cancelled")
+    if cancelled is not None:
+        held = ""
+        if cancelled.held:
+            held = f"; the {cancelled.held} chunk(s) workers hold end as they see it"
+        click.echo(f"job {job_id} cancelled ({cancelled.rows:,} unsent rows marked{held})")
     else:
         click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)
 

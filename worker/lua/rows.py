@@ -25,9 +25,7 @@ from worker.lua.clock import NOW
 # cost of a flush; JSON has no raw newline).
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}
 # ({0, 0, 0, 0, ''} when it wrote nothing).
-RECORD_RESULTS = (
-    NOW
-    + """
+RECORD_BODY = """
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
@@ -69,6 +67,30 @@ if added > 0 and done >= total then
 end
 return {added, done, requests, failures, finished}
 """
+RECORD_RESULTS = NOW + RECORD_BODY
+
+# ``cancel`` of a job: record a chunk's unsent rows ``cancelled`` at once and mark the chunk
+# done, unless a live worker holds its lease (that worker sees the cancel within 0.25 s and
+# records them itself) or it is done. Atomic with ACQUIRE_LEASE (worker/lua/leases.py): a worker
+# that asks for the chunk after this finds it done, so each row still gets one result (the
+# result script's ``final`` bits make sure of it anyway). Then RECORD_RESULTS as above.
+# KEYS: as RECORD_RESULTS, then leases, lease owners, done-chunks.
+# ARGV: as RECORD_RESULTS, then the chunk's lease member and its number.
+# Returns as RECORD_RESULTS, with 'busy' as the last item when a live worker holds the chunk.
+CANCEL_UNSENT = (
+    NOW
+    + """
+local leases, owners, done_chunks = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
+if redis.call('SISMEMBER', done_chunks, ARGV[9]) == 1 then return {0, 0, 0, 0, ''} end
+local expires = redis.call('ZSCORE', leases, ARGV[8])
+local owner = redis.call('HGET', owners, ARGV[8])
+if owner and owner ~= '' and expires and tonumber(expires) > now then
+  return {0, 0, 0, 0, 'busy'}
+end
+redis.call('SADD', done_chunks, ARGV[9])
+"""
+    + RECORD_BODY
 )
 
 # Keep what reads found for rows, the first observation of each row only (its bit in the
