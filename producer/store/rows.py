@@ -76,7 +76,10 @@ class RowStore(StorePart):
                 keys.done_chunks(job_id),
             ],
             # As RECORD_RESULTS: no request, no goal (the job has ended), no calls.
-            args=[0, 0, "", 0, 0, 0, "\n".join(lines), keys.lease_member(job_id, number), number],
+            args=[
+                *(0, 0, "", 0, 0, 0, "\n".join(lines), 0),
+                *(keys.lease_member(job_id, number), number),
+            ],
         )
         return None if answer[4] == "busy" else int(answer[0])
 

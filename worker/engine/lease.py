@@ -75,9 +75,12 @@ class ChunkLease:
             self._said_at = self._clock()
         return answer
 
-    def _held_ms(self) -> int:
-        """Milliseconds held since the time held was last counted (renew, release)."""
-        return max(0, round((self._clock() - self._said_at) * 1000))
+    def take_held_ms(self) -> int:
+        """Milliseconds held since the time held was last counted in the job's active time
+        (a flush, a renewal, the release), which it now is."""
+        now = self._clock()
+        held, self._said_at = now - self._said_at, now
+        return max(0, round(held * 1000))
 
     def mark_complete(self) -> None:
         """Every row of the chunk was worked: the release marks the chunk done."""
@@ -114,7 +117,7 @@ class ChunkLease:
                 self.number,
                 self.owner,
                 complete=self._complete,
-                worked_ms=self._held_ms(),
+                worked_ms=self.take_held_ms(),
             )
         )
 
@@ -123,8 +126,9 @@ class ChunkLease:
             await asyncio.sleep(self.lease_s / 3)
             started = self._clock()
             try:
+                held_ms = self.take_held_ms()
                 renewed = await self.store.renew_lease(
-                    self.job_id, self.number, self.owner, self._ttl_ms, worked_ms=self._held_ms()
+                    self.job_id, self.number, self.owner, self._ttl_ms, worked_ms=held_ms
                 )
             except Exception as exc:  # a failed beat is retried; the local deadline guards
                 log.warning(
@@ -135,5 +139,4 @@ class ChunkLease:
                 self._deadline = 0.0
                 log.warning("lease.lost", job_id=self.job_id, chunk=self.number)
                 return
-            self._said_at = started
             self._deadline = started + self.lease_s * 0.9

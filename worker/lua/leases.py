@@ -7,6 +7,7 @@ on who holds a chunk; ``worker.store.leases`` and ``worker.store.sync`` run them
 from __future__ import annotations
 
 from worker.lua.clock import NOW
+from worker.lua.jobs import ADD_ACTIVE
 
 # Take a chunk's lease. KEYS: leases, owners, done-chunks. ARGV: member, owner, ttl ms, chunk.
 # Returns 'done' (nothing left to do), 'busy' (a live lease is held by another), or 'ok'.
@@ -24,23 +25,6 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 'ok'
 """
 )
-
-# Count the time a job's rows were worked (``JobField.ACTIVE_MS``): the holder of a lease says
-# how long it held it since it last said so (``worked``, ms, its own clock), i.e. the interval
-# [now - worked, now]; only the part after the job's ``active_at`` (the end of what is counted
-# already) is added, so that leases held side by side count once. Intervals arrive in the
-# order of their ends (Redis time), so this adds the union of the leases' holding times, short
-# of a gap no holder spans (at most a renewal period, ``lease_s / 3``). Nothing for a job whose
-# record is gone (forgotten while held). Needs ``now``; ``record`` is the job's record key.
-ADD_ACTIVE = """
-local function add_active(record, worked)
-  if worked <= 0 or redis.call('HEXISTS', record, 'state') == 0 then return end
-  local at = tonumber(redis.call('HGET', record, 'active_at') or '0')
-  local from = math.max(now - worked, at)
-  if now > from then redis.call('HINCRBY', record, 'active_ms', now - from) end
-  if now > at then redis.call('HSET', record, 'active_at', now) end
-end
-"""
 
 # Extend a lease still held, and count the time it was held since the last renewal.
 # KEYS: leases, owners, the job's record. ARGV: member, owner, ttl ms, ms held since last said.
