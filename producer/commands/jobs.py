@@ -88,7 +88,8 @@ def plan(request: JobRequest, processes: int, simulate: bool, report_path: str) 
     Each row ends would_delete (key present, same value), value_differs (present with another
     value, shown in current_value), absent, or image_not_found. Read-only: the reads go
     through local workers under the same rate limit and retries as a run. Totals go to stderr.
-    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input.
+    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input. Redis: as for run
+    (REDIS_URL, else the private one of ./.tagsweep/).
     """
     from producer.run import LocalRun, run_job
 
