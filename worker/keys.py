@@ -22,7 +22,8 @@ LEASE_OWNERS = f"{PREFIX}:lease-owners"
 # here whose record is gone has expired (``forget`` removes the member too).
 JOBS = f"{PREFIX}:jobs"
 # Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
-# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
+# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter
+# and by ``status`` (a job no live worker works is shown so).
 WORKERS = f"{PREFIX}:workers"
 # A worker whose last heartbeat in ``WORKERS`` is older than this is not counted live (by the
 # exporter and by ``status``, which says when a job has no live worker).
@@ -89,7 +90,8 @@ def job(job_id: str) -> str:
 
 
 def counts(job_id: str) -> str:
-    """Hash: status -> number of rows final in it. Incremented by the result script; submit
+    """Hash: status -> number of rows final in it. Incremented by the result script (and by
+    ``cancel``'s CANCEL_UNSENT, which runs its body); submit
     writes the count of invalid rows, and retry and resume take back the counts of the rows
     they send again."""
     return f"{PREFIX}:job:{job_id}:counts"
@@ -127,8 +129,9 @@ def chunk(job_id: str, number: int) -> str:
 
 
 def done_chunks(job_id: str) -> str:
-    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE); read
-    by the lease script and by resume (the chunks still to send)."""
+    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE) and by
+    ``cancel`` (CANCEL_UNSENT, for the chunks no worker holds); read by the lease script and by
+    resume (the chunks still to send)."""
     return f"{PREFIX}:job:{job_id}:done-chunks"
 
 
