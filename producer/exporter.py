@@ -33,9 +33,9 @@ class TagsweepCollector(Collector):
     """Reads everything from Redis on each scrape."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self.store = JobStore(client)
-        from worker.broker import queue_keys
+        from worker.broker import queue_keys  # Celery's settings: loaded when it serves
 
+        self.store = JobStore(client)
         self.queues = queue_keys()
 
     def collect(self) -> Iterator[Metric]:
@@ -58,15 +58,7 @@ class TagsweepCollector(Collector):
         jobs = GaugeMetricFamily("tagsweep_jobs", "Jobs in Redis, by state.", labels=["state"])
         for state in JobState:
             jobs.add_metric([state.value], states.get(state.value, 0))
-        queued, leased, workers = self.store.fleet(self.queues, now_ms)
-        fleet = [
-            _gauge("tagsweep_chunks_queued", "Chunks waiting in the queue.", queued),
-            _gauge("tagsweep_chunks_leased", "Chunks being worked (live leases).", leased),
-            _gauge(
-                "tagsweep_workers", "Live worker processes (heartbeat in the last 15 s).", workers
-            ),
-        ]
-        return [jobs, *fleet, *job_metrics(self._statuses(shown, now_ms, workers))]
+        return [jobs, *self._fleet(now_ms), *job_metrics(self._statuses(shown, now_ms))]
 
     def _job_states(self, now_ms: int) -> tuple[dict[str, int], list[str]]:
         """Jobs per state, and the ids whose per-job series are shown."""
@@ -81,15 +73,26 @@ class TagsweepCollector(Collector):
                     shown.append(job_id)
         return states, shown
 
-    def _statuses(
-        self, ids: list[str], now_ms: int, workers: int
-    ) -> list[tuple[JobStatus, dict[str, str]]]:
+    def _statuses(self, ids: list[str], now_ms: int) -> list[tuple[JobStatus, dict[str, str]]]:
+        from worker.heartbeat import live_workers
+
         found = []
+        workers = live_workers(self.store.client, now_ms)  # a job none works says so
         for job_id, record, counts in self.store.records_and_counts(ids):
             if record.get(JobField.STATE):
                 job = Job.from_record(job_id, record)
                 found.append((JobStatus(job, counts, now_ms, live_workers=workers), record))
         return found
+
+    def _fleet(self, now_ms: int) -> list[Metric]:
+        queued, leased, workers = self.store.fleet(self.queues, now_ms)
+        return [
+            _gauge("tagsweep_chunks_queued", "Chunks waiting in the queue.", queued),
+            _gauge("tagsweep_chunks_leased", "Chunks being worked (live leases).", leased),
+            _gauge(
+                "tagsweep_workers", "Live worker processes (heartbeat in the last 15 s).", workers
+            ),
+        ]
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:

@@ -30,8 +30,9 @@ MISSED_LABEL = {
 
 
 # While a job is worked, its active time (``Job.active_ms``) is brought up to date at each
-# lease renewal (every lease_s / 3, 10 s by default); a status read in between adds the time
-# since, up to this much (beyond it nothing has been holding the job's chunks).
+# flush of results and lease renewal (every lease_s / 3, 10 s by default); a status read in
+# between adds the time since, up to this much (beyond it nothing has been holding the job's
+# chunks).
 ACTIVE_GAP_S = 15.0
 
 
@@ -96,8 +97,8 @@ class JobStatus:
     @property
     def elapsed_s(self) -> float:
         """Time the rows were worked in this pass (``Job.active_ms``: idle time, such as an
-        interrupted run's, is left out); before the first lease renewal, from the start of
-        work to now or the end. 0 before work started."""
+        interrupted run's, is left out); before the first result is recorded, from the start
+        of work to now or the end. 0 before work started."""
         job = self.job
         if job.active_ms is None:
             if job.started_at_ms is None:
