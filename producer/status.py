@@ -220,9 +220,8 @@ def read_status_patiently(
 
 # What the state line adds when nothing works a job.
 WAITING_TEXT = {
-    Waiting.INTERRUPTED: "no live worker: run the same command again, or start "
-    "`tagsweep worker` on this Redis, to resume",
-    Waiting.NO_WORKER: "no live worker: start `tagsweep worker` on this Redis",
+    Waiting.INTERRUPTED: "no live worker: run the same command again, or start a worker",
+    Waiting.NO_WORKER: "no live worker: start `tagsweep worker` with this REDIS_URL",
 }
 
 
