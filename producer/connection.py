@@ -40,6 +40,22 @@ def connect_redis(url: str, *, must_answer: bool = True) -> redis.Redis:
     return client
 
 
+def shared_redis_url(command: str) -> str:
+    """The Redis of a command that queues for workers elsewhere, or is one (``submit``,
+    ``worker``, ``--queue-only``): ``REDIS_URL``, else the default URL; ``ConfigError`` without
+    ``REDIS_URL`` in a folder whose jobs live in a private Redis, which no other host can
+    reach and which ``status`` and ``jobs`` there would read instead."""
+    from producer.embedded import STATE_DIR, holds_private_data
+
+    if not os.environ.get("REDIS_URL") and holds_private_data():
+        raise ConfigError(
+            f"{command} needs a Redis the workers share, but this folder's jobs live in the "
+            f"private Redis of ./{STATE_DIR}/ (made by `tagsweep run`): set REDIS_URL to the "
+            "workers' Redis, or use `tagsweep run` to work a job on this machine"
+        )
+    return Settings.from_env().redis_url
+
+
 @contextlib.contextmanager
 def job_redis(*, must_answer: bool = True) -> Iterator[redis.Redis]:
     """The Redis that holds the jobs a command asks about: ``REDIS_URL`` when set; else, in a

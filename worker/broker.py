@@ -42,6 +42,13 @@ app.conf.update(
 )
 
 
+def queue_keys() -> list[str]:
+    """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
+    options = app.conf.broker_transport_options
+    sep = options.get("sep", ":")
+    return [QUEUE if step == 0 else f"{QUEUE}{sep}{step}" for step in options["priority_steps"]]
+
+
 def use_broker(url: str) -> None:
     """Point this process's app at another Redis (``tagsweep run``'s private one)."""
     app.conf.broker_url = client_url(url)

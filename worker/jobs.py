@@ -177,6 +177,10 @@ class Job:
     checksum: str = ""
     # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
     worked_before: int = 0
+    # Time the rows were worked, and where that sum ends (``JobField.ACTIVE_MS``); None
+    # before the first lease renewal or release of this pass.
+    active_ms: int | None = None
+    active_at_ms: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -204,6 +208,8 @@ class Job:
             files=tuple(json.loads(record.get(F.FILES, "[]"))),
             checksum=record.get(F.CHECKSUM, ""),
             worked_before=number(F.WORKED_BEFORE) or 0,
+            active_ms=number(F.ACTIVE_MS),
+            active_at_ms=number(F.ACTIVE_AT),
         )
 
 

@@ -22,8 +22,12 @@ LEASE_OWNERS = f"{PREFIX}:lease-owners"
 # here whose record is gone has expired (``forget`` removes the member too).
 JOBS = f"{PREFIX}:jobs"
 # Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
-# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
+# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter
+# and by ``status`` (a job no live worker works is shown so).
 WORKERS = f"{PREFIX}:workers"
+# A worker whose last heartbeat in ``WORKERS`` is older than this is not counted live (by the
+# exporter and by ``status``, which says when a job has no live worker).
+WORKER_LIVE_S = 15.0
 
 
 class JobField:
@@ -63,6 +67,12 @@ class JobField:
     THROTTLED = "throttled"
     RETRIES = "retries"
     WORKED_BEFORE = "worked_before"
+    # Time the job's rows were worked (ms): the union of the times its chunk leases were held,
+    # added by the workers' lease renewals and releases (worker/lua/leases.py ADD_ACTIVE), and
+    # where that sum ends (Redis ms). Idle time (an interrupted run, no worker) is not in it;
+    # retry and resume of a stopped job drop both (a new pass), as they drop ``requests``.
+    ACTIVE_MS = "active_ms"
+    ACTIVE_AT = "active_at"
     # The shared rate now and the limit a 429 named, written by workers for status.
     EFFECTIVE_RATE = "effective_rate"
     CLOUD_LIMIT = "cloud_limit"
@@ -84,7 +94,8 @@ def job(job_id: str) -> str:
 
 
 def counts(job_id: str) -> str:
-    """Hash: status -> number of rows final in it. Incremented by the result script; submit
+    """Hash: status -> number of rows final in it. Incremented by the result script (and by
+    ``cancel``'s CANCEL_UNSENT, which runs its body); submit
     writes the count of invalid rows, and retry and resume take back the counts of the rows
     they send again."""
     return f"{PREFIX}:job:{job_id}:counts"
@@ -122,8 +133,9 @@ def chunk(job_id: str, number: int) -> str:
 
 
 def done_chunks(job_id: str) -> str:
-    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE); read
-    by the lease script and by resume (the chunks still to send)."""
+    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE) and by
+    ``cancel`` (CANCEL_UNSENT, for the chunks no worker holds); read by the lease script and by
+    resume (the chunks still to send)."""
     return f"{PREFIX}:job:{job_id}:done-chunks"
 
 

@@ -10,7 +10,7 @@ import click
 
 from producer.collect import collect
 from producer.commands.checks import check_files, check_output
-from producer.connection import connect_redis
+from producer.connection import connect_redis, shared_redis_url
 from producer.exits import ENDING, ExitCode
 from producer.jobspec import prepare_job, report_problems
 from producer.options import (
@@ -28,7 +28,6 @@ from producer.redis_check import allow_eviction_option, check_redis
 from producer.resume import take_up
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -90,7 +89,8 @@ def plan(request: JobRequest, processes: int, simulate: bool, report_path: str) 
     Each row ends would_delete (key present, same value), value_differs (present with another
     value, shown in current_value), absent, or image_not_found. Read-only: the reads go
     through local workers under the same rate limit and retries as a run. Totals go to stderr.
-    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input.
+    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input. Redis: as for run
+    (REDIS_URL, else the private one of ./.tagsweep/).
     """
     from producer.run import LocalRun, run_job
 
@@ -119,7 +119,8 @@ def run(
 ) -> ExitCode:
     """Validate, submit, work and report the files on this machine; resumable.
 
-    Without REDIS_URL a private Redis keeps the job under ./.tagsweep/. Exit code 0: every row
+    Redis: REDIS_URL; without it, a private one that keeps the job under ./.tagsweep/ (which
+    status, jobs, report, cancel and the exporter then use here too). Exit code 0: every row
     deleted or not_found; 1: some rows in another final status; 2: bad input; 3: the job was
     aborted or cancelled (or not confirmed); 130: interrupted (run the same command again to
     resume). With --backup, `tagsweep undo JOB` can put the deleted tags back.
@@ -147,9 +148,12 @@ def submit(request: JobRequest, allow_eviction: bool, new: bool) -> None:
 
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
+
+    Redis: REDIS_URL (default redis://127.0.0.1:6379/0), shared with the workers; refused
+    without REDIS_URL where ./.tagsweep/ holds a private Redis (use `run` there).
     """
     check_files(request.files)
-    redis_url = Settings.from_env().redis_url
+    redis_url = shared_redis_url("submit")
     check_redis(redis_url, allow_eviction=allow_eviction)
     client = connect_redis(redis_url)
     job_id, resumed = prepare_job(client, request, new=new)

@@ -112,6 +112,8 @@ def select(
     then read in pages of 1000 under the shared rate limit with the workers' retries; if it
     changes while read, it is read again until two passes agree. Totals go to stderr.
     Exit code 0: written; 1: no complete listing (nothing written); 2: bad options.
+
+    Redis (the shared rate): REDIS_URL; without it, the private Redis of ./.tagsweep/.
     """
     query = build_query(
         tags=tags,

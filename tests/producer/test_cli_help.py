@@ -48,3 +48,13 @@ def test_report_only_pending_and_validate_rate_say_what_they_mean() -> None:
 
     assert "(pending: no result yet)" in help_of("report")
     assert "estimate the job's time with (validate sends nothing)" in help_of("validate")
+
+
+@pytest.mark.parametrize("name", sorted(set(COMMANDS) - {"validate", "simulator"}))
+def test_every_command_that_uses_redis_says_which_in_its_help(name: str) -> None:
+    """REDIS_URL, and what a command uses without it (docs/decisions.md: one Redis per
+    folder)."""
+    shown = " ".join(CliRunner().invoke(cli, [name, "-h"]).output.split())
+    assert "Redis" in shown
+    assert "REDIS_URL" in shown
+    assert "./.tagsweep/" in shown

@@ -122,7 +122,10 @@ class ChunkRun:
     async def flush(self, rate: float | None = None) -> None:
         """Write the held results (and the calls made since the last flush); then the job's
         last line or its progress, and the failure-ratio breaker, on what the write returned."""
-        recorded = await self.rows.flush()
+        # The time held goes with results (a pool process killed at Ctrl-C loses only what
+        # came after its last flush); with nothing to write it waits for the next one.
+        worked_ms = self.lease.take_held_ms() if self.rows.recorder.pending else 0
+        recorded = await self.rows.flush(worked_ms=worked_ms)
         if recorded is None:
             return
         self._after_record(recorded, self.rates.last() if rate is None else rate)

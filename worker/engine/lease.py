@@ -56,6 +56,7 @@ class ChunkLease:
         self.lease_s = lease_s
         self._clock = clock
         self._deadline = 0.0
+        self._said_at = 0.0  # when the time held was last counted in the job's active time
         self._heartbeat: asyncio.Task[None] | None = None
         self._complete = False
 
@@ -72,7 +73,15 @@ class ChunkLease:
         if answer is LeaseAnswer.OK:
             # Measured from before the call: the lease may have started any time after it.
             self._deadline = started + self.lease_s * 0.9
+            self._said_at = self._clock()
         return answer
+
+    def take_held_ms(self) -> int:
+        """Milliseconds held since the time held was last counted in the job's active time
+        (a flush, a renewal, the release), which it now is."""
+        now = self._clock()
+        held, self._said_at = now - self._said_at, now
+        return max(0, round(held * 1000))
 
     def mark_complete(self) -> None:
         """Every row of the chunk was worked: the release marks the chunk done."""
@@ -106,7 +115,13 @@ class ChunkLease:
             return
         # Shielded: a cancelled task must still hand its chunk on (STYLE: protect final writes).
         await finish_anyway(
-            self.store.release_lease(self.job_id, self.number, self.owner, complete=self._complete),
+            self.store.release_lease(
+                self.job_id,
+                self.number,
+                self.owner,
+                complete=self._complete,
+                worked_ms=self.take_held_ms(),
+            ),
             what="lease release",
         )
 
@@ -115,8 +130,9 @@ class ChunkLease:
             await asyncio.sleep(self.lease_s / 3)
             started = self._clock()
             try:
+                held_ms = self.take_held_ms()
                 renewed = await self.store.renew_lease(
-                    self.job_id, self.number, self.owner, self._ttl_ms
+                    self.job_id, self.number, self.owner, self._ttl_ms, worked_ms=held_ms
                 )
             except Exception as exc:  # a failed beat is retried; the local deadline guards
                 log.warning(

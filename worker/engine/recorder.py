@@ -78,10 +78,10 @@ class Recorder:
             or self._clock() - self._oldest >= self._max_age_s
         )
 
-    async def flush(self, *, calls: CallTally | None = None) -> Recorded | None:
-        """Write what is held and count ``calls`` (None if there was nothing to write).
-        Shielded: a cancelled chunk still writes what it learnt (STYLE: errors), and a
-        failure then is logged once (``finish_anyway``)."""
+    async def flush(self, *, calls: CallTally | None = None, worked_ms: int = 0) -> Recorded | None:
+        """Write what is held and count ``calls`` and ``worked_ms`` (the job's active time;
+        None if there was nothing to write). Shielded: a cancelled chunk still writes what it
+        learnt (STYLE: errors), and a failure then is logged once (``finish_anyway``)."""
         counted = calls is not None and (calls.calls or calls.throttled or calls.retries)
         if not self.pending and not counted:
             return None
@@ -95,6 +95,7 @@ class Recorder:
                 failed=failed,
                 goals=self.job.options.goals,
                 calls=calls,
+                worked_ms=worked_ms,
             ),
             what="results",
         )

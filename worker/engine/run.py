@@ -86,8 +86,12 @@ async def _run_leased(ctx: EngineContext, job_id: str, number: int) -> tuple[Chu
         except MalformedChunk as exc:
             log.error("chunk.malformed", error=str(exc))
             return ChunkOutcome.MALFORMED, False
-        if job is None or batches is None:
-            log.error("chunk.missing", job_found=job is not None)
+        if job is None:
+            # Forgotten (or expired) while its message waited: nothing is wrong, nothing to do.
+            log.debug("chunk.dropped", reason="the job is no longer in Redis")
+            return ChunkOutcome.MISSING, False
+        if batches is None:
+            log.error("chunk.missing", job_found=True)
             return ChunkOutcome.MISSING, False
         lost = False
         run = ChunkRun(ctx, job, lease)
