@@ -61,7 +61,7 @@ SHORT_HELP = {
     "submit": "Queue a job for running workers; print its id.",
     "status": "Progress, rate, ETA and counts per status of a job.",
     "report": "One line per input row with its result.",
-    "retry": "Queue again the rows that ended failed.",
+    "retry": "Send again the rows of a job that ended failed.",
     "cancel": "Cancel a job: rows not sent yet end cancelled.",
     "plan": "Say per row what a run would change (read-only).",
     "undo": "Re-create the tags a --backup job deleted.",

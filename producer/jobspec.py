@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.collect import Collection, collect
-from producer.errors import Declined, InputRejected
+from producer.errors import Declined, InputError, InputRejected
 from producer.planning import make_plan, render_plan
+from producer.problems import problem_lines
 from producer.retention import record_keep
 from producer.submit import (
     claim_job_id,
@@ -49,25 +50,45 @@ def confirm(rows: int, request: JobRequest) -> None:
         raise Declined("nothing queued")
 
 
-def report_problems(collection: Collection) -> None:
+def problems_of(collection: Collection, *, all_errors: bool = False) -> list[str]:
+    """File errors, then invalid rows: a line each, a file-wide mistake once
+    (``producer.problems``; ``all_errors``: every row)."""
+    lines = [str(file_error) for file_error in collection.file_errors]
+    last_lines = collection.spans.last_lines
+    lines += problem_lines(collection.errors, last_lines, all_errors=all_errors)
+    return lines
+
+
+def report_problems(collection: Collection, *, all_errors: bool = False) -> None:
     """Print warnings, file errors and invalid rows on stderr, one per line."""
-    for warning in collection.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for file_error in collection.file_errors:
-        click.echo(str(file_error), err=True)
-    for error in collection.errors:
-        click.echo(str(error), err=True)
+    lines = [f"warning: {warning}" for warning in collection.warnings]
+    lines += problems_of(collection, all_errors=all_errors)
+    if lines:
+        click.echo("\n".join(lines), err=True)
+
+
+def no_rows(collection: Collection) -> InputError | None:
+    """The error of files that hold a header and no data row: a job of 0 rows."""
+    if collection.file_errors or collection.rows_read:
+        return None
+    names = ", ".join(span.name for span in collection.files)
+    return InputError(names, "no data rows, only a header: nothing to do")
 
 
 def checked_collection(request: JobRequest) -> Collection:
     """The request's files read and checked, their problems printed. Raises ``InputRejected``
-    (nothing queued) for a file error, or a row error without ``--skip-invalid``."""
+    (nothing queued) for a file error, or a row error without ``--skip-invalid``, and
+    ``InputError`` for files without a data row."""
     collection = collect(
         list(request.files), default_project_id=request.project_id, default_region=request.region
     )
-    report_problems(collection)
+    report_problems(collection, all_errors=request.all_errors)
     if collection.file_errors or (collection.errors and not request.skip_invalid):
-        raise InputRejected(len(collection.file_errors) + len(collection.errors))
+        problems = len(collection.file_errors) + len(collection.errors)
+        raise InputRejected(problems, hint=not collection.file_errors)
+    empty = no_rows(collection)
+    if empty:
+        raise empty
     return collection
 
 

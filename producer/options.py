@@ -70,6 +70,13 @@ max_tags_option = click.option(
     help="An image with more tags is split into several requests.",
 )
 
+all_errors_option = click.option(
+    "--all-errors",
+    is_flag=True,
+    help="A line for every invalid row, even when most rows of a file share one mistake "
+    "(told once, with its count, by default).",
+)
+
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
     click.option(
@@ -125,6 +132,7 @@ JOB_OPTIONS = (
         is_flag=True,
         help="Queue the valid rows and record the invalid ones as invalid.",
     ),
+    all_errors_option,
     files_argument,
     project_option,
     region_option,
@@ -205,6 +213,7 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         max_tags_per_request=params.pop("max_tags_per_request"),
         chunk_requests=params.pop("chunk_requests"),
         skip_invalid=params.pop("skip_invalid"),
+        all_errors=params.pop("all_errors"),
         keep_ms=params.pop("keep_ms"),
         confirm_above=params.pop("confirm_above", DEFAULT_CONFIRM_ABOVE),
         yes=bool(params.pop("yes", False)),

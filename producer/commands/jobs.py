@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.collect import collect
-from producer.commands.checks import check_files, check_output
+from producer.commands.checks import check_files, check_has_rows, check_output
 from producer.connection import connect_redis
 from producer.exits import ENDING, ExitCode
-from producer.jobspec import prepare_job, report_problems
+from producer.jobspec import no_rows, prepare_job, problems_of, report_problems
 from producer.options import (
+    all_errors_option,
     estimate_rate_option,
     files_argument,
     job_request,
@@ -47,6 +48,7 @@ simulate_option = click.option(
 @region_option
 @estimate_rate_option
 @max_tags_option
+@all_errors_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def validate(
     files: tuple[str, ...],
@@ -54,26 +56,33 @@ def validate(
     region: str | None,
     rate: float,
     max_tags_per_request: int,
+    all_errors: bool,
     as_json: bool,
 ) -> ExitCode:
     """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
 
-    Exit code 0 when every row is valid, 2 otherwise.
+    A file that cannot be read is one line and no plan. Exit code 0 when every row is valid,
+    2 otherwise (a file without a data row too: run would have nothing to do).
     """
     collection = collect(list(files), default_project_id=project_id, default_region=region)
     plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
     ENDING.skip_teardown = True
+    empty = no_rows(collection)
     if as_json:
+        errors = problems_of(collection, all_errors=all_errors)
         document = {
             "plan": plan.as_json(),
-            "errors": [str(error) for error in collection.file_errors + collection.errors],
+            "errors": [*errors, str(empty)] if empty else errors,
             "warnings": collection.warnings,
         }
         click.echo(json.dumps(document, indent=2))
+    elif empty:
+        raise empty
     else:
-        report_problems(collection)
-        click.echo(render_plan(plan))
-    if collection.errors or collection.file_errors:
+        report_problems(collection, all_errors=all_errors)
+        if not collection.file_errors:
+            click.echo(render_plan(plan))
+    if collection.errors or collection.file_errors or empty:
         return ExitCode.BAD_INPUT
     return ExitCode.OK
 
@@ -88,12 +97,14 @@ def plan(request: JobRequest, processes: int, simulate: bool, report_path: str) 
 
     Each row ends would_delete (key present, same value), value_differs (present with another
     value, shown in current_value), absent, or image_not_found. Read-only: the reads go
-    through local workers under the same rate limit and retries as a run. Totals go to stderr.
-    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input.
+    through local workers under the same rate limit and retries as a run. The totals go to
+    stderr while the per-row answers are on stdout (the default), else to stdout. Exit code 0
+    when every row got an answer, 1 otherwise, 2 on bad input.
     """
     from producer.run import LocalRun, run_job
 
     check_files(request.files)
+    check_has_rows(request.files)
     check_output(report_path, "plan")
     local = LocalRun(processes=processes, report=report_path, simulate=simulate, new=True)
     return run_job(request, local)
@@ -126,6 +137,7 @@ def run(
     from producer.run import LocalRun, run_job
 
     check_files(request.files)
+    check_has_rows(request.files)
     check_output(report_path or "tagsweep-report-JOB.csv")
     local = LocalRun(
         processes=processes,
@@ -148,6 +160,7 @@ def submit(request: JobRequest, allow_eviction: bool, new: bool) -> None:
     queued yet are queued (after a submission that was killed, say).
     """
     check_files(request.files)
+    check_has_rows(request.files)
     redis_url = Settings.from_env().redis_url
     check_redis(redis_url, allow_eviction=allow_eviction)
     client = connect_redis(redis_url)

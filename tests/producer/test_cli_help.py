@@ -48,3 +48,22 @@ def test_report_only_pending_and_validate_rate_say_what_they_mean() -> None:
 
     assert "(pending: no result yet)" in help_of("report")
     assert "estimate the job's time with (validate sends nothing)" in help_of("validate")
+
+
+def test_plan_says_where_its_totals_go_as_it_does() -> None:
+    """It said "Totals go to stderr", while with -o FILE they go to stdout."""
+    text = " ".join(CliRunner().invoke(cli, ["plan", "-h"]).output.split())
+    assert "Totals go to stderr." not in text
+    assert "totals go to stderr while the per-row answers are on stdout (the default)" in text
+    assert "else to stdout" in text
+
+
+def test_retry_s_line_says_what_it_does_and_loglevel_is_one_case() -> None:
+    """retry's line said only that it queued (in a run folder it works the rows too);
+    worker's --loglevel showed the default INFO among lower-case choices."""
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    (line,) = [line for line in listing.splitlines() if line.strip().startswith("retry ")]
+    assert line.split(None, 1)[1] == "Send again the rows of a job that ended failed."
+    worker = " ".join(CliRunner().invoke(cli, ["worker", "-h"]).output.split())
+    assert "[debug|info|warning|error]" in worker
+    assert "[default: info]" in worker
