@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.collect import Collection, collect
-from producer.errors import Declined, InputError, InputRejected
+from producer.errors import Declined, InputRejected
 from producer.planning import make_plan, render_plan
-from producer.problems import problem_lines
+from producer.problems import no_rows, report_problems
 from producer.retention import record_keep
 from producer.submit import (
     claim_job_id,
@@ -48,31 +48,6 @@ def confirm(rows: int, request: JobRequest) -> None:
     question = f"Delete the tags of {rows:,} rows? {backup}."
     if not click.confirm(question, default=False, err=True):
         raise Declined("nothing queued")
-
-
-def problems_of(collection: Collection, *, all_errors: bool = False) -> list[str]:
-    """File errors, then invalid rows: a line each, a file-wide mistake once
-    (``producer.problems``; ``all_errors``: every row)."""
-    lines = [str(file_error) for file_error in collection.file_errors]
-    last_lines = collection.spans.last_lines
-    lines += problem_lines(collection.errors, last_lines, all_errors=all_errors)
-    return lines
-
-
-def report_problems(collection: Collection, *, all_errors: bool = False) -> None:
-    """Print warnings, file errors and invalid rows on stderr, one per line."""
-    lines = [f"warning: {warning}" for warning in collection.warnings]
-    lines += problems_of(collection, all_errors=all_errors)
-    if lines:
-        click.echo("\n".join(lines), err=True)
-
-
-def no_rows(collection: Collection) -> InputError | None:
-    """The error of files that hold a header and no data row: a job of 0 rows."""
-    if collection.file_errors or collection.rows_read:
-        return None
-    names = ", ".join(span.name for span in collection.files)
-    return InputError(names, "no data rows, only a header: nothing to do")
 
 
 def checked_collection(request: JobRequest) -> Collection:

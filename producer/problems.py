@@ -8,15 +8,24 @@ conflicting key and its first value) stay apart and are told row by row.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from producer.errors import RowError
+import click
+
+from producer.errors import InputError, RowError
+
+if TYPE_CHECKING:
+    from producer.collect import Collection
 
 # A cause is told once when it has at least this many rows and they are most of its file's.
 SHARED_MIN_ROWS = 10
 # Line numbers listed in the one line of a shared cause.
 LINES_LISTED = 5
+# Lines printed by one write.
+ECHO_LINES = 10_000
 
 
 def problem_lines(
@@ -59,3 +68,28 @@ def _shared_line(first: RowError, count: int, lines: list[int]) -> str:
         f"{first.file}: {count:,} rows (lines {shown}): {first.reason} "
         "[one line for them all; --all-errors lists each]"
     )
+
+
+def problems_of(collection: Collection, *, all_errors: bool = False) -> Iterator[str]:
+    """File errors, then invalid rows: a line each, a file-wide mistake once
+    (``problem_lines``; ``all_errors``: every row)."""
+    yield from (str(file_error) for file_error in collection.file_errors)
+    last_lines = collection.spans.last_lines
+    yield from problem_lines(collection.errors, last_lines, all_errors=all_errors)
+
+
+def report_problems(collection: Collection, *, all_errors: bool = False) -> None:
+    """Print warnings, file errors and invalid rows on stderr, one per line (written
+    ``ECHO_LINES`` at a time: an echo per line was seconds for a million invalid rows)."""
+    warnings = (f"warning: {warning}" for warning in collection.warnings)
+    lines = itertools.chain(warnings, problems_of(collection, all_errors=all_errors))
+    while batch := list(itertools.islice(lines, ECHO_LINES)):
+        click.echo("\n".join(batch), err=True)
+
+
+def no_rows(collection: Collection) -> InputError | None:
+    """The error of files that hold a header and no data row: a job of 0 rows."""
+    if collection.file_errors or collection.rows_read:
+        return None
+    names = ", ".join(span.name for span in collection.files)
+    return InputError(names, "no data rows, only a header: nothing to do")

@@ -1,29 +1,17 @@
-"""The commands that make and work a job from CSV files: validate, plan, run, submit."""
+"""The commands that make and work a job from CSV files: plan, run, submit (validate, which
+only reads them, is ``producer.commands.validate``)."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import click
 
-from producer.collect import collect
 from producer.commands.checks import check_files, check_has_rows, check_output
 from producer.connection import connect_redis
-from producer.exits import ENDING, ExitCode
-from producer.jobspec import no_rows, prepare_job, problems_of, report_problems
-from producer.options import (
-    all_errors_option,
-    estimate_rate_option,
-    files_argument,
-    job_request,
-    max_tags_option,
-    project_option,
-    region_option,
-    report_option,
-    workers_option,
-)
-from producer.planning import make_plan, render_plan
+from producer.exits import ExitCode
+from producer.jobspec import prepare_job
+from producer.options import job_request, report_option, workers_option
 from producer.redis_check import allow_eviction_option, check_redis
 from producer.resume import take_up
 from producer.submit import dispatch_pending
@@ -40,51 +28,6 @@ simulate_option = click.option(
     is_flag=True,
     help="Work against a simulator seeded from the same files, with demo credentials.",
 )
-
-
-@click.command()
-@files_argument
-@project_option
-@region_option
-@estimate_rate_option
-@max_tags_option
-@all_errors_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-def validate(
-    files: tuple[str, ...],
-    project_id: str | None,
-    region: str | None,
-    rate: float,
-    max_tags_per_request: int,
-    all_errors: bool,
-    as_json: bool,
-) -> ExitCode:
-    """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
-
-    A file that cannot be read is one line and no plan. Exit code 0 when every row is valid,
-    2 otherwise (a file without a data row too: run would have nothing to do).
-    """
-    collection = collect(list(files), default_project_id=project_id, default_region=region)
-    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
-    ENDING.skip_teardown = True
-    empty = no_rows(collection)
-    if as_json:
-        errors = problems_of(collection, all_errors=all_errors)
-        document = {
-            "plan": plan.as_json(),
-            "errors": [*errors, str(empty)] if empty else errors,
-            "warnings": collection.warnings,
-        }
-        click.echo(json.dumps(document, indent=2))
-    elif empty:
-        raise empty
-    else:
-        report_problems(collection, all_errors=all_errors)
-        if not collection.file_errors:
-            click.echo(render_plan(plan))
-    if collection.errors or collection.file_errors or empty:
-        return ExitCode.BAD_INPUT
-    return ExitCode.OK
 
 
 @click.command(short_help="Say per row what a run would change (read-only).")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
 
-from producer.cli import cli
+from producer.cli import COMMANDS as WHERE
+from producer.cli import cli, command
 
-COMMANDS = sorted(cli.commands)
+COMMANDS = sorted(WHERE)
 
 
 def test_dash_h_is_help_for_tagsweep_and_every_command() -> None:
@@ -30,15 +34,26 @@ def test_the_command_list_shows_each_command_s_line_whole() -> None:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_option_says_what_it_does(name: str) -> None:
-    command = cli.commands[name]
-    for param in command.params:
+    for param in command(name).params:
         if isinstance(param, click.Option):
             assert param.help, f"tagsweep {name} {param.opts[0]} has no help text"
 
 
+def test_validate_loads_neither_the_redis_client_nor_celery() -> None:
+    """Loading them was 100 ms and 9 MB of a million-row validate (bench/validate.py)."""
+    code = (
+        "import sys\n"
+        "from producer.cli import cli\n"
+        "cli.main(['validate', '-h'], standalone_mode=False)\n"
+        "print(sorted(m for m in ('redis', 'celery', 'structlog', 'aiohttp') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize("name", ["run", "plan", "undo"])
 def test_the_per_row_file_is_report_or_o_or_output_on_every_command(name: str) -> None:
-    (option,) = [p for p in cli.commands[name].params if p.name == "report_path"]
+    (option,) = [p for p in command(name).params if p.name == "report_path"]
     assert set(option.opts) == {"--report", "-o", "--output"}
 
 
