@@ -122,11 +122,13 @@ def test_run_simulate_prints_each_invalid_row_once(tmp_path: Path) -> None:
     assert result.stderr.count("j.csv:3: image_id 'bad' is not a UUID") == 1, result.stderr
 
 
-def test_a_finished_simulated_run_run_again_only_reports(tmp_path: Path, redis_url: str) -> None:
+def test_a_finished_simulated_run_run_again_only_reports(
+    tmp_path: Path, e2e_redis_url: str
+) -> None:
     """Running a finished `run --simulate` again started a simulator (and seeded it) to send
     nothing; now it says the job has ended and reports it."""
     shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
-    env = user_env(REDIS_URL=redis_url)
+    env = user_env(REDIS_URL=e2e_redis_url)
     args = ("run", "sample.csv", "--simulate", "--rate", "200", "--report", "out.csv")
     first = run_cli(env, *args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
