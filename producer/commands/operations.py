@@ -25,7 +25,7 @@ from worker.cloud.credentials import load_credentials
 @click.option(
     "--loglevel",
     envvar="TAGSWEEP_LOG_LEVEL",
-    default="INFO",
+    default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
