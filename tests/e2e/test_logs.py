@@ -5,6 +5,7 @@ faults injected; after a SIGKILLed worker they fall short by at most its last in
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -34,13 +35,14 @@ def readme_jq_commands() -> list[str]:
 def run_jq(command: str, logs: Path, job_id: str) -> list[Any]:
     """Run one README command in the folder of the worker logs; its JSON outputs."""
     result = subprocess.run(
-        ["bash", "-c", command],  # noqa: S607 - README's text, run as a user runs it
+        ["bash", "-c", command],  # README's text, run as a user runs it
         cwd=logs,
-        env={"PATH": "/usr/bin:/bin", "JOB": job_id},
+        env={"PATH": os.environ["PATH"], "JOB": job_id},
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert result.returncode == 0, f"{command}: {result.stderr}"
     decoder, text, values = json.JSONDecoder(), result.stdout.strip(), []
     while text:  # jq prints one JSON value after another, pretty or compact
         value, end = decoder.raw_decode(text)
