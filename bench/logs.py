@@ -8,7 +8,7 @@ dropping 2% of connections and limiting each identity to 150 calls/s (the gatewa
 Once it is over the workers are stopped (a warm shutdown) and README's "Adding up the logs"
 commands are run over their stdout: it prints their sums beside ``status``'s counts and the
 job's counters in Redis, and ``job.finished``'s line. Uses REDIS_URL's server, database 7,
-flushed before and after. 20,000 rows take about three minutes on two cores.
+flushed before and after. 20,000 rows took 219 s on two busy cores.
 """
 
 from __future__ import annotations
