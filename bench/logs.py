@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
 from producer.local import start_simulator, start_worker
+from producer.store.server import empty_database
 from worker.store import ResultStore
 
 LOGS_DB = 7
@@ -85,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     url = bench_redis_url(LOGS_DB)
     client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         seed, job_csv = write_files(folder, args.rows)
@@ -120,7 +121,7 @@ def main() -> None:
         summed_calls = run_jq(calls_cmd, folder, job_id)[0]
         finished = run_jq(finished_cmd, folder, job_id)
         totals = asyncio.run(job_totals(url, job_id))
-    client.flushdb()
+    empty_database(client)
     print(f"{args.rows:,} rows, {args.workers} workers, {wall_s:.0f} s, state {status.job.state}")
     print(f"status counts       {json.dumps(counts, sort_keys=True)}")
     print(f"jq sum of rows      {json.dumps(summed_rows, sort_keys=True)}")

@@ -144,7 +144,9 @@ class StalePermits:
     def accepted(self) -> None:
         return None
 
-    async def throttled(self, permit: Any = None, limit: Any = None) -> Throttling:
+    async def throttled(
+        self, permit: Any = None, limit: Any = None, scope: Any = None
+    ) -> Throttling:
         learned = None if self.limit else CloudLimit(5, 1.0)
         self.limit = self.limit or learned
         self.effective_rate_per_s = 4.75
