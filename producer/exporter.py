@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from producer.retention import holds_backup
 from producer.status import JobStatus
 from producer.store import JobStore
 from worker.jobs import Job, JobState
@@ -58,7 +59,12 @@ class TagsweepCollector(Collector):
         jobs = GaugeMetricFamily("tagsweep_jobs", "Jobs in Redis, by state.", labels=["state"])
         for state in JobState:
             jobs.add_metric([state.value], states.get(state.value, 0))
-        return [jobs, *self._fleet(now_ms), *job_metrics(self._statuses(shown, now_ms))]
+        return [
+            jobs,
+            *self._fleet(now_ms),
+            *job_metrics(self._statuses(shown, now_ms)),
+            backup_expiry(self.store),
+        ]
 
     def _job_states(self, now_ms: int) -> tuple[dict[str, int], list[str]]:
         """Jobs per state, and the ids whose per-job series are shown."""
@@ -157,3 +163,23 @@ def job_metrics(statuses: list[tuple[JobStatus, dict[str, str]]]) -> list[Metric
         for each in JobState:
             state.add_metric([job_id, each.value], 1 if each is status.job.state else 0)
     return [rows, *counters.values(), *gauges.values(), state]
+
+
+def backup_expiry(store: JobStore) -> GaugeMetricFamily:
+    """When each backup not undone expires, for the alert that asks for an undo in time.
+
+    Every job in Redis is read, not only the jobs shown above: a backup is kept for weeks
+    after its job ended (``--keep``). One HMGET per job, pipelined a page at a time."""
+    family = GaugeMetricFamily(
+        "tagsweep_backup_expiry_timestamp_seconds",
+        "When the job's backup (a --backup delete not undone) expires, Unix time; none for a "
+        "job still running or kept forever (--keep 0).",
+        labels=["job"],
+    )
+    wanted = [JobField.OPTIONS, JobField.UNDONE_BY, JobField.EXPIRES_AT]
+    for ids in store.job_ids(newest_first=False):
+        for job_id, record in store.fields_of(ids, wanted):
+            expires_ms = record.get(JobField.EXPIRES_AT)
+            if expires_ms and holds_backup(record):
+                family.add_metric([job_id], int(expires_ms) / 1000)
+    return family

@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import subprocess
 import time
@@ -440,3 +441,51 @@ class Scene:
 
 
 MakeScene = Callable[..., Scene]
+
+
+# The shipped monitoring (deploy/): alert rules and the Grafana board.
+
+DEPLOY = REPO / "deploy"
+# Grafana's own variables, given values so that a panel's query parses as PromQL.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
+
+
+def monitoring_expressions() -> dict[str, str]:
+    """Every PromQL expression of the alert rules and the board (panel targets and the
+    variables' ``label_values`` selectors), by where it is."""
+    from ruamel.yaml import YAML
+
+    found: dict[str, str] = {}
+    rules = YAML(typ="safe").load((DEPLOY / "prometheus" / "rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            found[f"rule {rule.get('alert') or rule['record']}"] = rule["expr"]
+    board = json.loads((DEPLOY / "grafana" / "dashboards" / "tagsweep.json").read_text())
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for name, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(name, value)
+            found[f"panel {panel['title']!r} {target['refId']}"] = expr
+    for variable in board["templating"]["list"]:
+        call = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable["query"]["query"])
+        assert call is not None, variable["query"]
+        found[f"variable {variable['name']}"] = call[1]
+    return found
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects, from its syntax tree (promql-parser: the
+    Python binding of GreptimeDB's PromQL parser, so that functions, keywords, label names
+    and durations are never taken for metrics as a hand-written tokenizer might)."""
+    import promql_parser
+
+    names: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            assert node.name, f"a selector without a metric name in {expr!r}"
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    return names

@@ -3,13 +3,14 @@ against the real Redis server (a database of its own, flushed before and after).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import redis
 
-from producer.local import start_simulator
+from producer.local import start_simulator, tagsweep_command
 from producer.local import start_worker as start_local_worker
 from tests.helpers import (
     TEST_AK,
@@ -102,3 +103,30 @@ def scene(
         return made
 
     return make
+
+
+@pytest.fixture
+def start_exporter() -> Iterator[Callable[..., str]]:
+    """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL (the warning
+    lines said before it listens go to ``said`` when given, else none is allowed)."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(env: dict[str, str], said: list[str] | None = None) -> str:
+        process = subprocess.Popen(
+            tagsweep_command("exporter", "--port", "0"), env=env, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        while said is not None and line.startswith("warning: "):
+            said.append(line.strip())
+            line = process.stderr.readline()
+        assert line.startswith("exporter listening on "), line
+        return line.split()[-1]
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
