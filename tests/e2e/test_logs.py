@@ -1,9 +1,11 @@
-"""The workers' logs add up (DESIGN: Logs): README's own jq commands, run over two worker
-processes' stdout, give the job's counts as ``status --json`` and ``job.finished`` say, with
+"""The workers' logs add up (DESIGN: Logs): docs/operations.md's own jq commands, run over two
+worker processes' stdout, give the job's counts as ``status --json`` and ``job.finished`` say, with
 faults injected; after a SIGKILLed worker they fall short by at most its last interval."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -16,26 +18,41 @@ from typing import Any
 import pytest
 import redis
 
-from tests.helpers import HEADER, REPO, MakeScene, Scene, images, run_cli, write
+from tests.docs import block_containing
+from tests.helpers import HEADER, MakeScene, Scene, images, run_cli, write
 from worker import keys
 
 JQ = shutil.which("jq")
 pytestmark = pytest.mark.skipif(JQ is None, reason="jq is not installed (apt-get install jq)")
 
 
-def readme_jq_commands() -> list[str]:
-    """The commands of README's "Adding up the logs" block, as a user would paste them."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    block = text.split("Adding up the logs", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+OPERATIONS = "docs/operations.md"
+
+
+def jq_commands(containing: str, count: int) -> list[str]:
+    """The ``jq`` commands of docs/operations.md's block holding ``containing``, as a user
+    would paste them."""
+    block = block_containing(OPERATIONS, containing)
     commands = [line for line in block.splitlines() if line.startswith("jq ")]
-    assert len(commands) == 3, commands
+    assert len(commands) == count, commands
     return commands
 
 
+def adding_up_commands() -> list[str]:
+    """The block that adds up the logs: rows by status, requests, job.finished."""
+    return jq_commands("reduce (inputs", 3)
+
+
+def following_commands() -> list[str]:
+    """The block that follows a job: its progress, what went wrong, the images of requests
+    that did not end well."""
+    return jq_commands("rows_per_s, eta_s", 3)
+
+
 def run_jq(command: str, logs: Path, job_id: str) -> list[Any]:
-    """Run one README command in the folder of the worker logs; its JSON outputs."""
+    """Run one docs command in the folder of the worker logs; its JSON outputs."""
     result = subprocess.run(
-        ["bash", "-c", command],  # README's text, run as a user runs it
+        ["bash", "-c", command],  # the doc's text, run as a user runs it
         cwd=logs,
         env={"PATH": os.environ["PATH"], "JOB": job_id},
         capture_output=True,
@@ -52,8 +69,8 @@ def run_jq(command: str, logs: Path, job_id: str) -> list[Any]:
 
 
 def added_up(logs: Path, job_id: str) -> tuple[dict[str, int], dict[str, int], list[Any]]:
-    """(rows by status, requests/throttled/retries, job.finished lines) from README's jq."""
-    rows_cmd, calls_cmd, finished_cmd = readme_jq_commands()
+    """(rows by status, requests/throttled/retries, job.finished lines) from the docs' jq."""
+    rows_cmd, calls_cmd, finished_cmd = adding_up_commands()
     rows = run_jq(rows_cmd, logs, job_id)[0]
     calls = run_jq(calls_cmd, logs, job_id)[0]
     finished = [line for line in run_jq(finished_cmd, logs, job_id) if line is not None]
@@ -94,7 +111,7 @@ def until(check: Callable[[], bool], *, timeout_s: float) -> None:
         time.sleep(0.2)
 
 
-def test_readme_s_jq_sums_of_job_progress_are_the_job_s_counts(
+def test_the_docs_jq_sums_of_job_progress_are_the_job_s_counts(
     tmp_path: Path, scene: MakeScene
 ) -> None:
     made, job_csv = faulty_job(tmp_path, scene, 2000)
@@ -119,6 +136,32 @@ def test_readme_s_jq_sums_of_job_progress_are_the_job_s_counts(
     assert {name: last[name] for name in counters} == counters
     assert last["state"] == "completed_with_failures" if "failed" in counts else "completed"
     assert last["elapsed_s"] > 0
+    followed_from_the_logs(made, tmp_path, job_id)
+
+
+def followed_from_the_logs(made: Scene, logs: Path, job_id: str) -> None:
+    """The docs' commands that follow a job: its progress lines, the warnings and errors, and
+    the images of the requests that did not end well (those of the report's bad rows)."""
+    progress_cmd, problems_cmd, images_cmd = following_commands()
+    progress = run_jq(progress_cmd, logs, job_id)
+    assert len(progress) >= 2
+    assert {line["total"] for line in progress} == {2000}
+    assert all(0 <= line["done"] <= 2000 for line in progress)
+    problems = [line for line in run_jq(problems_cmd, logs, job_id) if line is not None]
+    assert problems  # at least the test Redis's redis.unsafe
+    assert {line["level"] for line in problems} <= {"warning", "error"}
+    images = subprocess.run(
+        ["bash", "-c", images_cmd], cwd=logs, env={"PATH": os.environ["PATH"], "JOB": job_id},
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    report = run_cli(made.env, "report", job_id)
+    assert report.returncode == 0, report.stderr
+    bad = {
+        row["image_id"]
+        for row in csv.DictReader(io.StringIO(report.stdout))
+        if row["status"] not in ("deleted", "not_found")
+    }
+    assert set(images) == bad
 
 
 def test_after_a_sigkilled_worker_the_sum_falls_short_by_its_last_interval_at_most(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs import block_containing
 from tests.helpers import REPO, TEST_PROJECT, SimProcess, new_image_id, run_cli, worker_env
 
 Tags = dict[str, str]
@@ -311,19 +312,11 @@ def test_select_output_fed_to_run_deletes_exactly_those_tags(
         assert server.tags(TEST_PROJECT, image_id) == left
 
 
-def readme_block(containing: str) -> str:
-    """The README's ``sh`` code block that holds ``containing``."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
-    (block,) = [b for b in blocks if containing in b]
-    return block
-
-
-def test_the_readme_select_example_passes_as_written(tmp_path: Path) -> None:
-    """select, plan, run --backup, undo, verbatim from the README in a clean directory with no
+def test_the_docs_select_example_passes_as_written(tmp_path: Path) -> None:
+    """select, plan, run --backup, undo, verbatim from docs/commands.md in a clean directory with no
     REDIS_URL (so the private Redis of ./.tagsweep/); only the simulator's port is changed to
     a free one, since other suites may hold 8471."""
-    block = readme_block("tagsweep select --tag env=staging")
+    block = block_containing("docs/commands.md", "tagsweep select --tag env=staging")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
