@@ -53,7 +53,7 @@ def timed(command: list[str], *, cwd: Path, env: dict[str, str], sim: LocalSimul
     """Run ``command`` to its end (exit 0 required) and split its wall time."""
     started_at = time.time()
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)  # noqa: S603
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
     wall_s = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{command[:4]} exited {done.returncode}: {done.stderr[-500:]!r}")
@@ -102,7 +102,8 @@ def main() -> None:
     for tool, runs in results.items():
         start_s = statistics.median(t.start_s for t in runs)
         end_s = statistics.median(t.end_s for t in runs)
-        print(f"median {tool:15s} wall {medians[tool]:.2f} s (start {start_s:.2f}, end {end_s:.2f})")
+        wall_s = medians[tool]
+        print(f"median {tool:15s} wall {wall_s:.2f} s (start {start_s:.2f}, end {end_s:.2f})")
     ratios = [t.wall_s / s.wall_s for t, s in zip(results[TAGSWEEP], results[SCRIPT], strict=True)]
     print(
         f"{TAGSWEEP} / {SCRIPT}: {medians[TAGSWEEP] / medians[SCRIPT]:.2f}x of the medians "
