@@ -72,10 +72,19 @@ class LocalWorker:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Warm shutdown (SIGTERM: finish the current chunks), then SIGKILL if it hangs."""
+    def stop(self, timeout_s: float = 15.0, *, whole_group: bool = True) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL if it hangs.
+
+        ``whole_group``: the pool processes get the SIGTERM too and stop at once, their chunks
+        cut short (the rows recorded stay). Else only the main process gets it: it closes its
+        pool, whose processes end as soon as their chunks are done, without billiard's 1 s
+        wait (``worker.app``): the quick stop of a worker with nothing left to do.
+        """
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            if whole_group:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            else:
+                self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:

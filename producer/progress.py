@@ -32,10 +32,16 @@ def follow_job(
     plain_every_s: float = 10.0,
     check: Callable[[], None] | None = None,
 ) -> JobStatus:
-    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died)."""
+    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died).
+
+    Redis is read every 0.1 s at first, then every twentieth of the time followed so far,
+    every ``interval_s`` at most: the end of a job is seen 5% of its time late at most (a
+    small one's within 0.1 s, where a whole second was up to 40% of it).
+    """
+    started = time.monotonic()
 
     def wait() -> JobStatus:
-        time.sleep(interval_s)
+        time.sleep(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
         if check:
             check()
         return read_status(client, job_id)

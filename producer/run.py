@@ -86,15 +86,15 @@ def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWor
     """Local workers for the run; stopped warm when it ends, within 5 s when interrupted (a
     chunk cut short keeps its recorded rows; the rest is resumed)."""
     workers = [start_worker(env, processes=processes, log_path=STATE_DIR / "worker.log")]
-    timeout_s = 10.0
+    timeout_s, whole_group = 10.0, False  # the job is over: nothing to cut short
     try:
         yield workers
     except BaseException:
-        timeout_s = 5.0
+        timeout_s, whole_group = 5.0, True
         raise
     finally:
         for worker in workers:
-            worker.stop(timeout_s=timeout_s)
+            worker.stop(timeout_s=timeout_s, whole_group=whole_group)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import click
 
 from producer.connection import job_redis
 from producer.errors import ConfigError
+from producer.exits import ENDING
 from producer.redis_check import allow_eviction_option, check_redis
 from worker.cloud.credentials import load_credentials
 from worker.settings import Settings
@@ -43,11 +44,15 @@ def worker(
     load_credentials(os.environ)  # none: one line, exit 2, before Celery starts
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
     check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
-    # --quiet: no start-up banner, so stdout stays one JSON object a line.
+    # --quiet: no start-up banner, so stdout stays one JSON object a line. Without mingle and
+    # gossip: tagsweep's workers share nothing through Celery's worker-to-worker chatter (no
+    # revokes; liveness is worker/heartbeat.py), and mingle alone held every start 1 s.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    argv += ["--without-mingle", "--without-gossip"]
     if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
         # Celery's default, celery@HOST, is the same for every worker of a host.
         argv.append(f"--hostname=tagsweep-{os.getpid()}@%h")
+    ENDING.skip_teardown = True  # once stopped, nothing is left to free (exits.ENDING)
     app.worker_main(argv=[*argv, *celery_args])
 
 
