@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,20 @@ if TYPE_CHECKING:
     import redis
 
 
-def connect_redis(url: str) -> redis.Redis:
-    """A client for ``url`` that answered a PING; ``ConfigError`` (no password shown) if not."""
+def connect_redis(url: str, *, wait_s: float = 0.0) -> redis.Redis:
+    """A client for ``url`` that answered a PING; ``ConfigError`` (no password shown) if it
+    did not within ``wait_s`` (asked every 50 ms: a server starting, or loading its data)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _connect(url)
+        except ConfigError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
+
+
+def _connect(url: str) -> redis.Redis:
     import redis  # here: the commands that need no Redis start faster without it
 
     try:

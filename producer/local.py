@@ -91,14 +91,18 @@ class LocalWorker:
                 self.kill()
 
 
-def start_worker(env: dict[str, str], *, processes: int, log_path: Path) -> LocalWorker:
+def start_worker(
+    env: dict[str, str], *, processes: int, log_path: Path, wait_for_redis_s: float = 0.0
+) -> LocalWorker:
     """Start ``tagsweep worker -c processes``; stdout (JSON lines) to ``log_path``, stderr
-    beside it with the suffix ``.err``."""
+    beside it with the suffix ``.err``. ``wait_for_redis_s``: its Redis may still be starting."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The child keeps its own copies of the descriptors; the parent's close at once.
     with log_path.open("ab") as out, log_path.with_suffix(".err").open("ab") as err:
         process = subprocess.Popen(  # noqa: S603 - tagsweep itself, our own arguments
-            tagsweep_command("worker", "-c", str(processes)),
+            tagsweep_command(
+                "worker", "-c", str(processes), "--wait-for-redis", str(wait_for_redis_s)
+            ),
             env=env,
             stdout=out,
             stderr=err,

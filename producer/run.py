@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.connection import connect_redis
-from producer.embedded import STATE_DIR, start_embedded_redis
+from producer.embedded import (
+    STATE_DIR,
+    EmbeddedRedis,
+    check_free,
+    free_port,
+    launch_embedded_redis,
+    private_url,
+)
 from producer.errors import InputError, WorkersGone
 from producer.exits import ExitCode, exit_code
 from producer.jobspec import checked_collection, prepare_job
@@ -69,23 +76,35 @@ class LocalRun:
 
 
 @contextlib.contextmanager
-def local_redis(env: dict[str, str]) -> Iterator[str]:
-    """``REDIS_URL`` when set, else a private Redis for as long as the run lasts."""
+def local_redis(env: dict[str, str]) -> Iterator[tuple[str, Callable[[], None]]]:
+    """``REDIS_URL`` when set, else a private Redis for as long as the run lasts. Yields its
+    URL and a function that starts the private one (none: does nothing) and waits until it
+    answers: its port is chosen first, so that the workers can start before it does."""
     if env.get("REDIS_URL"):
-        yield env["REDIS_URL"]
+        yield env["REDIS_URL"], lambda: None
         return
-    embedded = start_embedded_redis(STATE_DIR)
+    check_free(STATE_DIR)  # another run's folder: nothing started
+    port = free_port()
+    started: list[EmbeddedRedis] = []
+
+    def start() -> None:
+        started.append(launch_embedded_redis(STATE_DIR, port=port))
+        started[0].wait_until_up()
+
     try:
-        yield embedded.url
+        yield private_url(port), start
     finally:
-        embedded.stop()
+        for server in started:
+            server.stop()
 
 
 @contextlib.contextmanager
 def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWorker]]:
     """Local workers for the run; stopped warm when it ends, within 5 s when interrupted (a
     chunk cut short keeps its recorded rows; the rest is resumed)."""
-    workers = [start_worker(env, processes=processes, log_path=STATE_DIR / "worker.log")]
+    log_path = STATE_DIR / "worker.log"
+    # Its Redis may still be starting (``local_redis``), and loading a resumed job's data.
+    workers = [start_worker(env, processes=processes, log_path=log_path, wait_for_redis_s=30)]
     timeout_s, whole_group = 10.0, False  # the job is over: nothing to cut short
     try:
         yield workers
@@ -97,14 +116,21 @@ def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWor
             worker.stop(timeout_s=timeout_s, whole_group=whole_group)
 
 
+def demo_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with demo credentials instead of the user's, for a simulated run: the simulator
+    (``simulated``) accepts them, the user's are not sent to it. ``env`` is not changed."""
+    demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
+    demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK="demo-" + secrets.token_hex(12))
+    return demo
+
+
 @contextlib.contextmanager
 def simulated(
-    request: JobRequest, env: Mapping[str, str]
-) -> Iterator[tuple[JobRequest, dict[str, str], Collection]]:
-    """A simulator seeded from the request's files; yields the request aimed at it, ``env``
-    with demo credentials instead of the user's (neither given is changed), and the files'
-    checked collection (for ``prepare_job``: read once, problems printed once)."""
-    sk = "demo-" + secrets.token_hex(12)
+    request: JobRequest, demo: Mapping[str, str]
+) -> Iterator[tuple[JobRequest, Collection]]:
+    """A simulator seeded from the request's files that accepts the credentials of ``demo``
+    (``demo_environment``); yields the request aimed at it and the files' checked collection
+    (for ``prepare_job``: read once, problems printed once)."""
     files = request.files
     seeds = [arg for name in files for arg in ("--seed", name)]
     project = request.project_id or SIM_PROJECT
@@ -112,18 +138,17 @@ def simulated(
         request, project_id=project, region=request.region or SIM_REGION, simulated=True
     )
     # Checked before the simulator reads them: a file it cannot seed from is the user's
-    # mistake, told as such, with nothing started.
+    # mistake, told as such, with no simulator started.
     collection = checked_collection(aimed)
+    sk = demo["HUAWEICLOUD_SDK_SK"]
     try:
         sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
     except RuntimeError:
         raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
-        demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
-        demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
         options = dataclasses.replace(aimed.options, endpoint=sim.url, simulated=True)
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
-        yield dataclasses.replace(aimed, options=options), demo, collection
+        yield dataclasses.replace(aimed, options=options), collection
     finally:
         sim.stop()
 
@@ -223,20 +248,26 @@ def _run(
     queued: list[str],
 ) -> ExitCode:
     env = dict(os.environ)
-    if not local.simulate:
+    simulate = local.simulate and isinstance(job, JobRequest)
+    if simulate:
+        env = demo_environment(env)
+    elif not local.simulate:
         # A run, a plan or an undo: without credentials every chunk would fail in the local
         # workers while 0 rows/s showed. Checked before Redis starts or a job is written.
         load_credentials(env)
     stack.enter_context(stopped_like_ctrl_c())
-    redis_url = stack.enter_context(local_redis(env))
-    check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
-    collection = None
-    if local.simulate and isinstance(job, JobRequest):
-        job, env, collection = stack.enter_context(simulated(job, env))
-    client = connect_redis(redis_url)
+    redis_url, start_redis = stack.enter_context(local_redis(env))
+    # Started first, before Redis and before the files are read and checked: a worker takes
+    # most of a second to be ready (its imports), more than the rest takes for a small job.
     workers = stack.enter_context(
         local_workers(worker_environment(redis_url, env), local.processes)
     )
+    start_redis()
+    check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
+    collection = None
+    if simulate and isinstance(job, JobRequest):
+        job, collection = stack.enter_context(simulated(job, env))
+    client = connect_redis(redis_url)
     if isinstance(job, JobRequest):
         job_id, resumed = prepare_job(
             client, job, new=local.new, err=local.report == "-", collection=collection
