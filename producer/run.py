@@ -22,18 +22,11 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.connection import connect_redis
-from producer.embedded import (
-    STATE_DIR,
-    EmbeddedRedis,
-    check_free,
-    free_port,
-    launch_embedded_redis,
-    private_url,
-)
+from producer.embedded import STATE_DIR
 from producer.errors import InputError, WorkersGone
-from producer.exits import ExitCode, exit_code
+from producer.exits import ENDING, ExitCode, exit_code
 from producer.jobspec import checked_collection, prepare_job
-from producer.local import LocalWorker, start_simulator, start_worker
+from producer.local import LocalWorker, local_redis, local_workers, start_simulator
 from producer.progress import follow_job
 from producer.redis_check import check_redis
 from producer.report import write_job_report
@@ -73,47 +66,6 @@ class LocalRun:
     simulate: bool = False  # against a simulator seeded from the files (``--simulate``)
     new: bool = False  # a new job even if one for these files can be resumed
     allow_eviction: bool = False
-
-
-@contextlib.contextmanager
-def local_redis(env: dict[str, str]) -> Iterator[tuple[str, Callable[[], None]]]:
-    """``REDIS_URL`` when set, else a private Redis for as long as the run lasts. Yields its
-    URL and a function that starts the private one (none: does nothing) and waits until it
-    answers: its port is chosen first, so that the workers can start before it does."""
-    if env.get("REDIS_URL"):
-        yield env["REDIS_URL"], lambda: None
-        return
-    check_free(STATE_DIR)  # another run's folder: nothing started
-    port = free_port()
-    started: list[EmbeddedRedis] = []
-
-    def start() -> None:
-        started.append(launch_embedded_redis(STATE_DIR, port=port))
-        started[0].wait_until_up()
-
-    try:
-        yield private_url(port), start
-    finally:
-        for server in started:
-            server.stop()
-
-
-@contextlib.contextmanager
-def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWorker]]:
-    """Local workers for the run; stopped warm when it ends, within 5 s when interrupted (a
-    chunk cut short keeps its recorded rows; the rest is resumed)."""
-    log_path = STATE_DIR / "worker.log"
-    # Its Redis may still be starting (``local_redis``), and loading a resumed job's data.
-    workers = [start_worker(env, processes=processes, log_path=log_path, wait_for_redis_s=30)]
-    timeout_s, whole_group = 10.0, False  # the job is over: nothing to cut short
-    try:
-        yield workers
-    except BaseException:
-        timeout_s, whole_group = 5.0, True
-        raise
-    finally:
-        for worker in workers:
-            worker.stop(timeout_s=timeout_s, whole_group=whole_group)
 
 
 def demo_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -231,6 +183,9 @@ def run_job(job: JobRequest | MakeJob, local: LocalRun) -> ExitCode:
     stderr (``plan``).
     """
     queued: list[str] = []  # the job's id once it has one
+    # Nothing to free at the end: what it started is stopped by then (up to 1 s of a small
+    # run on a busy machine went to freeing its modules; exits.ENDING).
+    ENDING.skip_teardown = True
     try:
         with contextlib.ExitStack() as stack:
             return _run(stack, job, local, queued)
@@ -278,6 +233,8 @@ def _run(
     chunks = chunks_to_send(client, job_id, job, resumed=resumed, private=not env.get("REDIS_URL"))
     dispatch(redis_url, job_id, chunks)
     status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
+    for worker in workers:
+        worker.ask_to_stop()  # every row is final: they stop while the report is written
     return finish(client, status, local.report or f"tagsweep-report-{job_id}.csv")
 
 
