@@ -11,6 +11,7 @@ from typing import Any
 import celery.apps.worker as celery_worker_app
 from celery import signals
 
+from worker import transport
 from worker.broker import QUEUE, app, settings, use_broker
 from worker.cloud.credentials import load_credentials
 from worker.errors import CredentialsError
@@ -23,6 +24,7 @@ __all__ = ["QUEUE", "app", "use_broker"]
 
 app.steps["worker"].add(ReaperStep)
 app.steps["worker"].add(HeartbeatStep)
+transport.use_in_this_process()
 
 
 def setup_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:
