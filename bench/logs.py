@@ -1,12 +1,13 @@
-"""Do the workers' logs add up on a big job with faults? README's jq commands against the job.
+"""Do the workers' logs add up on a big job with faults? The jq commands of
+docs/operations.md against the job.
 
     python -m bench.logs [--rows 20000] [--workers 2]
 
 A job of ROWS one-tag rows (1% of its images missing: not_found) runs through WORKERS worker
 processes (one Celery worker of one process each) against the simulator answering 10% 503s,
 dropping 2% of connections and limiting each identity to 150 calls/s (the gateway's 429s).
-Once it is over the workers are stopped (a warm shutdown) and README's "Adding up the logs"
-commands are run over their stdout: it prints their sums beside ``status``'s counts and the
+Once it is over the workers are stopped (a warm shutdown) and the "Adding up the logs" commands
+are run over their stdout: it prints their sums beside ``status``'s counts and the
 job's counters in Redis, and ``job.finished``'s line. Uses REDIS_URL's server, database 7,
 flushed before and after. 20,000 rows took 219 s on two busy cores.
 """
@@ -35,12 +36,12 @@ from worker.store import ResultStore
 LOGS_DB = 7
 AK, SK = "LOGSAK00000000001", "logs-sk-0000-2222"
 PROJECT = "0123456789abcdef0123456789abcdef"
-README = Path(__file__).resolve().parents[1] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
 
-def readme_jq_commands() -> list[str]:
-    """The ``jq`` lines of README's "Adding up the logs" block."""
-    block = README.read_text(encoding="utf-8").split("Adding up the logs", 1)[1]
+def docs_jq_commands() -> list[str]:
+    """The ``jq`` lines of docs/operations.md's "Adding up the logs" block."""
+    block = OPERATIONS.read_text(encoding="utf-8").split("Adding up the logs", 1)[1]
     block = block.split("```sh\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.startswith("jq ")]
 
@@ -115,7 +116,7 @@ def main() -> None:
             for worker in workers:
                 worker.stop()
             sim.stop()
-        rows_cmd, calls_cmd, finished_cmd = readme_jq_commands()
+        rows_cmd, calls_cmd, finished_cmd = docs_jq_commands()
         counts = {k: n for k, n in status.counts.items() if n}
         summed_rows = run_jq(rows_cmd, folder, job_id)[0]
         summed_calls = run_jq(calls_cmd, folder, job_id)[0]

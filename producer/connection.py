@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,9 +19,21 @@ if TYPE_CHECKING:
     import redis
 
 
-def connect_redis(url: str, *, must_answer: bool = True) -> redis.Redis:
+def connect_redis(url: str, *, must_answer: bool = True, wait_s: float = 0.0) -> redis.Redis:
     """A client for ``url`` that answered a PING; ``ConfigError`` (no password shown, the fix
-    named) if not. ``must_answer`` False (the exporter): a warning line, and the client."""
+    named) if it did not within ``wait_s`` (asked every 50 ms: a server starting, or loading
+    its data). ``must_answer`` False (the exporter): a warning line, and the client."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _connect(url, must_answer=must_answer)
+        except ConfigError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
+
+
+def _connect(url: str, *, must_answer: bool) -> redis.Redis:
     import redis  # here: the commands that need no Redis start faster without it
 
     shown, url = redact_url(url), client_url(url)

@@ -58,7 +58,7 @@ def check_undoable(job: Job) -> None:
         raise SimulatedJob(
             job.job_id,
             "nothing was deleted in the cloud. To try undo, run `tagsweep simulator` and the "
-            "job against it (README: Safety, the worked example)",
+            "job against it (docs/commands.md: the worked example of select)",
         )
     if not job.state.finished:
         raise UndoRefused(

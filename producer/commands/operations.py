@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
 from producer.connection import job_redis, shared_redis_url
 from producer.errors import ConfigError
+from producer.exits import ENDING
 from producer.redis_check import allow_eviction_option, check_redis
 from worker.cloud.credentials import load_credentials
 
@@ -31,10 +33,22 @@ from worker.cloud.credentials import load_credentials
     help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
 )
 @allow_eviction_option
+@click.option(
+    "--wait-for-redis",
+    "wait_for_redis_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    hidden=True,  # for run, which starts its workers while its own Redis starts
+    help="Seconds to wait for Redis to answer at start.",
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[CELERY_ARGS]...")
 def worker(
-    concurrency: int, loglevel: str, allow_eviction: bool, celery_args: tuple[str, ...]
-) -> None:
+    concurrency: int,
+    loglevel: str,
+    allow_eviction: bool,
+    wait_for_redis_s: float,
+    celery_args: tuple[str, ...],
+) -> int:
     """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too,
     without the check that Redis does not evict).
 
@@ -45,13 +59,37 @@ def worker(
 
     load_credentials(os.environ)  # none: one line, exit 2, before Celery starts
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
-    check_redis(shared_redis_url("worker"), allow_eviction=allow_eviction, log=True)
-    # --quiet: no start-up banner, so stdout stays one JSON object a line.
-    argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    check_redis(
+        shared_redis_url("worker"),
+        allow_eviction=allow_eviction,
+        log=True,
+        wait_s=wait_for_redis_s,
+    )
+    # Without mingle and gossip: tagsweep's workers share nothing through Celery's
+    # worker-to-worker chatter (no revokes; liveness is worker/heartbeat.py), and mingle alone
+    # held every start 1 s.
+    argv = [f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    argv += ["--without-mingle", "--without-gossip"]
     if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
         # Celery's default, celery@HOST, is the same for every worker of a host.
         argv.append(f"--hostname=tagsweep-{os.getpid()}@%h")
-    app.worker_main(argv=[*argv, *celery_args])
+    ENDING.skip_teardown = True  # once stopped, nothing is left to free (exits.ENDING)
+    return _celery_worker(app, [*argv, *celery_args])
+
+
+def _celery_worker(app: Any, argv: list[str]) -> int:
+    """Run Celery's ``worker`` command alone; its exit code. (``app.worker_main`` goes through
+    the whole ``celery`` command line, whose other commands import click_repl and
+    prompt_toolkit: 0.2-0.3 s of every worker's start.)"""
+    from celery.bin.base import CLIContext
+    from celery.bin.worker import worker as celery_worker
+
+    # quiet: no start-up banner, so stdout stays one JSON object a line.
+    context = CLIContext(app=app, no_color=False, workdir=None, quiet=True)
+    code = celery_worker.main(
+        args=argv, obj=context, prog_name="tagsweep worker", standalone_mode=False
+    )
+    return int(code or 0)
 
 
 @click.command(short_help="Serve Prometheus metrics read from Redis.")

@@ -56,9 +56,14 @@ def start_sim_process() -> Iterator[Callable[..., SimProcess]]:
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(env: dict[str, str], *, processes: int = 2) -> WorkerProcess:
+    def start(
+        env: dict[str, str], *, processes: int = 2, wait_for_redis_s: float = 0.0
+    ) -> WorkerProcess:
         local = start_local_worker(
-            env, processes=processes, log_path=tmp_path / f"worker-{len(started)}.log"
+            env,
+            processes=processes,
+            log_path=tmp_path / f"worker-{len(started)}.log",
+            wait_for_redis_s=wait_for_redis_s,
         )
         worker = WorkerProcess(local.process, local.log_path)
         started.append(worker)

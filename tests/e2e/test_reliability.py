@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from producer.embedded import start_embedded_redis
+from producer.embedded import free_port, launch_embedded_redis, private_url, start_embedded_redis
 from producer.local import tagsweep_command
 from tests.helpers import (
     TEST_PROJECT,
@@ -46,6 +46,31 @@ def queued_chunks(client: redis.Redis) -> Counter[int]:
             args = json.loads(base64.b64decode(message["body"]))[0]
             found[args[1]] += 1
     return found
+
+
+def test_a_worker_started_before_its_redis_waits_for_it_and_its_main_process_stops_it(
+    tmp_path: Path, scene: MakeScene, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """``run`` starts its workers before its private Redis (``--wait-for-redis``): they take
+    most of a second to be ready. A worker starts without Celery's mingle (1 s of every start).
+    Once the job is over, run sends SIGTERM to the worker's main process alone: its pool
+    closes, its pool processes end (none is started in their place) and it exits 0."""
+    seed, job_csv = seeded(tmp_path, 30)
+    port = free_port()
+    later = scene(seed, workers=(), redis_url=private_url(port))
+    worker = start_worker(later.env, processes=2, wait_for_redis_s=60)
+    server = launch_embedded_redis(tmp_path / "redis", port=port)
+    try:
+        server.wait_until_up()
+        _, status = later.run(job_csv, "--rate", "1000", timeout_s=60)
+        assert status.counts == {"deleted": 30}
+        worker.stop(timeout_s=30, whole_group=False)
+        assert worker.process.returncode == 0
+        said = [str(event["event"]) for event in worker.log_events()]
+        assert not [line for line in said if "mingle" in line or "exited with" in line], said
+    finally:
+        worker.kill()
+        server.stop()
 
 
 def test_redis_restarted_mid_job_loses_and_doubles_nothing(
