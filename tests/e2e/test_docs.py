@@ -176,3 +176,11 @@ def test_every_relative_link_points_to_a_file_and_heading_that_exist(doc: Path) 
         assert linked.exists(), f"{doc.name}: {target}"
         if fragment and linked.suffix == ".md":
             assert fragment in anchors(linked), f"{doc.name}: {target}"
+
+
+def test_the_readme_s_command_table_lists_every_command() -> None:
+    """One row per command of ``tagsweep --help``, no more."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([a-z]+)[ `]", table, re.MULTILINE)
+    assert sorted(listed) == sorted(COMMANDS)
