@@ -236,16 +236,7 @@ def _run(
     collection = None
     if simulate and isinstance(job, JobRequest):
         job, collection = stack.enter_context(simulated(job, env, client, new=local.new))
-    if isinstance(job, JobRequest):
-        job_id, resumed = prepare_job(
-            client, job, new=local.new, err=local.report == "-", collection=collection
-        )
-        if not resumed and job.options.reads_in_pages:
-            from producer.pagedread import read_before_queueing
-
-            read_before_queueing(client, redis_url, job_id, job.options, env)
-    else:
-        job_id, resumed = job(client)
+    job_id, resumed = make_job(client, job, local, collection, read=(redis_url, env))
     queued.append(job_id)
     chunks = chunks_to_send(client, job_id, job, resumed=resumed, private=not env.get("REDIS_URL"))
     dispatch(redis_url, job_id, chunks)
@@ -253,6 +244,29 @@ def _run(
     for worker in workers:
         worker.ask_to_stop()  # every row is final: they stop while the report is written
     return finish(client, status, local.report or f"tagsweep-report-{job_id}.csv")
+
+
+def make_job(
+    client: redis.Redis,
+    job: JobRequest | MakeJob,
+    local: LocalRun,
+    collection: Collection | None,
+    *,
+    read: tuple[str, Mapping[str, str]],
+) -> tuple[str, bool]:
+    """(job id, whether it existed): the request's job found or written, its tags read in
+    pages where that pays (``read``: the Redis URL and the environment with credentials), or
+    the job ``job`` writes (undo)."""
+    if not isinstance(job, JobRequest):
+        return job(client)
+    job_id, resumed = prepare_job(
+        client, job, new=local.new, err=local.report == "-", collection=collection
+    )
+    if not resumed and job.options.reads_in_pages:
+        from producer.pagedread import read_before_queueing
+
+        read_before_queueing(client, read[0], job_id, job.options, read[1])
+    return job_id, resumed
 
 
 def chunks_to_send(
