@@ -15,6 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import aiohttp
+
+from worker.cloud.auth import Auth
 from worker.cloud.client import SignedClient
 from worker.cloud.outcomes import Outcome, OutcomeKind, classify_failed_resource
 
@@ -75,7 +78,19 @@ class TmsAnswer:
 
 
 class TmsClient(SignedClient):
-    """Calls TMS with one identity for one account (the auth carries its domain id)."""
+    """Calls TMS with one identity for one account (``domain_id``, which the auth signs)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        endpoint: str,
+        auth: Auth,
+        domain_id: str,
+        timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(session, endpoint=endpoint, auth=auth, timeout_s=timeout_s)
+        self.domain_id = domain_id
 
     async def batch_delete(
         self,

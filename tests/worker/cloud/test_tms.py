@@ -132,7 +132,7 @@ async def tms_server() -> AsyncIterator[tuple[TestServer, list[web.Response]]]:
 
 def _client(session: aiohttp.ClientSession, server: TestServer) -> TmsClient:
     auth = DomainAkSkAuth(AkSkCredentials("AK", "SK"), domain_id="dom")
-    return TmsClient(session, endpoint=str(server.make_url("")), auth=auth)
+    return TmsClient(session, endpoint=str(server.make_url("")), auth=auth, domain_id="dom")
 
 
 async def test_failed_resources_get_their_own_outcome_and_the_others_are_deleted(
