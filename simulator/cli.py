@@ -1,4 +1,4 @@
-"""``tagsweep simulator``: the IMS + IAM simulator served over HTTP, from the command line.
+"""``tagsweep simulator``: the IMS + TMS + IAM simulator served over HTTP, from the command line.
 
 Registered on the ``tagsweep`` group by ``producer.cli``; it imports nothing of the producer.
 """
@@ -6,17 +6,18 @@ Registered on the ``tagsweep`` group by ``producer.cli``; it imports nothing of 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import click
 
-from simulator.config import SimulatorConfig, SimUser
-
-if TYPE_CHECKING:
-    from simulator.limits import RateLimit
-
-# The options' defaults are the configuration's.
-DEFAULTS = SimulatorConfig()
+from simulator.config import GatewayConfig, SimulatorConfig, SimUser, TmsConfig
+from simulator.option_groups import (
+    DEFAULTS,
+    gateway_options,
+    identity_options,
+    parse_rate_limit,
+    tms_options,
+)
 
 
 def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
@@ -38,17 +39,6 @@ def _parse_fail_rates(values: tuple[str, ...]) -> dict[int, float]:
     if sum(rates.values()) > 1.0:
         raise click.BadParameter("the fractions add up to more than 1", param_hint="--fail-rate")
     return rates
-
-
-def _parse_rate_limit(value: str | None) -> RateLimit | None:
-    from simulator.limits import RateLimit
-
-    if value is None:
-        return None
-    try:
-        return RateLimit.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--rate-limit") from None
 
 
 @click.command()
@@ -73,15 +63,7 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
     show_default=True,
     help="Project of seed rows without a project_id.",
 )
-@click.option("--ak", envvar="HUAWEICLOUD_SDK_AK", help="Accepted AK [env HUAWEICLOUD_SDK_AK].")
-@click.option("--sk", envvar="HUAWEICLOUD_SDK_SK", help="Its SK [env HUAWEICLOUD_SDK_SK].")
-@click.option("--user", help="IAM user that may fetch tokens.")
-@click.option(
-    "--password",
-    envvar="TAGSWEEP_IAM_PASSWORD",
-    help="That user's password [env TAGSWEEP_IAM_PASSWORD].",
-)
-@click.option("--domain", help="The user's account (domain) name; defaults to the user.")
+@identity_options
 @click.option(
     "--rate-limit",
     metavar="COUNT[/WINDOW]",
@@ -94,6 +76,14 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
     default=DEFAULTS.rate_limit_message,
     show_default=True,
     help="gateway: the 429 message names the limit (limit:COUNT,time:N unit); plain: it does not.",
+)
+@click.option(
+    "--rate-limit-policy",
+    type=click.Choice(["user", "ip"]),
+    default=DEFAULTS.rate_limit_policy,
+    show_default=True,
+    help="Whose allowance --rate-limit counts: user (per AK or token user) or ip (per client "
+    "source address); the 429 message names it (policy user|ip over ratelimit,...).",
 )
 @click.option(
     "--latency-ms",
@@ -130,39 +120,43 @@ def _parse_rate_limit(value: str | None) -> RateLimit | None:
     help="Token life, s.",
 )
 @click.option("--random-seed", type=int, help="Seed for the fault and latency dice.")
+@tms_options
+@gateway_options
 def simulator(
     host: str,
     port: int,
     seed_csv: tuple[Path, ...],
     project_id: str,
-    ak: str | None,
-    sk: str | None,
-    user: str | None,
-    password: str | None,
-    domain: str | None,
+    aksk: dict[str, str],
+    users: tuple[SimUser, ...],
     rate_limit: str | None,
     rate_limit_message: Literal["gateway", "plain"],
+    rate_limit_policy: Literal["user", "ip"],
     latency_ms: float,
     latency_jitter_ms: float,
     fail_rate: tuple[str, ...],
     drop_rate: float,
     token_ttl: float,
     random_seed: int | None,
+    tms: TmsConfig,
+    gateway: GatewayConfig,
 ) -> None:
-    """Serve the IMS + IAM simulator over HTTP until interrupted."""
-    aksk, users = _identities(ak, sk, user, password, domain)
+    """Serve the IMS + TMS + IAM simulator over HTTP until interrupted."""
     config = SimulatorConfig(
         project_id=project_id,
         aksk=aksk,
         users=users,
-        rate_limit=_parse_rate_limit(rate_limit),
+        rate_limit=parse_rate_limit(rate_limit),
         rate_limit_message=rate_limit_message,
+        rate_limit_policy=rate_limit_policy,
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         fail_rates=_parse_fail_rates(fail_rate),
         drop_rate=drop_rate,
         token_ttl_s=token_ttl,
         seed=random_seed,
+        tms=tms,
+        gateway=gateway,
     )
     _serve(config, seed_csv, host=host, port=port)
 
@@ -179,15 +173,3 @@ def _serve(config: SimulatorConfig, seed_csv: tuple[Path, ...], *, host: str, po
     except SeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--seed") from None
     asyncio.run(serve_forever(sim, host=host, port=port))
-
-
-def _identities(
-    ak: str | None, sk: str | None, user: str | None, password: str | None, domain: str | None
-) -> tuple[dict[str, str], tuple[SimUser, ...]]:
-    """The AK/SK pair and the IAM user the simulator accepts."""
-    if bool(ak) != bool(sk):
-        raise click.UsageError("--ak and --sk go together")
-    if user and not password:
-        raise click.UsageError("--user needs --password (or TAGSWEEP_IAM_PASSWORD)")
-    aksk = {ak: sk} if ak and sk else {}
-    return aksk, ((SimUser(user, password or "", domain or user),) if user else ())

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +33,8 @@ class Identity:
 
     name: str
     project_id: str | None = None
+    # A token scoped to the account rather than a project (AK/SK has no scope).
+    domain_scoped: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,11 @@ class AuthFailure:
 
 @dataclass(frozen=True)
 class IssuedToken:
+    """A token's owner and scope: a project, or (``project_id`` None) the whole account, as
+    global services such as TMS require."""
+
     user: str
-    project_id: str
+    project_id: str | None
     expires_at: datetime
 
 
@@ -73,18 +78,24 @@ class Gateway:
     bad_signatures: Counter[str] = field(default_factory=Counter)
     locked_until: dict[str, float] = field(default_factory=dict)
 
-    def authenticate(self, request: SignedRequest) -> Identity | AuthFailure:
-        """Check a request's AK/SK signature or its token."""
+    def authenticate(
+        self, request: SignedRequest, *, needs_domain: bool = False
+    ) -> Identity | AuthFailure:
+        """Check a request's AK/SK signature or its token; a global service (``needs_domain``)
+        also wants the account id in ``X-Domain-Id`` beside a signature."""
         authorization = request.headers.get("Authorization")
         if authorization:
-            return self._check_signature(request, authorization)
+            identity = self._check_signature(request, authorization)
+            if needs_domain and isinstance(identity, Identity):
+                return self._check_domain(request) or identity
+            return identity
         token = request.headers.get("X-Auth-Token")
         if token:
-            return self._check_token(token)
+            return _check_scope(self._check_token(token), needs_domain=needs_domain)
         return _unauthorized("x-auth-token not found")
 
     def issue_token(
-        self, *, user: str, password: str, domain: str, project_id: str
+        self, *, user: str, password: str, domain: str, project_id: str | None
     ) -> tuple[str, IssuedToken] | None:
         """A new token and its record for a known user, or ``None`` for wrong credentials."""
         for known in self.config.users:
@@ -110,7 +121,36 @@ class Gateway:
         if issued.expires_at <= self.now():
             stamp = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             return _unauthorized(f"token expires, expires_at: {stamp}")
-        return Identity(f"user:{issued.user}", issued.project_id)
+        return Identity(
+            f"user:{issued.user}", issued.project_id, domain_scoped=issued.project_id is None
+        )
+
+    def check_project(
+        self, identity: Identity, project_id: str, *, known: Collection[str]
+    ) -> AuthFailure | None:
+        """Refuse a path's project that the account does not hold, or that is not the one the
+        credentials name (X-Project-Id, the token's scope). IMS's real wording for these is not
+        published; the codes and messages are the simulator's."""
+        if project_id not in known:
+            return _unauthorized("the project id does not belong to the account")
+        if identity.project_id and identity.project_id != project_id:
+            return AuthFailure(
+                403,
+                "APIGW.0302",
+                "The IAM user is forbidden in the currently selected region: the project in "
+                "the URL is not the credentials' project.",
+            )
+        return None
+
+    def _check_domain(self, request: SignedRequest) -> AuthFailure | None:
+        # The real wording for a missing or wrong X-Domain-Id is not published; these
+        # messages are the simulator's, under the gateway's usual 401 code.
+        domain_id = request.headers.get("X-Domain-Id")
+        if not domain_id:
+            return _unauthorized("x-domain-id not found")
+        if not hmac.compare_digest(domain_id, self.config.tms.domain_id):
+            return _unauthorized("the x-domain-id does not match the ak's account")
+        return None
 
     def _check_signature(
         self, request: SignedRequest, authorization: str
@@ -162,6 +202,16 @@ class Gateway:
             body=request.body,
         )
         return hmac.compare_digest(compute_signature(sk, text), signature)
+
+
+def _check_scope(identity: Identity | AuthFailure, *, needs_domain: bool) -> Identity | AuthFailure:
+    """A global service (TMS) takes account-scoped tokens only; IMS project-scoped ones only.
+    TMS answers with its published 403 TMS.0004; the IMS wording is the simulator's."""
+    if isinstance(identity, AuthFailure) or identity.domain_scoped == needs_domain:
+        return identity
+    if needs_domain:
+        return AuthFailure(403, "TMS.0004", "You do not have permissions to perform the operation.")
+    return _unauthorized("the token is not scoped to a project")
 
 
 def _unauthorized(reason: str) -> AuthFailure:

@@ -129,6 +129,7 @@ class CallStats:
     clock: Callable[[], float] = time.monotonic
     by_status: Counter[int] = field(default_factory=Counter)
     by_operation: Counter[str] = field(default_factory=Counter)
+    by_api: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     _second: int = -1
     _in_second: int = 0
@@ -137,19 +138,29 @@ class CallStats:
     peak_accepted_per_s: int = 0
     first_call_s: float | None = None
     last_call_s: float | None = None
-    # Whole wall-clock second -> [calls, 429s], for rate-over-time plots.
+    # Whole wall-clock second -> [calls, throttled calls], for rate-over-time plots.
     timeline: dict[int, list[int]] = field(default_factory=dict)
     wall: Callable[[], float] = time.time
 
-    def record(self, status: int | None, operation: str) -> None:
-        """Count one call; ``None`` is a dropped connection."""
+    def record(
+        self,
+        status: int | None,
+        operation: str,
+        *,
+        api: str = "ims",
+        throttled: bool | None = None,
+    ) -> None:
+        """Count one call; ``None`` is a dropped connection. ``throttled`` defaults to
+        ``status == 429`` (TMS throttles with a 403 too)."""
+        throttled = status == 429 if throttled is None else throttled
         now = self.wall()
         if self.first_call_s is None:
             self.first_call_s = now
         self.last_call_s = now
+        self.by_api[api] += 1
         slot = self.timeline.setdefault(int(now), [0, 0])
         slot[0] += 1
-        slot[1] += status == 429
+        slot[1] += throttled
         second = int(self.clock())
         if second != self._second:
             self._second, self._in_second, self._accepted_in_second = second, 0, 0
@@ -158,7 +169,7 @@ class CallStats:
             self.dropped += 1
         else:
             self.by_status[status] += 1
-            if status != 429:
+            if not throttled:
                 self._accepted_in_second += 1
         self.by_operation[operation] += 1
         self.peak_per_s = max(self.peak_per_s, self._in_second)

@@ -42,6 +42,15 @@ def gateway_error(
     )
 
 
+def tms_error(status: int, code: str, message: str, request_id: str) -> web.Response:
+    """TMS's own shape: ``{"error_code": "TMS.xxxx", "error_msg": ...}``."""
+    return web.json_response(
+        {"error_code": code, "error_msg": message},
+        status=status,
+        headers={"X-Request-Id": request_id},
+    )
+
+
 def iam_error(status: int, message: str) -> web.Response:
     """IAM's shape: ``{"error": {"code": 401, "message": ..., "title": ...}}``."""
     title = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}.get(status, "Error")

@@ -23,6 +23,9 @@ class ImageStore:
     images: dict[ImageKey, dict[str, str]] = field(default_factory=dict)
     deletions: Counter[ImageKey] = field(default_factory=Counter)
     names: dict[ImageKey, str] = field(default_factory=dict)
+    # Every project that holds an image, kept as images are added (a scan would cost a pass
+    # over all images on every call that checks a project).
+    projects: set[str] = field(default_factory=set)
 
     def add_image(
         self,
@@ -33,6 +36,7 @@ class ImageStore:
         name: str | None = None,
     ) -> None:
         self.images.setdefault((project_id, image_id.lower()), {}).update(tags or {})
+        self.projects.add(project_id)
         if name:
             self.names[(project_id, image_id.lower())] = name
 

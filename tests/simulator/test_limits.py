@@ -110,6 +110,33 @@ async def test_a_429_names_the_window_like_the_real_gateway_or_says_nothing(
     assert list(stats["windows"]["counts"].values()) == [[2, 1]]
 
 
+async def _statuses_from(url: str, image: str, address: str, calls: int) -> list[tuple[int, str]]:
+    """Statuses and messages of ``calls`` reads sent from the local ``address``."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        auth = AkSkAuth(AkSkCredentials(TEST_AK, TEST_SK))
+        client = ImsClient(session, endpoint=url, auth=auth)
+        outcomes = [await client.list_image_tags(TEST_PROJECT, image) for _ in range(calls)]
+    return [(o.http_status, o.error_message or "") for o in outcomes]
+
+
+@pytest.mark.parametrize(
+    ("policy", "second_address_statuses"),
+    [("ip", [200, 200, 429]), ("user", [429, 429, 429])],
+)
+async def test_the_ip_policy_counts_each_source_address_and_the_user_policy_each_identity(
+    start_sim: Start, seed: tuple[Path, str], policy: str, second_address_statuses: list[int]
+) -> None:
+    """Same credentials from 127.0.0.1 then 127.0.0.2: two allowances under ip, one under user;
+    the 429 names the scope."""
+    server = await start_sim(seed[0], rate_limit=RateLimit(2, 300), rate_limit_policy=policy)
+    first = await _statuses_from(server.url, seed[1], "127.0.0.1", 3)
+    second = await _statuses_from(server.url, seed[1], "127.0.0.2", 3)
+    assert [status for status, _ in first] == [200, 200, 429]
+    assert [status for status, _ in second] == second_address_statuses
+    assert first[2][1].endswith(f"policy {policy} over ratelimit,limit:2,time:5 minute")
+
+
 def test_the_simulator_command_refuses_a_bad_rate_limit() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "producer.cli", "simulator", "--rate-limit", "600/30parsecs"],

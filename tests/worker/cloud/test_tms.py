@@ -217,6 +217,8 @@ async def test_both_throttling_answers_are_throttled_and_other_errors_keep_their
         ("TMS.0014", "The resource type is not supported.", OutcomeKind.UNSUPPORTED),
         ("TMS.0002", "Invalid tag key.", OutcomeKind.UNSUPPORTED),
         ("TMS.0500", "Internal error", OutcomeKind.REJECTED),
+        ("TMS.0005", "The resources requested cannot be found.", OutcomeKind.NOT_FOUND),
+        ("TMS.0002", "The resource type images is not supported.", OutcomeKind.UNSUPPORTED),
     ],
 )
 async def test_a_failed_resource_is_classified_from_its_code_and_words(
