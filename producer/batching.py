@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from producer.collect import Collection
-from worker.cloud.tms import MAX_KEYS, MAX_RESOURCES, tms_takes_key
+from worker.cloud.tmsrules import MAX_KEYS, MAX_RESOURCES, tms_takes_key
 from worker.jobs import Api
 from worker.model import Batch, ImageBatch, ResourceBatch
 

@@ -19,13 +19,8 @@ from worker.cloud.auth import DomainAkSkAuth, domain_auth
 from worker.cloud.credentials import AkSkCredentials, TokenCredentials
 from worker.cloud.outcomes import OutcomeKind
 from worker.cloud.signing import parse_authorization
-from worker.cloud.tms import (
-    TmsClient,
-    encode_batch_delete,
-    parse_image_type,
-    tms_endpoint,
-    tms_takes_key,
-)
+from worker.cloud.tms import TmsClient, encode_batch_delete, parse_image_type
+from worker.cloud.tmsrules import tms_endpoint, tms_takes_key
 from worker.errors import CredentialsError
 
 IMAGES = ["67e17426-359e-49fb-aa12-0bd1756ec240", "0b7a7d0e-1111-4e2e-9a7c-2f8b3f7d9c01"]
