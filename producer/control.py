@@ -11,7 +11,7 @@ from producer.errors import JobStateError, SimulatedJob
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
-from worker.jobs import Api, JobState
+from worker.jobs import Api, Job, JobState
 from worker.model import Batch, ImageBatch, RowStatus
 
 if TYPE_CHECKING:
@@ -59,19 +59,23 @@ def retry_job(
         job = replace(job, options=replace(job.options, api=api))
         store.set_options(job_id, job.options.to_json())
     reopen_job(client, job_id)
-    images = _batches_for(store, job_id, job.chunks, set(rows))
-    batches: Iterator[Batch] = images
-    if job.options.sending_api.uses_tms:
-        batches = group_for_tms(images, max_tags=DEFAULT_MAX_TAGS_PER_REQUEST)
     count = write_chunks(
         client,
         job_id,
-        batches,
+        _requests_for(store, job, set(rows)),
         first=store.next_chunk(job_id),
         size=chunk_requests,
     )
     store.add_chunks(job_id, count)
     return len(rows)
+
+
+def _requests_for(store: JobStore, job: Job, refs: set[int]) -> Iterator[Batch]:
+    """The requests that send ``refs`` again: per image, or grouped again for TMS."""
+    images = _batches_for(store, job.job_id, job.chunks, refs)
+    if job.options.sending_api.uses_tms:
+        return group_for_tms(images, max_tags=DEFAULT_MAX_TAGS_PER_REQUEST)
+    return images
 
 
 def reopen_job(client: redis.Redis, job_id: str) -> None:

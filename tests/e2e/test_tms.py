@@ -88,3 +88,27 @@ def undo(made: Scene, job_id: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
+
+
+def test_retry_with_api_tms_sends_the_rows_again_20_images_a_call(
+    tmp_path: Path, scene: MakeScene
+) -> None:
+    """A v1 job's rows, sent again through TMS (a delete of a key gone is deleted again)."""
+    present = images(50)
+    seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "a"] for i in present])
+    made = scene(seed, HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID)
+    job_csv = write(tmp_path / "job.csv", HEADER, [[i, "env", "a"] for i in present])
+    job_id, status = made.run(job_csv, "--tms-endpoint", made.sim.url, timeout_s=60)
+    assert status.counts == {"deleted": 50}
+    retried = subprocess.run(
+        tagsweep_command("retry", job_id, "--only", "deleted", "--api", "tms", "--queue-only"),
+        env=made.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert retried.returncode == 0, retried.stderr
+    status = made.wait(job_id, timeout_s=60, until=lambda s: s.job.state.finished)
+    assert status.counts == {"deleted": 50}
+    assert status.job.options.api.value == "tms"
+    assert made.sim.stats()["calls_by_api"] == {"ims": 50, "tms": 4}  # 20, 20, 10; providers
