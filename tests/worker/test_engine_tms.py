@@ -37,6 +37,7 @@ class ScriptedTms:
     sim: RunningSimulator
     image_type: str | None = "private_image"
     throttle_first: int = 0  # answer this many batch deletes 403 TMS.0006
+    refuse_all: bool = False  # answer every batch delete 403 TMS.0004 (no TMS permission)
     fail: dict[str, tuple[str, str]] = field(default_factory=dict)  # image -> code, message
     calls: list[dict[str, Any]] = field(default_factory=list)
     providers_calls: int = 0
@@ -53,6 +54,9 @@ class ScriptedTms:
         assert request.headers["X-Domain-Id"] == DOMAIN
         body = json.loads(await request.read())
         self.calls.append(body)
+        if self.refuse_all:
+            message = "You do not have permissions to perform the operation."
+            return web.json_response({"error_code": "TMS.0004", "error_msg": message}, status=403)
         if self.throttle_first:
             self.throttle_first -= 1
             return web.json_response(
@@ -223,3 +227,14 @@ async def test_backup_with_match_values_reads_each_image_and_sends_only_matching
     assert tms.sim.sim.store.tags_of(TEST_PROJECT, IMAGES[2]) == {"a": "other"}
     sent = [len(call["resources"]) for call in tms.calls]
     assert sorted(sent) == [1, 10, 19]  # image 2 loses only b: a call of its own
+
+
+@pytest.mark.parametrize(("api", "status"), [(Api.AUTO, "deleted"), (Api.TMS, "forbidden")])
+async def test_a_user_without_tms_rights_is_served_by_ims_under_auto_only(
+    aredis: Any, session: aiohttp.ClientSession, tms: ScriptedTms, api: Api, status: str
+) -> None:
+    tms.refuse_all = True
+    ctx = await tms_setup(aredis, session, tms, domain_id=DOMAIN, api=api)
+    assert await run_chunk(ctx, JOB, 0) == "worked"
+    assert statuses(await results(aredis)) == {status: 60}
+    assert len(tms.calls) == 2  # one per TMS batch: a 403 is not sent again

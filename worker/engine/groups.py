@@ -5,7 +5,7 @@ through IMS (``batch.read_first``: kept, and ``--match-values`` leaves the keys 
 another value), and what is left to delete is sent in one call per remaining key set. Each
 image's rows get the call's outcome, or their own when TMS lists the image among
 ``failed_resources``. An image TMS refused for its type or key (``unsupported``), or a whole
-call refused (400), goes through IMS under ``--api auto``; a throttled image is sent again.
+call refused (400, 403), goes through IMS under ``--api auto``; a throttled image is sent again.
 When TMS cannot be used at all (no endpoint, token credentials, IMS not listed), ``auto``
 sends the batch through IMS image by image, and ``tms`` aborts the job with the reason (its
 rows not sent end cancelled), as a refused signature does.
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from worker.engine.chunk import ChunkRun
 
 log = structlog.get_logger("tagsweep.worker")
+
+
+# What TMS refused that IMS may still do (--api auto): an image's type or key, a whole call
+# (400), or a permission the user holds for IMS and not for TMS (403, TMS.0006 aside).
+_IMS_CAN_DO = (OutcomeKind.UNSUPPORTED, OutcomeKind.REJECTED, OutcomeKind.FORBIDDEN)
 
 
 async def work_group(run: ChunkRun, group: ResourceBatch) -> None:
@@ -142,7 +147,7 @@ async def _record_answer(
         ):
             again.append(image)
             continue
-        if auto and outcome.kind in (OutcomeKind.UNSUPPORTED, OutcomeKind.REJECTED):
+        if auto and outcome.kind in _IMS_CAN_DO:
             to_ims.append(image)
             continue
         status = status_for("delete", outcome, mode)
