@@ -11,7 +11,7 @@ import pytest
 
 from producer.local import tagsweep_command
 from simulator.config import DEMO_DOMAIN_ID
-from tests.helpers import TEST_PROJECT, MakeScene, Scene, images, write
+from tests.helpers import TEST_PROJECT, MakeScene, Scene, images, run_cli, user_env, write
 
 HEADER = ["image_id", "key", "value"]
 # A key IMS takes and TMS does not (over 36 characters): through IMS whatever --api.
@@ -112,3 +112,22 @@ def test_retry_with_api_tms_sends_the_rows_again_20_images_a_call(
     assert status.counts == {"deleted": 50}
     assert status.job.options.api.value == "tms"
     assert made.sim.stats()["calls_by_api"] == {"ims": 50, "tms": 4}  # 20, 20, 10; providers
+
+
+def test_run_simulate_api_auto_and_plan_say_a_key_goes_whatever_its_value(tmp_path: Path) -> None:
+    """The demo path: run --simulate aims TMS at its own simulator, for its demo account."""
+    present = images(45)
+    rows = [[i, k, "a"] for i in present for k in ("env", "owner")] + [[present[0], LONG_KEY, "x"]]
+    write(tmp_path / "job.csv", HEADER, rows)
+    planned = run_cli(user_env(), "plan", "job.csv", "--simulate", "--api", "tms", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    assert (
+        "by key through TMS: a key is removed whatever its value" in planned.stdout + planned.stderr
+    )
+    result = run_cli(
+        user_env(), "run", "job.csv", "--simulate", "--api", "auto", "--yes", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout + result.stderr
+    assert "requests    4: 3 TMS (up to 20 images each), 1 IMS" in shown
+    assert "deleted       91" in shown

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from producer.batching import group_for_tms
+from worker.jobs import KEY_ONLY, Api, JobOptions, Mode
 from worker.model import ImageBatch, ResourceBatch, TagRows
 
 
@@ -66,3 +67,12 @@ def test_the_command_line_starts_without_importing_aiohttp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_tms_job_and_its_plan_say_a_key_goes_whatever_its_value() -> None:
+    delete = JobOptions(api=Api.TMS)
+    assert delete.describe() == f"delete (no backup), {KEY_ONLY}"
+    assert "value_differs rows would go too" in JobOptions(api=Api.AUTO, mode=Mode.PLAN).describe()
+    assert JobOptions(api=Api.V1, mode=Mode.PLAN).describe() == "plan (read-only)"
+    # A plan reads and an undo re-creates through IMS, image by image, whatever --api.
+    assert JobOptions(api=Api.TMS, mode=Mode.UNDO).sending_api is Api.V1
