@@ -98,7 +98,8 @@ def test_retry_with_api_tms_sends_the_rows_again_20_images_a_call(
     seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "a"] for i in present])
     made = scene(seed, HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID)
     job_csv = write(tmp_path / "job.csv", HEADER, [[i, "env", "a"] for i in present])
-    job_id, status = made.run(job_csv, "--tms-endpoint", made.sim.url, timeout_s=60)
+    made.env["TAGSWEEP_TMS_ENDPOINT"] = made.sim.url  # a setting the command line knows
+    job_id, status = made.run(job_csv, timeout_s=60)
     assert status.counts == {"deleted": 50}
     retried = subprocess.run(
         tagsweep_command("retry", job_id, "--only", "deleted", "--api", "tms", "--queue-only"),
