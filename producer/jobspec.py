@@ -20,7 +20,9 @@ from producer.submit import (
     point_resume_key,
 )
 from worker import keys
-from worker.jobs import Mode
+from worker.cloud.tmsrules import TMS_ENDPOINTS
+from worker.errors import ConfigError
+from worker.jobs import JobOptions, Mode
 
 if TYPE_CHECKING:
     import redis
@@ -68,7 +70,21 @@ def checked_collection(request: JobRequest) -> Collection:
     report_problems(collection)
     if collection.file_errors or (collection.errors and not request.skip_invalid):
         raise InputRejected(len(collection.file_errors) + len(collection.errors))
+    check_tms_regions(collection, request.options)
     return collection
+
+
+def check_tms_regions(collection: Collection, options: JobOptions) -> None:
+    """A TMS job whose rows are in a region with no TMS endpoint known (and no
+    ``--tms-endpoint``) is refused before anything is written or sent."""
+    if not options.sending_api.uses_tms or options.tms_endpoint:
+        return
+    unknown = sorted({region for region, _ in collection.scopes} - set(TMS_ENDPOINTS))
+    if unknown:
+        raise ConfigError(
+            f"--api {options.api.value}: no TMS endpoint is known for region "
+            f"{', '.join(unknown)}; set --tms-endpoint (env TAGSWEEP_TMS_ENDPOINT)"
+        )
 
 
 def prepare_job(

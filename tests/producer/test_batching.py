@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from producer.batching import group_for_tms
+from producer.collect import collect
+from producer.jobspec import check_tms_regions
+from worker.errors import ConfigError
 from worker.jobs import KEY_ONLY, Api, JobOptions, Mode
 from worker.model import ImageBatch, ResourceBatch, TagRows
+
+IMAGE = "67e17426-359e-49fb-aa12-0bd1756ec240"
 
 
 def _image(n: int, *keys: str, project: str = "p") -> ImageBatch:
@@ -76,3 +84,20 @@ def test_a_tms_job_and_its_plan_say_a_key_goes_whatever_its_value() -> None:
     assert JobOptions(api=Api.V1, mode=Mode.PLAN).describe() == "plan (read-only)"
     # A plan reads and an undo re-creates through IMS, image by image, whatever --api.
     assert JobOptions(api=Api.TMS, mode=Mode.UNDO).sending_api is Api.V1
+
+
+def test_a_tms_job_in_a_region_without_a_known_tms_endpoint_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.csv"
+    path.write_text(
+        "image_id,key,value,region\n" + f"{IMAGE},env,a,la-north-2\n{IMAGE},o,a,cn-north-4\n"
+    )
+    collection = collect([str(path)], default_project_id="p", default_region=None)
+    with pytest.raises(
+        ConfigError,
+        match=r"^--api tms: no TMS endpoint is known for region la-north-2; set --tms-endpoint",
+    ):
+        check_tms_regions(collection, JobOptions(api=Api.TMS))
+    check_tms_regions(collection, JobOptions(api=Api.TMS, tms_endpoint="http://h"))
+    check_tms_regions(collection, JobOptions(api=Api.V1))
