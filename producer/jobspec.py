@@ -70,7 +70,8 @@ def checked_collection(request: JobRequest) -> Collection:
     report_problems(collection)
     if collection.file_errors or (collection.errors and not request.skip_invalid):
         raise InputRejected(len(collection.file_errors) + len(collection.errors))
-    check_tms_regions(collection, request.options)
+    if not request.simulated:  # a simulated run's TMS is its simulator
+        check_tms_regions(collection, request.options)
     return collection
 
 
