@@ -109,6 +109,7 @@ class ProvidersCall:
 
     async def call(self) -> Outcome:
         outcome, self.found = await self.client.ims_resource_type()
+        self.run.rows.tally.calls += 1
         return outcome
 
     async def throttled(self, throttling: Throttling) -> None:
