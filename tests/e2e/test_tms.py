@@ -132,3 +132,29 @@ def test_run_simulate_api_auto_and_plan_say_a_key_goes_whatever_its_value(tmp_pa
     shown = result.stdout + result.stderr
     assert "requests    4: 3 TMS (up to 20 images each), 1 IMS" in shown
     assert "deleted       91" in shown
+
+
+@pytest.mark.parametrize("throttle_status", ["403", "429"])
+def test_tms_throttling_of_either_kind_slows_the_shared_schedule_and_loses_no_row(
+    tmp_path: Path, scene: MakeScene, throttle_status: str
+) -> None:
+    """TMS at 4 calls/s answering 403 TMS.0006 (its own) or the gateway's 429: a job asking
+    for 50/s ends every row deleted, and its 403s are throttling, never forbidden rows."""
+    present = images(400)
+    seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "a"] for i in present])
+    made = scene(
+        seed,
+        "--tms-rate-limit",
+        "4",
+        "--tms-throttle-status",
+        throttle_status,
+        HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID,
+    )
+    job_csv = write(tmp_path / "job.csv", HEADER, [[i, "env", "a"] for i in present])
+    _, status = made.run(
+        job_csv, "--api", "tms", "--tms-endpoint", made.sim.url, "--rate", "50", timeout_s=90
+    )
+    assert status.counts == {"deleted": 400}
+    stats = made.sim.stats()
+    assert stats["tms_resources_deleted"] == 400
+    assert stats["calls_by_status"].get(throttle_status, 0) >= 1  # it was throttled
