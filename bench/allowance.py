@@ -35,6 +35,7 @@ import redis
 
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
 from producer.local import start_simulator, start_worker, tagsweep_command
+from producer.store.server import empty_database
 from simulator.config import DEMO_DOMAIN_ID
 
 BENCH_DB = 5
@@ -118,7 +119,7 @@ def calls_by_api(url: str) -> dict[str, int]:
 def run_api(api: str, work: Path, args: argparse.Namespace, redis_url: str) -> Outcome:
     seed, job, expected = write_job(work, args.images)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     with simulated(seed, args, redis_url) as (url, env):
         worker = start_worker(env, processes=2, log_path=work / f"worker-{api}.log")
         try:
@@ -145,7 +146,7 @@ def _report(env: dict[str, str], job_id: str) -> list[dict[str, str]]:
 def plan_reads(work: Path, args: argparse.Namespace, redis_url: str) -> float:
     """Read calls per image of `plan --api tms` of the same job, at the same limits."""
     seed, job, _ = write_job(work, args.images)
-    redis.Redis.from_url(redis_url).flushdb()
+    empty_database(redis.Redis.from_url(redis_url))
     with simulated(seed, args, redis_url) as (url, env):
         command = tagsweep_command("plan", str(job), "--api", "tms", "--rate", str(args.rate))
         subprocess.run(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST, group_for_tms
@@ -11,21 +11,39 @@ from producer.errors import JobStateError, SimulatedJob
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
-from worker.jobs import Api, Job, JobState
+from worker.jobs import Api, Job, JobState, RowResult
 from worker.model import Batch, ImageBatch, RowStatus
 
 if TYPE_CHECKING:
     import redis
 
 
-def cancel_job(client: redis.Redis, job_id: str) -> bool:
-    """Mark a queued or running job cancelled; workers record its unsent rows ``cancelled``."""
+@dataclass(frozen=True)
+class Cancelled:
+    """What ``cancel_job`` did."""
+
+    rows: int  # rows recorded cancelled at once
+    held: int  # chunks live workers hold: they record their unsent rows cancelled themselves
+
+
+def cancel_job(client: redis.Redis, job_id: str) -> Cancelled | None:
+    """Mark a queued or running job cancelled (None if it had ended), and record at once the
+    rows of every chunk no live worker holds ``cancelled``: a job queued with no worker alive
+    ends now, not when some worker comes to drain its chunks."""
     read_job(client, job_id)
     store = JobStore(client)
-    cancelled = store.stop_job(job_id, JobState.CANCELLED, "cancelled by user")
-    if cancelled:  # it ended now, whether or not workers come to drain its rows
-        store.apply_retention(job_id)
-    return cancelled
+    reason = "cancelled by user"
+    if not store.stop_job(job_id, JobState.CANCELLED, reason):
+        return None
+    result = RowResult(RowStatus.CANCELLED, error_message=reason, finished_at_ms=store.now_ms())
+    rows = held = 0
+    for number in store.pending_chunks(job_id):
+        batches = store.chunk_batches(job_id, number)
+        marked = None if batches is None else store.cancel_unsent(job_id, number, batches, result)
+        held += marked is None
+        rows += marked or 0
+    store.apply_retention(job_id)  # it ended now, whether or not workers come to drain rows
+    return Cancelled(rows, held)
 
 
 def retry_job(

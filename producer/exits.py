@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from producer.errors import Declined, ListingFailed, TagsweepError
-from producer.redis_check import OUT_OF_MEMORY
 from worker.jobs import JobState
 
 if TYPE_CHECKING:
@@ -69,8 +68,6 @@ def error_line(exc: BaseException) -> tuple[str, ExitCode] | None:
 
 
 def _reason(exc: BaseException) -> str | None:
-    import redis
-
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
     if isinstance(exc, no_args):  # a bare `tagsweep` or `tagsweep COMMAND`: the help, as is
         message: str = exc.format_message()
@@ -85,13 +82,26 @@ def _reason(exc: BaseException) -> str | None:
         reason = exc.format_message()
     elif isinstance(exc, OSError):
         reason = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
-    elif isinstance(exc, redis.exceptions.OutOfMemoryError):
-        reason = OUT_OF_MEMORY
-    elif isinstance(exc, redis.RedisError):
-        reason = "Redis: " + (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     else:
-        return None
+        found = _redis_reason(exc)
+        if found is None:
+            return None
+        reason = found
     return f"tagsweep: {reason}"
+
+
+def _redis_reason(exc: BaseException) -> str | None:
+    """A Redis error's reason, or None. Imported here: a command that never talks to Redis
+    (``validate``) does not load the client (100 ms, 9 MB: bench/validate.py)."""
+    import redis
+
+    from producer.redis_check import OUT_OF_MEMORY
+
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return OUT_OF_MEMORY
+    if isinstance(exc, redis.RedisError):
+        return "Redis: " + (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return None
 
 
 class _Ending:

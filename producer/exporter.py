@@ -29,19 +29,12 @@ if TYPE_CHECKING:
 ENDED_SHOWN_MS = 3600 * 1000
 
 
-def queue_keys() -> list[str]:
-    """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
-    from worker.broker import QUEUE, app
-
-    options = app.conf.broker_transport_options
-    sep = options.get("sep", ":")
-    return [QUEUE if step == 0 else f"{QUEUE}{sep}{step}" for step in options["priority_steps"]]
-
-
 class TagsweepCollector(Collector):
     """Reads everything from Redis on each scrape."""
 
     def __init__(self, client: redis.Redis) -> None:
+        from worker.broker import queue_keys  # Celery's settings: loaded when it serves
+
         self.store = JobStore(client)
         self.queues = queue_keys()
 
@@ -81,11 +74,14 @@ class TagsweepCollector(Collector):
         return states, shown
 
     def _statuses(self, ids: list[str], now_ms: int) -> list[tuple[JobStatus, dict[str, str]]]:
+        from worker.heartbeat import live_workers
+
         found = []
+        workers = live_workers(self.store.client, now_ms)  # a job none works says so
         for job_id, record, counts in self.store.records_and_counts(ids):
             if record.get(JobField.STATE):
-                status = JobStatus(Job.from_record(job_id, record), counts, now_ms)
-                found.append((status, record))
+                job = Job.from_record(job_id, record)
+                found.append((JobStatus(job, counts, now_ms, live_workers=workers), record))
         return found
 
     def _fleet(self, now_ms: int) -> list[Metric]:
@@ -116,7 +112,10 @@ GAUGES = {
     "job_rows": "Rows in the job.",
     "rate_limit_requests_per_second": "The job's rate ceiling (--rate).",
     "effective_rate_requests_per_second": "The shared rate now (after 429s).",
-    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown).",
+    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown, or no "
+    "live worker).",
+    "job_without_worker": "1 while the job is queued or running and no worker is alive "
+    "(interrupted, or waiting for a first worker).",
 }
 
 
@@ -129,6 +128,7 @@ def _gauge_values(status: JobStatus) -> dict[str, float]:
         "rate_limit_requests_per_second": job.options.rate_per_s,
         "effective_rate_requests_per_second": job.effective_rate_per_s or job.options.rate_per_s,
         "eta_seconds": math.nan if eta is None else eta,
+        "job_without_worker": 0 if status.waiting is None else 1,
     }
 
 

@@ -10,6 +10,7 @@ import click
 from producer.collect import Collection, collect
 from producer.errors import Declined, InputRejected
 from producer.planning import make_plan, render_plan
+from producer.problems import no_rows, report_problems
 from producer.retention import record_keep
 from producer.submit import (
     claim_job_id,
@@ -51,25 +52,20 @@ def confirm(rows: int, request: JobRequest) -> None:
         raise Declined("nothing queued")
 
 
-def report_problems(collection: Collection) -> None:
-    """Print warnings, file errors and invalid rows on stderr, one per line."""
-    for warning in collection.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for file_error in collection.file_errors:
-        click.echo(str(file_error), err=True)
-    for error in collection.errors:
-        click.echo(str(error), err=True)
-
-
 def checked_collection(request: JobRequest) -> Collection:
     """The request's files read and checked, their problems printed. Raises ``InputRejected``
-    (nothing queued) for a file error, or a row error without ``--skip-invalid``."""
+    (nothing queued) for a file error, or a row error without ``--skip-invalid``, and
+    ``InputError`` for files without a data row."""
     collection = collect(
         list(request.files), default_project_id=request.project_id, default_region=request.region
     )
-    report_problems(collection)
+    report_problems(collection, all_errors=request.all_errors)
     if collection.file_errors or (collection.errors and not request.skip_invalid):
-        raise InputRejected(len(collection.file_errors) + len(collection.errors))
+        problems = len(collection.file_errors) + len(collection.errors)
+        raise InputRejected(problems, hint=not collection.file_errors)
+    empty = no_rows(collection)
+    if empty:
+        raise empty
     if not request.simulated:  # a simulated run's TMS is its simulator
         check_tms_regions(collection, request.options)
     return collection

@@ -13,40 +13,37 @@ from typing import Any, TypeVar
 import click
 from click.decorators import FC
 
+from producer.file_options import (
+    all_errors_option,
+    api_option,
+    estimate_rate_option,
+    files_argument,
+    max_tags_option,
+    project_option,
+    rate_option,
+    region_option,
+)
 from producer.request import DEFAULT_CONFIRM_ABOVE, JobRequest
 from producer.retention import keep_option
-from worker.jobs import Api, JobOptions, Mode
+from worker.jobs import Api, JobOptions, Mode, Read
+
+__all__ = [
+    "JOB_DEFAULTS",
+    "all_errors_option",
+    "api_option",
+    "estimate_rate_option",
+    "files_argument",
+    "job_request",
+    "max_tags_option",
+    "project_option",
+    "region_option",
+    "report_option",
+    "workers_option",
+]
 
 R = TypeVar("R")
 DEFAULTS = JobRequest(files=())
 JOB_DEFAULTS = DEFAULTS.options
-
-files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
-project_option = click.option(
-    "--project-id",
-    envvar="HUAWEICLOUD_SDK_PROJECT_ID",
-    help="Project of rows without a project_id [env HUAWEICLOUD_SDK_PROJECT_ID].",
-)
-region_option = click.option(
-    "--region", envvar="TAGSWEEP_REGION", help="Region of rows without one [env TAGSWEEP_REGION]."
-)
-
-
-def _rate_option(help_text: str) -> Callable[[FC], FC]:
-    return click.option(
-        "--rate",
-        type=click.FloatRange(min=0.1),
-        default=JOB_DEFAULTS.rate_per_s,
-        show_default=True,
-        envvar="TAGSWEEP_RATE",
-        help=help_text + " [env TAGSWEEP_RATE].",
-    )
-
-
-rate_option = _rate_option("Requests/s for the whole job, all workers together")
-estimate_rate_option = _rate_option(
-    "Requests/s to estimate the job's time with (validate sends nothing)"
-)
 
 
 def report_option(default_text: str, default: str | None = None) -> Callable[[FC], FC]:
@@ -62,24 +59,6 @@ def report_option(default_text: str, default: str | None = None) -> Callable[[FC
     )
 
 
-max_tags_option = click.option(
-    "--max-tags-per-request",
-    type=click.IntRange(min=1),
-    default=DEFAULTS.max_tags_per_request,
-    show_default=True,
-    help="An image with more tags is split into several requests.",
-)
-
-api_option = click.option(
-    "--api",
-    type=click.Choice([api.value for api in Api]),
-    default=JOB_DEFAULTS.api.value,
-    show_default=True,
-    help="v1 batch delete; v2 tags/action for clouds without the v1 path; tms: TMS batch "
-    "delete, up to 20 images a call, BY KEY ONLY (a key goes whatever its value; "
-    "--match-values narrows to rows whose value is the CSV's); auto: TMS for the keys it "
-    "takes, IMS v1 for the rest, both at once.",
-)
 # Where TMS is and who calls it (--api tms/auto): carried to every worker.
 TMS_OPTIONS = (
     click.option(
@@ -150,12 +129,22 @@ JOB_OPTIONS = (
         is_flag=True,
         help="Queue the valid rows and record the invalid ones as invalid.",
     ),
+    all_errors_option,
     files_argument,
     project_option,
     region_option,
     rate_option,
     max_tags_option,
     keep_option,
+    click.option(
+        "--read",
+        type=click.Choice([read.value for read in Read]),
+        default=JOB_DEFAULTS.read.value,
+        show_default=True,
+        help="How plan and --backup read the tags: auto reads in pages of the tag query "
+        "(1,000 images a call) where that costs fewer calls than one read per image; pages "
+        "always; image one read per image. --match-values always reads per image.",
+    ),
 )
 
 # The options of a deleting job that make it reversible and ask before it starts.
@@ -224,6 +213,7 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         row_deadline_s=params.pop("row_deadline"),
         breaker_min=params.pop("breaker_min"),
         breaker_ratio=params.pop("breaker_ratio"),
+        read=Read(params.pop("read")),
     )
     return JobRequest(
         files=tuple(params.pop("files")),
@@ -233,6 +223,7 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         max_tags_per_request=params.pop("max_tags_per_request"),
         chunk_requests=params.pop("chunk_requests"),
         skip_invalid=params.pop("skip_invalid"),
+        all_errors=params.pop("all_errors"),
         keep_ms=params.pop("keep_ms"),
         confirm_above=params.pop("confirm_above", DEFAULT_CONFIRM_ABOVE),
         yes=bool(params.pop("yes", False)),

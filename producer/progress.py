@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -32,15 +33,21 @@ def follow_job(
     plain_every_s: float = 10.0,
     check: Callable[[], None] | None = None,
 ) -> JobStatus:
-    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died)."""
+    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died).
+    With a ``check`` the command runs its own workers, which ``check`` watches: the job is
+    not shown as one no worker works while they start (before their first heartbeat)."""
+
+    def read() -> JobStatus:
+        status = read_status(client, job_id)
+        return replace(status, live_workers=None) if check else status
 
     def wait() -> JobStatus:
         time.sleep(interval_s)
         if check:
             check()
-        return read_status(client, job_id)
+        return read()
 
-    current = read_status(client, job_id)
+    current = read()
     if tty:
         return _follow_bar(current, wait)
     return _follow_plain(current, wait, plain_every_s=plain_every_s)

@@ -34,6 +34,7 @@ from producer.request import JobRequest
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
+from producer.submit import files_checksum, find_submitted
 from simulator.config import DEMO_DOMAIN_ID, SimulatorConfig
 from worker.cloud.credentials import load_credentials
 from worker.jobs import JobState, Mode
@@ -97,13 +98,22 @@ def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWor
             worker.stop(timeout_s=timeout_s)
 
 
+def has_ended(client: redis.Redis, request: JobRequest) -> bool:
+    """Whether the job these files and this target make has ended with every row final."""
+    key = request.submission_key(files_checksum(list(request.files)))
+    job_id = find_submitted(client, key) if key else None
+    done = (JobState.COMPLETED, JobState.COMPLETED_WITH_FAILURES)
+    return job_id is not None and read_job(client, job_id).state in done
+
+
 @contextlib.contextmanager
 def simulated(
-    request: JobRequest, env: Mapping[str, str]
+    request: JobRequest, env: Mapping[str, str], client: redis.Redis, *, new: bool
 ) -> Iterator[tuple[JobRequest, dict[str, str], Collection]]:
     """A simulator seeded from the request's files; yields the request aimed at it, ``env``
     with demo credentials instead of the user's (neither given is changed), and the files'
-    checked collection (for ``prepare_job``: read once, problems printed once)."""
+    checked collection (for ``prepare_job``: read once, problems printed once). A job that
+    has already ended (and not ``new``) is only reported: no simulator is started."""
     sk = "demo-" + secrets.token_hex(12)
     files = request.files
     seeds = [arg for name in files for arg in ("--seed", name)]
@@ -114,13 +124,16 @@ def simulated(
     # Checked before the simulator reads them: a file it cannot seed from is the user's
     # mistake, told as such, with nothing started.
     collection = checked_collection(aimed)
+    demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
+    demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
+    if not new and has_ended(client, aimed):
+        yield aimed, demo, collection
+        return
     try:
         sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
     except RuntimeError:
         raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
-        demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
-        demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
         # The simulator serves TMS's global paths on its own port too.
         options = dataclasses.replace(
             aimed.options,
@@ -238,9 +251,9 @@ def _run(
     redis_url = stack.enter_context(local_redis(env))
     check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
     collection = None
-    if local.simulate and isinstance(job, JobRequest):
-        job, env, collection = stack.enter_context(simulated(job, env))
     client = connect_redis(redis_url)
+    if local.simulate and isinstance(job, JobRequest):
+        job, env, collection = stack.enter_context(simulated(job, env, client, new=local.new))
     workers = stack.enter_context(
         local_workers(worker_environment(redis_url, env), local.processes)
     )
@@ -248,6 +261,10 @@ def _run(
         job_id, resumed = prepare_job(
             client, job, new=local.new, err=local.report == "-", collection=collection
         )
+        if not resumed and job.options.reads_in_pages:
+            from producer.pagedread import read_before_queueing
+
+            read_before_queueing(client, redis_url, job_id, job.options, env)
     else:
         job_id, resumed = job(client)
     queued.append(job_id)

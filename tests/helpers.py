@@ -39,6 +39,7 @@ from worker.formats import decode_results, encode_chunk
 from worker.jobs import JobOptions
 from worker.limits.limiter import SharedRateLimiter, bucket_key
 from worker.model import Batch, ImageBatch, TagRows, image_batches
+from worker.redis_url import client_url
 from worker.store import ResultStore
 
 TEST_AK = "TESTAKEXAMPLE0000001"
@@ -136,7 +137,7 @@ def wait_for_job(
     until: Callable[[JobStatus], bool] | None = None,
 ) -> JobStatus:
     """Poll the job until ``until`` holds (default: finished with every row counted)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = redis.Redis.from_url(client_url(redis_url), decode_responses=True)
     done = until or (lambda s: s.over)
     deadline = time.monotonic() + timeout_s
     try:
@@ -149,6 +150,64 @@ def wait_for_job(
             time.sleep(0.2)
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA, and a server certificate it signed for 127.0.0.1 with its key (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1, valid for a day."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import ip_address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagsweep test CA")])
+
+    def certificate(
+        subject: x509.Name, key: ec.EllipticCurvePrivateKey, extension: x509.ExtensionType
+    ) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+            .sign(ca_key, hashes.SHA256())
+        )
+
+    ca = certificate(ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None))
+    server = certificate(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+        server_key,
+        x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]),
+    )
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
 
 
 # Real processes: the simulator, workers, the command line.
@@ -307,6 +366,7 @@ async def setup(
     session: aiohttp.ClientSession,
     server: RunningSimulator,
     *,
+    ak: str = TEST_AK,
     sk: str = TEST_SK,
     group: bool = False,
     **options: Any,
@@ -331,7 +391,7 @@ async def setup(
         },
     )
     await aredis.set(keys.chunk(JOB, 0), encode_chunk(batches))
-    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(TEST_AK, sk)))
+    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(ak, sk)))
     limiter = SharedRateLimiter(aredis, bucket_key(server.url, client.identity))
     return EngineContext(
         store=ResultStore(aredis),
@@ -361,8 +421,9 @@ class Scene:
     workers: list[WorkerProcess]
     start_worker: Callable[..., WorkerProcess]
 
-    def add_worker(self, *, processes: int = 2) -> WorkerProcess:
-        worker = self.start_worker(self.env, processes=processes)
+    def add_worker(self, *, processes: int = 2, **extra_env: str) -> WorkerProcess:
+        """Start a worker on the scene's environment, plus ``extra_env`` for this one."""
+        worker = self.start_worker({**self.env, **extra_env}, processes=processes)
         self.workers.append(worker)
         return worker
 

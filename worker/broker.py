@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker.redis_url import client_url
 from worker.settings import Settings
 
 CHUNK_TASK = "tagsweep.chunk"
@@ -41,9 +42,16 @@ app.conf.update(
 )
 
 
+def queue_keys() -> list[str]:
+    """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
+    options = app.conf.broker_transport_options
+    sep = options.get("sep", ":")
+    return [QUEUE if step == 0 else f"{QUEUE}{sep}{step}" for step in options["priority_steps"]]
+
+
 def use_broker(url: str) -> None:
     """Point this process's app at another Redis (``tagsweep run``'s private one)."""
-    app.conf.broker_url = url
+    app.conf.broker_url = client_url(url)
 
 
 def dispatch_chunk(job_id: str, number: int, *, priority: int | None = None) -> None:

@@ -89,6 +89,14 @@ class Api(StrEnum):
         return self in (Api.TMS, Api.AUTO)
 
 
+class Read(StrEnum):
+    """How a job that reads first (plan, --backup) reads the images' tags."""
+
+    AUTO = "auto"  # in pages of the tag query where that costs fewer calls, else per image
+    PAGES = "pages"  # in pages whatever it costs (images the listing lacks: per image)
+    IMAGE = "image"  # one GET per image, just before its delete
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """What a job tells every worker; no credentials, ever. Its defaults are the command
@@ -118,6 +126,8 @@ class JobOptions:
     tms_endpoint: str | None = None
     domain_id: str | None = None
     tms_resource_type: str | None = None
+    # How the tags are read first (plan, --backup): see ``reads_in_pages``.
+    read: Read = Read.AUTO
 
     @property
     def reads_first(self) -> bool:
@@ -129,6 +139,17 @@ class JobOptions:
         """The API the job deletes through: a plan and an undo send no delete, and their
         reads and re-creates are IMS's, image by image."""
         return self.api if self.mode is Mode.DELETE else Api.V1
+
+    @property
+    def reads_in_pages(self) -> bool:
+        """Whether the command line may read the tags in pages before the workers start
+        (``producer.pagedread``): a plan, or a backup that keeps what it finds. Not with
+        --match-values, whose comparison is made just before each delete, nor for an undo."""
+        if self.read is Read.IMAGE:
+            return False
+        return self.mode is Mode.PLAN or (
+            self.mode is Mode.DELETE and self.backup and not self.match_values
+        )
 
     @property
     def goals(self) -> frozenset[RowStatus]:
@@ -158,6 +179,7 @@ class JobOptions:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         known["api"] = Api(known.get("api", Api.V1))
         known["mode"] = Mode(known.get("mode", Mode.DELETE))
+        known["read"] = Read(known.get("read", Read.AUTO))
         return cls(**known)
 
 
@@ -174,6 +196,8 @@ class Job:
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     reason: str = ""
+    # The status an abort's own cause gave rows (``JobField.RESEND``).
+    resend: RowStatus | None = None
     effective_rate_per_s: float | None = None
     # The limit the cloud's 429 message named, as the workers learnt it ("COUNT/WINDOW_S").
     cloud_limit: CloudLimit | None = None
@@ -183,6 +207,10 @@ class Job:
     checksum: str = ""
     # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
     worked_before: int = 0
+    # Time the rows were worked, and where that sum ends (``JobField.ACTIVE_MS``); None
+    # before the first lease renewal or release of this pass.
+    active_ms: int | None = None
+    active_at_ms: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -201,6 +229,7 @@ class Job:
             started_at_ms=number(F.STARTED_AT),
             finished_at_ms=number(F.FINISHED_AT),
             reason=record.get(F.REASON, ""),
+            resend=RowStatus(record[F.RESEND]) if record.get(F.RESEND) else None,
             effective_rate_per_s=float(record[F.EFFECTIVE_RATE])
             if record.get(F.EFFECTIVE_RATE)
             else None,
@@ -209,6 +238,8 @@ class Job:
             files=tuple(json.loads(record.get(F.FILES, "[]"))),
             checksum=record.get(F.CHECKSUM, ""),
             worked_before=number(F.WORKED_BEFORE) or 0,
+            active_ms=number(F.ACTIVE_MS),
+            active_at_ms=number(F.ACTIVE_AT),
         )
 
 

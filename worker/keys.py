@@ -22,15 +22,19 @@ LEASE_OWNERS = f"{PREFIX}:lease-owners"
 # here whose record is gone has expired (``forget`` removes the member too).
 JOBS = f"{PREFIX}:jobs"
 # Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
-# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
+# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter
+# and by ``status`` (a job no live worker works is shown so).
 WORKERS = f"{PREFIX}:workers"
+# A worker whose last heartbeat in ``WORKERS`` is older than this is not counted live (by the
+# exporter and by ``status``, which says when a job has no live worker).
+WORKER_LIVE_S = 15.0
 
 
 class JobField:
     """The fields of the job record (``job``), each with what it holds and who writes it.
     The command line, the workers' stores and ``worker.jobs.Job.from_record`` name them
-    through these; the Lua scripts (worker/lua/, worker/limits/scripts.py) spell them in their
-    text."""
+    through these; the Lua scripts (worker/lua/, worker/limits/reserve.py and throttle.py)
+    spell them in their text."""
 
     # Written by submit (and undo) when the job is written, never changed after.
     TOTAL = "total"  # rows, invalid ones included
@@ -43,6 +47,10 @@ class JobField:
     # retry/resume (queued again).
     STATE = "state"  # JobState value
     REASON = "reason"  # why a job was aborted or cancelled
+    # The status an abort's own cause gave rows (``unauthorized``: refused credentials), written
+    # by workers with the abort (STOP_JOB), dropped when the job is queued again: resume sends
+    # those rows again with the ``cancelled`` ones.
+    RESEND = "resend"
     STARTED_AT = "started_at"  # ms, set when a queued job's first chunk starts
     FINISHED_AT = "finished_at"  # ms
     # Chunks: ``next_chunk`` (chunks written, retry chunks included) grows with retry and
@@ -59,6 +67,12 @@ class JobField:
     THROTTLED = "throttled"
     RETRIES = "retries"
     WORKED_BEFORE = "worked_before"
+    # Time the job's rows were worked (ms): the union of the times its chunk leases were held,
+    # added by the workers' lease renewals and releases (worker/lua/leases.py ADD_ACTIVE), and
+    # where that sum ends (Redis ms). Idle time (an interrupted run, no worker) is not in it;
+    # retry and resume of a stopped job drop both (a new pass), as they drop ``requests``.
+    ACTIVE_MS = "active_ms"
+    ACTIVE_AT = "active_at"
     # The shared rate now and the limit a 429 named, written by workers for status.
     EFFECTIVE_RATE = "effective_rate"
     CLOUD_LIMIT = "cloud_limit"
@@ -80,7 +94,8 @@ def job(job_id: str) -> str:
 
 
 def counts(job_id: str) -> str:
-    """Hash: status -> number of rows final in it. Incremented by the result script; submit
+    """Hash: status -> number of rows final in it. Incremented by the result script (and by
+    ``cancel``'s CANCEL_UNSENT, which runs its body); submit
     writes the count of invalid rows, and retry and resume take back the counts of the rows
     they send again."""
     return f"{PREFIX}:job:{job_id}:counts"
@@ -118,8 +133,9 @@ def chunk(job_id: str, number: int) -> str:
 
 
 def done_chunks(job_id: str) -> str:
-    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE); read
-    by the lease script and by resume (the chunks still to send)."""
+    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE) and by
+    ``cancel`` (CANCEL_UNSENT, for the chunks no worker holds); read by the lease script and by
+    resume (the chunks still to send)."""
     return f"{PREFIX}:job:{job_id}:done-chunks"
 
 
@@ -208,25 +224,46 @@ def token_lock(identity_digest: str, project_id: str) -> str:
     return f"{token_cache(identity_digest, project_id)}:renewing"
 
 
-def rate_bucket(endpoint: str, identity: str) -> str:
-    """Hash: the shared send schedule of one (endpoint, identity), written by every worker's
-    limiter (worker/limits/scripts.py RESERVE, THROTTLED): ``tat`` (next free slot, Redis ms),
-    ``rate`` (effective calls/s), ``updated``, ``known`` (calls/s the cloud was measured to
-    accept), ``cut_at``, ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the
-    limit a 429 message named), ``hold`` ("1" while a window's quota is spent), ``probe_at``,
-    ``released_at``, ``streak`` and ``streak_since`` (429s since the last accepted call).
-    Expires an hour after its last use. The keys below are named after it.
-    The identity is hashed: no secret, but Redis need not spell it out."""
-    digest = hashlib.sha256(f"{endpoint}\n{identity}".encode()).hexdigest()[:24]
+def rate_bucket(endpoint: str, holder: str, *, api: str = "ims", scope: str = "user") -> str:
+    """Hash: one shared send schedule, written by every worker's limiter
+    (worker/limits/reserve.py RESERVE, throttle.py THROTTLED): the calls of one API family
+    (``api``: ims, tms) to one endpoint counted against one allowance, whose ``scope`` the
+    gateway's 429 names (worker/limits/scopes.py): ``user`` (``holder``: the identity), ``ip``
+    (``holder``: the egress id of the workers leaving through one address) or ``api`` (no
+    holder: everyone). Fields: ``tat`` (next free slot, Redis ms), ``rate`` (effective
+    calls/s), ``updated``, ``known`` (calls/s the cloud was measured to accept), ``cut_at``,
+    ``ramp`` ("1" until the first 429), ``limit`` and ``window_ms`` (the limit a 429 message
+    named), ``hold`` ("1" while a window's quota is spent), ``probe_at``, ``released_at``,
+    ``streak`` and ``streak_since`` (429s since the last accepted call). Expires an hour after
+    its last use. The keys below are named after it. The holder is hashed: no secret, but Redis
+    need not spell it out. IMS's user schedules keep the digest they had before APIs and scopes
+    were named, so that what was learnt for them is still found."""
+    if scope == "api":
+        holder = ""
+    named = (
+        (endpoint, holder) if (api, scope) == ("ims", "user") else (api, scope, endpoint, holder)
+    )
+    digest = hashlib.sha256("\n".join(named).encode()).hexdigest()[:24]
     return f"{PREFIX}:rate:{digest}"
 
 
 def rate_memory(bucket: str) -> str:
-    """Hash: what the cloud taught about one (endpoint, identity), so that the next job starts
-    there instead of stampeding: ``limit`` and ``window_ms`` (from a 429 message) or
-    ``known`` (calls/s measured). Written by the THROTTLED script, read when a schedule is
-    created; kept 30 days after the last lesson. ``bucket`` is ``rate_bucket(...)``."""
+    """Hash: what the cloud taught about one schedule (``rate_bucket``: an API, endpoint and
+    scope holder), so that the next job starts there instead of stampeding: ``limit`` and
+    ``window_ms`` (from a 429 message) or ``known`` (calls/s measured). Written by the
+    THROTTLED script, read when a schedule is created; kept 30 days after the last lesson.
+    ``bucket`` is ``rate_bucket(...)``."""
     return f"{bucket}:learnt"
+
+
+def rate_best(bucket: str) -> str:
+    """String: the most calls/s the cloud accepted on the schedule ``bucket`` in a whole second
+    (Redis time) with no 429 in it or the next, so that the next job starts there rather than
+    at 20/s. Written by the workers' store (``worker.store.rates``, keeping the highest) when a
+    limiter's reservation measures more than its process told it so far (RESERVE's
+    ``clean_per_s``), read when a limiter first uses the schedule; kept 30 days after the last
+    write."""
+    return f"{bucket}:best"
 
 
 def rate_accepted(bucket: str) -> str:

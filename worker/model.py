@@ -115,3 +115,12 @@ class CloudLimit:
         if self.window_s >= 60 and self.window_s % 60 == 0:
             return f"{self.count} calls per {self.window_s / 60:g} min"
         return f"{self.count} calls per {self.window_s:g} s"
+
+
+class Scope(StrEnum):
+    """Whose allowance a 429 says ran out (``policy user over ratelimit,...``): one schedule of
+    the shared limiter per scope (worker/limits/scopes.py)."""
+
+    USER = "user"  # the credentials' user: every worker with them shares it
+    IP = "ip"  # the source address: the workers that leave through it share it
+    API = "api"  # the API itself: everyone shares it

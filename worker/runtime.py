@@ -17,9 +17,13 @@ from worker.cloud.credentials import CredentialSources, PasswordCredentials, loa
 from worker.cloud.tms import TmsClient
 from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
+from worker.engine.background import log_loop_error
 from worker.errors import CredentialsError
-from worker.limits.limiter import SharedRateLimiter, bucket_key
+from worker.limits.limiter import SharedRateLimiter
+from worker.limits.scopes import DEFAULT_API, Schedules
 from worker.logs import REDACTOR
+from worker.model import Scope
+from worker.redis_url import client_url
 from worker.settings import Settings
 from worker.store import ResultStore
 
@@ -34,13 +38,14 @@ class Runtime:
         self.settings = settings
         self.credentials = credentials
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(log_loop_error)
         self._context: EngineContext | None = None
         self._session: aiohttp.ClientSession | None = None
         self._redis: aioredis.Redis | None = None
         self._auth: Auth | None = None
         self._clients: dict[str, ImsClient] = {}
         self._tms_clients: dict[tuple[str, str], TmsClient] = {}
-        self._limiters: dict[tuple[str, str], SharedRateLimiter] = {}
+        self._limiters: dict[tuple[str, str, str], SharedRateLimiter] = {}
         secrets = credentials.credentials
         REDACTOR.register(
             # The AK is an id, not a key, but a job's logs have no need of it either.
@@ -56,9 +61,9 @@ class Runtime:
     async def context(self) -> EngineContext:
         """Build the engine context on first use, inside this process's loop."""
         if self._context is None:
-            connector = aiohttp.TCPConnector(limit=max(8, self.settings.concurrency * 2))
-            self._session = aiohttp.ClientSession(connector=connector)
-            self._redis = aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+            self._session = aiohttp.ClientSession(connector=make_connector(self.settings))
+            url = client_url(self.settings.redis_url)  # ``select`` gives REDIS_URL as it is
+            self._redis = aioredis.Redis.from_url(url, decode_responses=True)
             iam = (
                 self.settings.iam_endpoint or self.credentials.iam_endpoint or DEFAULT_IAM_ENDPOINT
             )
@@ -111,12 +116,17 @@ class Runtime:
             )
         return client
 
-    def _limiter_for(self, endpoint: str, identity: str) -> SharedRateLimiter:
-        limiter = self._limiters.get((endpoint, identity))
+    def _limiter_for(
+        self, endpoint: str, identity: str, api: str = DEFAULT_API
+    ) -> SharedRateLimiter:
+        """The process's limiter of an (endpoint, identity) of ``api`` (ims, tms): on the user
+        schedule first, on another scope's once a 429 names it."""
+        limiter = self._limiters.get((api, endpoint, identity))
         if limiter is None:
             assert self._redis is not None
-            limiter = self._limiters[(endpoint, identity)] = SharedRateLimiter(
-                self._redis, bucket_key(endpoint, identity)
+            schedules = Schedules(endpoint, identity, self.settings.egress_id, api)
+            limiter = self._limiters[(api, endpoint, identity)] = SharedRateLimiter(
+                self._redis, schedules.key(Scope.USER), schedules=schedules
             )
         return limiter
 
@@ -128,6 +138,13 @@ class Runtime:
             await self._session.close()
         if self._redis is not None:
             await self._redis.aclose()
+
+
+def make_connector(settings: Settings) -> aiohttp.TCPConnector:
+    """The process's connection pool, its connections bound to ``settings.source_address``
+    when one is set (so that a gateway counting per source address sees that one)."""
+    local = None if settings.source_address is None else (settings.source_address, 0)
+    return aiohttp.TCPConnector(limit=max(8, settings.concurrency * 2), local_addr=local)
 
 
 _runtime: Runtime | None = None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from worker.errors import ConfigError
+from worker.redis_url import client_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every TAGSWEEP_ name a process accepts. Those not in ``Settings`` are read where they are
@@ -32,6 +35,8 @@ KNOWN = frozenset(
         "TAGSWEEP_IAM_DOMAIN",
         "TAGSWEEP_HOME",
         "TAGSWEEP_KEEP",
+        "TAGSWEEP_EGRESS_ID",
+        "TAGSWEEP_SOURCE_ADDRESS",
     }
 )
 
@@ -48,6 +53,13 @@ class Settings:
     log_format: str = "auto"
     # Workers' log level: info by default; debug adds a line per request that succeeded.
     log_level: str = "INFO"
+    # The group of workers whose calls leave through one source address: under a gateway
+    # policy ``ip`` they share one schedule (worker/limits/scopes.py). By default the host; hosts
+    # behind one NAT gateway set the same value.
+    egress_id: str = field(default_factory=socket.gethostname)
+    # The local address outgoing connections are bound to (multi-homed hosts; tests on loopback:
+    # 127.0.0.1 and 127.0.0.2); None: the system's choice.
+    source_address: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,12 +70,14 @@ class Settings:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
         try:
             return cls(
-                redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+                redis_url=client_url(env.get("REDIS_URL") or DEFAULT_REDIS_URL),
                 iam_endpoint=env.get("TAGSWEEP_IAM_ENDPOINT") or None,
                 concurrency=int(env.get("TAGSWEEP_CONCURRENCY", "16")),
                 lease_s=float(env.get("TAGSWEEP_LEASE_S", "30")),
                 log_format=env.get("TAGSWEEP_LOG_FORMAT", "auto"),
                 log_level=_log_level(env.get("TAGSWEEP_LOG_LEVEL", "INFO")),
+                egress_id=env.get("TAGSWEEP_EGRESS_ID") or socket.gethostname(),
+                source_address=_source_address(env.get("TAGSWEEP_SOURCE_ADDRESS") or None),
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting: {exc}") from None
@@ -77,6 +91,17 @@ def _log_level(name: str) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"TAGSWEEP_LOG_LEVEL={name!r}; one of {', '.join(LOG_LEVELS).lower()}")
     return level
+
+
+def _source_address(address: str | None) -> str | None:
+    if address is not None:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(
+                f"TAGSWEEP_SOURCE_ADDRESS={address!r} is not an IP address of this host"
+            ) from None
+    return address
 
 
 def redact_url(url: str) -> str:

@@ -9,7 +9,7 @@ import click
 
 from producer.commands.checks import check_output
 from producer.commands.jobs import queue_for_workers
-from producer.connection import connect_redis, job_redis
+from producer.connection import connect_redis, job_redis, shared_redis_url
 from producer.control import cancel_job, retry_job
 from producer.errors import Declined
 from producer.exits import ExitCode
@@ -19,7 +19,6 @@ from producer.retention import check_not_expired, forget_job, pending_backup
 from producer.submit import dispatch_pending
 from worker.jobs import Api
 from worker.model import RowStatus
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -28,11 +27,18 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
-    """Cancel JOB: rows not sent yet end `cancelled`."""
+    """Cancel JOB: rows not sent yet end `cancelled`.
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
+    """
     with job_redis() as client:
         cancelled = cancel_job(client, job_id)
-    if cancelled:
-        click.echo(f"job {job_id} cancelled")
+    if cancelled is not None:
+        held = ""
+        if cancelled.held:
+            held = f"; the {cancelled.held} chunk(s) workers hold end as they see it"
+        click.echo(f"job {job_id} cancelled ({cancelled.rows:,} unsent rows marked{held})")
     else:
         click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)
 
@@ -73,6 +79,10 @@ def retry(
     In a folder whose jobs live in the private Redis (./.tagsweep/, no REDIS_URL) it works
     them like run: local workers, progress, report, run's exit codes. With REDIS_URL, or with
     --queue-only, it only queues them for the workers already running.
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one here
+    (--queue-only is refused there: no worker elsewhere reaches it), else
+    redis://127.0.0.1:6379/0.
     """
     from producer.embedded import holds_private_data
     from producer.run import LocalRun, run_job
@@ -86,7 +96,7 @@ def retry(
         return job_id, True
 
     if queue_only or os.environ.get("REDIS_URL") or not holds_private_data():
-        client = connect_redis(Settings.from_env().redis_url)
+        client = connect_redis(shared_redis_url("retry --queue-only"))
         rows = reset(client)
         from worker.broker import dispatch_chunk
 
@@ -119,6 +129,9 @@ def undo(
     A key set again since JOB deleted it keeps its newer value (kept_newer). The undo is a job
     like any other: rate limit, retries, status, report; running undo again follows the same
     undo job. Exit codes as for run; 2 when JOB cannot be undone (no backup, still running).
+
+    Redis: as for retry (--queue-only: REDIS_URL or redis://127.0.0.1:6379/0, refused where
+    ./.tagsweep/ holds a private Redis).
     """
     from producer.run import LocalRun, run_job
     from producer.undo import prepare_undo
@@ -133,7 +146,7 @@ def undo(
         return undo_id, existed
 
     if queue_only:
-        client = connect_redis(Settings.from_env().redis_url)
+        client = connect_redis(shared_redis_url("undo --queue-only"))
         queue_for_workers(client, make(client)[0])
         return None
     return run_job(make, LocalRun(processes=processes, report=report_path))
@@ -148,6 +161,9 @@ def forget(job_id: str, yes: bool) -> None:
     Refused for a queued or running job, and while workers still hold chunks of it (a job just
     cancelled: they mark their rows first). On a terminal, asks first when the job holds a backup
     that was not undone (the tags could then no longer be put back).
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
     """
     with job_redis() as client:
         expires = pending_backup(client, job_id)

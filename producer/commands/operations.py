@@ -7,11 +7,10 @@ import sys
 
 import click
 
-from producer.connection import job_redis
+from producer.connection import job_redis, shared_redis_url
 from producer.errors import ConfigError
 from producer.redis_check import allow_eviction_option, check_redis
 from worker.cloud.credentials import load_credentials
-from worker.settings import Settings
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -26,7 +25,7 @@ from worker.settings import Settings
 @click.option(
     "--loglevel",
     envvar="TAGSWEEP_LOG_LEVEL",
-    default="INFO",
+    default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
     help="debug adds a line per request that succeeded [env TAGSWEEP_LOG_LEVEL].",
@@ -37,12 +36,16 @@ def worker(
     concurrency: int, loglevel: str, allow_eviction: bool, celery_args: tuple[str, ...]
 ) -> None:
     """Start a Celery worker with tagsweep's settings (`celery -A worker worker` works too,
-    without the check that Redis does not evict)."""
+    without the check that Redis does not evict).
+
+    Redis: REDIS_URL (default redis://127.0.0.1:6379/0), shared with submit; refused without
+    REDIS_URL where ./.tagsweep/ holds a private Redis (`run` starts that one's workers).
+    """
     from worker.app import app, setup_worker_logging
 
     load_credentials(os.environ)  # none: one line, exit 2, before Celery starts
     setup_worker_logging()  # now, so that even start-up warnings are JSON lines
-    check_redis(Settings.from_env().redis_url, allow_eviction=allow_eviction, log=True)
+    check_redis(shared_redis_url("worker"), allow_eviction=allow_eviction, log=True)
     # --quiet: no start-up banner, so stdout stays one JSON object a line.
     argv = ["--quiet", "worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     if not any(arg in ("-n", "--hostname") or arg.startswith("--hostname=") for arg in celery_args):
@@ -63,7 +66,11 @@ def worker(
 def exporter(host: str, port: int) -> None:
     """Serve Prometheus metrics on /metrics, read from Redis at each scrape (one exporter for
     every worker): rows by status, requests, 429s, retries, rates, ETA, states, queue,
-    leases, live workers."""
+    leases, live workers.
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
+    """
     import signal
     import time
 
@@ -73,7 +80,9 @@ def exporter(host: str, port: int) -> None:
 
     # SIGTERM (docker stop, systemd) ends it like Ctrl-C: a private Redis it started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with job_redis() as client:
+    # Redis not answering yet is no reason to refuse to start: the exporter says so with
+    # tagsweep_redis_up 0 (what an alert watches) until it answers.
+    with job_redis(must_answer=False) as client:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(TagsweepCollector(client))
         try:

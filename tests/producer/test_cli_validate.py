@@ -98,3 +98,31 @@ def test_validate_with_api_tms_counts_tms_calls_and_says_it_deletes_by_key(tmp_p
     assert (
         "api         tms: by key through TMS: a key is removed whatever its value" in result.stdout
     )
+
+
+def test_a_mistake_most_rows_of_a_file_share_is_one_line_with_its_count(tmp_path: Path) -> None:
+    """50 rows without a region printed 50 identical lines; now one names the cause, the count
+    and the first lines, while a row's own mistake keeps its line; --all-errors lists each."""
+    path = tmp_path / "noregion.csv"
+    rows = "".join(f"{IMG},k{i},v\n" for i in range(50))
+    path.write_text(f"image_id,key,value\n{rows}nope,k,v\n")
+    result = tagsweep("validate", str(path), "--project-id", "p")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{path}: 51 rows (lines 2, 3, 4, 5, 6, ...): no region in the row and no default "
+        "(--region or TAGSWEEP_REGION) [one line for them all; --all-errors lists each]",
+    ]
+    assert "invalid   51" in result.stdout
+    every = tagsweep("validate", str(path), "--project-id", "p", "--all-errors")
+    assert every.returncode == 2
+    assert len(every.stderr.splitlines()) == 51
+    assert every.stderr.splitlines()[0] == f"{path}:2: no region in the row and no default " + (
+        "(--region or TAGSWEEP_REGION)"
+    )
+    few = tmp_path / "few.csv"
+    rows = "".join(f"{IMG},k{i},v,\n" for i in range(50))
+    few.write_text(f"image_id,key,value,region\n{rows}{IMG},,v,r\n" + f"{IMG},x,v,\n" * 3)
+    told = tagsweep("validate", str(few), "--project-id", "p").stderr.splitlines()
+    assert len(told) == 2  # 53 without a region told once, the empty key on its own line
+    assert told[0].startswith(f"{few}: 53 rows (lines 2, 3, 4, 5, 6, ...): no region")
+    assert told[1] == f"{few}:52: the key is empty"

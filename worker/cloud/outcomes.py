@@ -3,16 +3,14 @@
 This is the one place that maps responses to meaning (STYLE: errors). Two body shapes exist:
 IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gateway's
 ``{"error_code": "APIGW.0308", "error_msg": ..., "request_id": ...}``, whose prefix is
-``APIG.`` on some services. TMS nests the gateway shape: ``{"error": {"error_code", "error_msg"}}``.
-
-TMS throttles twice over: the gateway's 429 ``APIG(W).0308``, and its own ``TMS.0006`` ("The
-request is Too much") answered with **403**. Both are ``THROTTLED`` here, so both reach the
-shared limiter; a client watching only for 429 would record the 403 as forbidden.
+``APIG.`` on some services; TMS nests it in ``"error"``. TMS throttles with the gateway's 429
+and with its own **403** ``TMS.0006``: both are ``THROTTLED``, so both reach the shared limiter.
 
 A throttled call's gateway message may name the limit applied, whose window need not be a
 second: ``The throttling threshold has been reached: policy user over ratelimit,limit:200,
 time:5 minute`` (a real answer quoted in terraform-provider-huaweicloud issue #1335; Huawei's
-error-code page gives ``time:1 minute`` examples). ``Outcome.limit`` carries it.
+error-code page gives ``time:1 minute`` examples). ``Outcome.limit`` carries it, and
+``Outcome.scope`` the policy's scope: ``user``, ``ip`` (per source address) or ``api``.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from enum import StrEnum
 
 import aiohttp
 
-from worker.model import CloudLimit, RowStatus, Tag
+from worker.model import CloudLimit, RowStatus, Scope, Tag
 
 
 class OutcomeKind(StrEnum):
@@ -45,8 +43,7 @@ class OutcomeKind(StrEnum):
     SERVER_ERROR = "server_error"
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
-    # TMS refused one resource inside a 200 because of its type or a key it does not take:
-    # IMS can still do it (``--api auto`` sends it there).
+    # TMS refused a resource's type or key inside a 200: IMS may do it (``--api auto``).
     UNSUPPORTED = "unsupported"
 
     @property
@@ -86,14 +83,23 @@ _BAD_CREDENTIALS_CODE = "0301"
 _THROTTLED_CODE = "0308"
 # TMS's own throttling answer, a 403 (docs/ims-api.md, TMS).
 TMS_THROTTLED_CODE = "TMS.0006"
-# TMS's published "not found" code, given to a resource it cannot find.
-TMS_NOT_FOUND_CODE = "TMS.0005"
 # "limit:200,time:5 minute"; units seen or plausible in the gateway's policy text.
 _LIMIT_TEXT = re.compile(
     r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
     re.IGNORECASE,
 )
+# "policy ip over ratelimit": whose allowance ran out.
+_SCOPE_TEXT = re.compile(r"\bpolicy\s+(user|ip|api)\b", re.IGNORECASE)
 _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+# The gateway's 401 messages that refuse the AK/SK itself, so that every call would fail the
+# same way: a bad signature ("verify aksk signature fail"), an AK locked after five of them
+# ("AK access failed to reach the limit,forbidden"), an AK it does not know ("Get secretKey
+# failed,ak:...,err:ak not exist", Huawei's "Common Errors Related to IAM Authentication
+# Information"). Repeating them makes it worse (docs/ims-api.md).
+_AKSK_REFUSED = ("signature", "reach the limit", "secretkey", "ak not exist")
+# That last message names the AK: no AK reaches a log, a Redis value or a report (the workers'
+# log redactor masks it too), so it is masked here, where every answer passes.
+_AK_NAMED = re.compile(r"(\bak:)[^,\s]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,8 @@ class Outcome:
     tags: tuple[Tag, ...] | None = None
     # On a 429 whose gateway message names it: the limit the cloud applied.
     limit: CloudLimit | None = None
+    # ... and the scope of the policy that refused it.
+    scope: Scope | None = None
 
     @property
     def row_status(self) -> RowStatus:
@@ -126,6 +134,7 @@ def classify_response(
 ) -> Outcome:
     """Turn one HTTP response into an ``Outcome``."""
     code, message, body_request_id = parse_error_body(body) if status >= 400 else (None, None, None)
+    throttling = status == 429 and _is_throttling(code)
     return Outcome(
         kind=_kind_for(status, code, message),
         http_status=status,
@@ -135,29 +144,25 @@ def classify_response(
         retry_after_s=parse_retry_after(headers.get("Retry-After"), now=now),
         latency_ms=latency_ms,
         tags=_parse_tags(body) if 200 <= status < 300 and body else None,
-        limit=parse_cloud_limit(message) if status == 429 and _is_throttling(code) else None,
+        limit=parse_cloud_limit(message) if throttling else None,
+        scope=parse_scope(message) if throttling else None,
     )
 
 
 def classify_failed_resource(code: str | None, message: str | None, *, answer: Outcome) -> Outcome:
-    """Turn one of TMS's ``failed_resources`` (inside the 200 ``answer``) into that resource's
-    own ``Outcome``. TMS documents no codes for them: the words decide (an unknown image ends
-    ``not_found`` as through IMS), and what is neither missing, throttled nor unsupported is
-    rejected, since sending it again would not change it."""
+    """One of TMS's ``failed_resources`` (inside the 200 ``answer``) as that resource's own
+    ``Outcome``: its code, else its words, decide; the rest is rejected (docs/ims-api.md)."""
     words = f"{code or ''} {message or ''}".lower()
-    if code == TMS_THROTTLED_CODE:
-        kind = OutcomeKind.THROTTLED
-    elif code == TMS_NOT_FOUND_CODE or any(word in words for word in _NOT_FOUND_WORDS):
-        kind = OutcomeKind.NOT_FOUND
-    elif any(word in words for word in _UNSUPPORTED_WORDS):
-        kind = OutcomeKind.UNSUPPORTED
-    else:
-        kind = OutcomeKind.REJECTED
+    kind = next((k for k, said in _FAILED if any(w in words for w in said)), OutcomeKind.REJECTED)
     return replace(answer, kind=kind, error_code=code, error_message=message, tags=None)
 
 
-_NOT_FOUND_WORDS = ("not exist", "not found", "be found", "no such", "does not belong")
-_UNSUPPORTED_WORDS = ("not support", "unsupported", "resource type", "resource_type", "tag key")
+# In order: TMS's codes (0006 throttled, 0005 not found), then the words of its messages.
+_FAILED = (
+    (OutcomeKind.THROTTLED, ("tms.0006",)),
+    (OutcomeKind.NOT_FOUND, ("tms.0005", "not exist", "not found", "be found", "no such")),
+    (OutcomeKind.UNSUPPORTED, ("not support", "unsupported", "resource type", "tag key")),
+)
 
 
 def classify_exception(exc: BaseException, *, latency_ms: float) -> Outcome:
@@ -200,8 +205,7 @@ def _unauthorized_kind(code: str | None, message: str) -> OutcomeKind:
         suffix == _BAD_CREDENTIALS_CODE and "token expire" in lowered
     ):
         return OutcomeKind.TOKEN_EXPIRED
-    if "signature" in lowered or "reach the limit" in lowered:
-        # A bad signature, or an AK locked after five of them: repeating makes it worse.
+    if any(sign in lowered for sign in _AKSK_REFUSED):
         return OutcomeKind.SIGNATURE_FAILED
     return OutcomeKind.UNAUTHORIZED
 
@@ -217,6 +221,12 @@ def parse_cloud_limit(message: str | None) -> CloudLimit | None:
         return None
     count, window_s = int(match[1]), float(match[2]) * _UNIT_S[match[3].lower()]
     return CloudLimit(count, window_s) if count > 0 and window_s > 0 else None
+
+
+def parse_scope(message: str | None) -> Scope | None:
+    """The scope of the policy named in a throttling message (``policy ip over ...``), if any."""
+    match = _SCOPE_TEXT.search(message or "")
+    return None if match is None else Scope(match[1].lower())
 
 
 def gateway_code_suffix(code: str | None) -> str | None:
@@ -239,11 +249,13 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     nested = data.get("error")
     if isinstance(nested, dict):
         code = nested.get("code", nested.get("error_code"))
-        message = nested.get("message", nested.get("error_msg"))
-        return _str_or_none(code), _str_or_none(message), _str_or_none(nested.get("request_id"))
+        said = _str_or_none(nested.get("message", nested.get("error_msg")))
+        masked = _AK_NAMED.sub(r"\1***", said) if said else None
+        return _str_or_none(code), masked, _str_or_none(nested.get("request_id"))
+    message = _str_or_none(data.get("error_msg"))
     return (
         _str_or_none(data.get("error_code")),
-        _str_or_none(data.get("error_msg")),
+        _AK_NAMED.sub(r"\1***", message) if message else None,
         _str_or_none(data.get("request_id")),
     )
 

@@ -16,7 +16,7 @@ from worker.engine.probe import Turn
 from worker.engine.recording import fields, result_of
 from worker.limits.limiter import Throttling
 from worker.limits.retrying import Sent, call_under_rate
-from worker.model import ImageBatch
+from worker.model import ImageBatch, RowStatus, TagRows
 
 if TYPE_CHECKING:
     from worker.engine.chunk import ChunkRun
@@ -43,8 +43,11 @@ async def work_batch(run: ChunkRun, batch: ImageBatch) -> None:
 
 
 async def read_first(run: ChunkRun, batch: ImageBatch, line: Line) -> tuple[Sent, Decision] | None:
-    """Read the image's tags, keep them, and let the job's mode decide; None when the read
-    failed or the job stopped (its rows are then recorded)."""
+    """Read the image's tags (or take what the paged read found), keep them, and let the
+    job's mode decide; None when the read failed or the job stopped (its rows are then
+    recorded)."""
+    if (kept := listed(run, batch)) is not None:
+        return LISTED, decide_listed(run, batch, kept)
     read = await send(run, batch, line, "list")
     if read is None:
         return None
@@ -60,6 +63,34 @@ async def read_first(run: ChunkRun, batch: ImageBatch, line: Line) -> tuple[Sent
         chunk=run.rows.chunk_of(batch),
     )
     return read, decide(run.job.options, batch, current, kept)
+
+
+# The answer rows read in pages are recorded with: no call of their own (attempts 0).
+LISTED = Sent(Outcome(OutcomeKind.OK, http_status=200), attempts=0, rate=0.0)
+
+
+def listed(run: ChunkRun, batch: ImageBatch) -> dict[int, str | None] | None:
+    """What the paged read found for every tag of the batch, or None when it did not see the
+    image (then the batch reads it itself)."""
+    if batch.origin is not None or not run.listed:
+        return None
+    refs = [tag.refs[0] for tag in batch.tags]
+    if not all(ref in run.listed for ref in refs):
+        return None
+    return {ref: run.listed[ref] for ref in refs}
+
+
+def decide_listed(run: ChunkRun, batch: ImageBatch, kept: dict[int, str | None]) -> Decision:
+    """The mode's decision from the paged read; a plan's statuses are recorded as settled
+    rows (no request of their own)."""
+    current = {t.key: value for t in batch.tags if (value := kept[t.refs[0]]) is not None}
+    decision = decide(run.job.options, batch, current, kept)
+    if decision.planned is None:
+        return decision
+    by_status: dict[RowStatus, list[TagRows]] = {}
+    for tag, status in zip(batch.tags, decision.planned, strict=True):
+        by_status.setdefault(status, []).append(tag)
+    return Decision(settled=tuple((status, tuple(tags)) for status, tags in by_status.items()))
 
 
 async def carry_out(

@@ -40,9 +40,11 @@ class ChunkRun:
         self.rows = ChunkRecording(ctx, job, lease.number)
         self.breakers = Breakers(job.options, self.stop)
         self.rates = RatePublisher(ctx, job)
-        self.probe = CredentialProbe(ctx, job.job_id, self.stop.stopped)
+        self.probe = CredentialProbe(ctx, job.job_id, self.stop)
         # Set when a record of this chunk finished the job (logged at the chunk's end).
         self.finished: JobState | None = None
+        # Row ref -> the value the command line's paged read found (``producer.pagedread``).
+        self.listed: dict[int, str | None] = {}
 
     @property
     def all_final(self) -> bool:
@@ -67,6 +69,8 @@ class ChunkRun:
     async def _work_all(self, batches: list[Batch]) -> None:
         refs = [ref for batch in image_batches(batches) for tag in batch.tags for ref in tag.refs]
         self.rows.final = await self.ctx.store.final_refs(self.job.job_id, refs)
+        if self.job.options.reads_in_pages:
+            self.listed = await self.ctx.store.chunk_observed(self.job.job_id, self.lease.number)
         await self.stop.mark_running()
         slots = asyncio.Semaphore(self.ctx.concurrency)
         left = len(batches)
@@ -129,7 +133,10 @@ class ChunkRun:
     async def flush(self, rate: float | None = None) -> None:
         """Write the held results (and the calls made since the last flush); then the job's
         last line or its progress, and the failure-ratio breaker, on what the write returned."""
-        recorded = await self.rows.flush()
+        # The time held goes with results (a pool process killed at Ctrl-C loses only what
+        # came after its last flush); with nothing to write it waits for the next one.
+        worked_ms = self.lease.take_held_ms() if self.rows.recorder.pending else 0
+        recorded = await self.rows.flush(worked_ms=worked_ms)
         if recorded is None:
             return
         self._after_record(recorded, self.rates.last() if rate is None else rate)

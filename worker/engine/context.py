@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from worker.cloud.client import ImsClient
 from worker.cloud.tms import TmsClient
@@ -16,10 +17,15 @@ from worker.limits.limiter import SharedRateLimiter
 from worker.store import ResultStore
 
 ClientFor = Callable[[str], ImsClient]
-LimiterFor = Callable[[str, str], SharedRateLimiter]
 # (TMS endpoint, the job's domain id or None for the worker's own) -> a client for it; raises
 # ``CredentialsError`` when these credentials cannot call TMS.
 TmsClientFor = Callable[[str, str | None], TmsClient]
+
+
+class LimiterFor(Protocol):
+    """The process's shared limiter of an (endpoint, identity) of an API ("ims", "tms")."""
+
+    def __call__(self, endpoint: str, identity: str, api: str = ...) -> SharedRateLimiter: ...
 
 
 @dataclass

@@ -133,10 +133,10 @@ class ChunkRecording:
         """Requests held, not counted in Redis yet: (all, failed)."""
         return self.recorder.requests
 
-    async def flush(self) -> Recorded | None:
-        """Write the held results and the calls made since the last flush; None if there
-        was nothing to write."""
-        recorded = await self.recorder.flush(calls=self.tally.take())
+    async def flush(self, *, worked_ms: int = 0) -> Recorded | None:
+        """Write the held results, the calls made since the last flush and the ms worked
+        (``Recorder.flush``); None if there was nothing to write."""
+        recorded = await self.recorder.flush(calls=self.tally.take(), worked_ms=worked_ms)
         if recorded is not None:
             self.recorded = recorded
             if recorded.added and recorded.done >= self.job.total:

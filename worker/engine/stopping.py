@@ -49,8 +49,9 @@ class StopCheck:
             self._reason = await self.store.stop_reason(self.job_id)
         return RowResult(RowStatus.CANCELLED, error_message=self._reason, attempts=attempts)
 
-    async def abort(self, reason: str) -> None:
-        """Abort the job (unless it is over already) and say why."""
-        if await self.store.stop_job(self.job_id, JobState.ABORTED, reason):
+    async def abort(self, reason: str, *, resend: RowStatus | None = None) -> None:
+        """Abort the job (unless it is over already) and say why; ``resend``: the status the
+        cause gave rows, which a resume sends again (``JobField.RESEND``)."""
+        if await self.store.stop_job(self.job_id, JobState.ABORTED, reason, resend=resend):
             self.state = JobState.ABORTED
             log.error("job.aborted", reason=reason)

@@ -57,9 +57,8 @@ async def tms_line_for(run: ChunkRun, batch: ResourceBatch) -> TmsLine | str:
         client = ctx.tms_client_for(endpoint, options.domain_id)
     except CredentialsError as exc:
         return str(exc)
-    # TMS's own schedule. Until the limiter takes an API name (branch `limits`), the name goes
-    # in the endpoint part of the key; then: ctx.limiter_for(endpoint, identity, api=TMS_API).
-    limiter = ctx.limiter_for(f"{TMS_API} {endpoint}", client.identity)
+    # TMS's own schedules (and learnt limits), apart from IMS's.
+    limiter = ctx.limiter_for(endpoint, client.identity, api=TMS_API)
     resource_type = options.tms_resource_type or await _image_type(run, client, limiter)
     if resource_type is None:
         return "TMS did not say which resource type IMS images are (providers call failed)"

@@ -1,10 +1,15 @@
 """One rate limit per (endpoint, identity), shared by every worker through Redis.
 
+Whose allowance it is, the gateway says in its 429 (``policy user|ip|api``): a limiter given
+its ``Schedules`` moves its calls to the schedule of the scope a 429 names
+(worker/limits/scopes.py); each schedule keeps what it learnt.
+
 The limiter hands out send times rather than yes/no answers: one script call reserves the next
 free slot on a schedule kept in Redis (a GCRA "theoretical arrival time" on Redis time), and
 the caller sleeps until its slot. N workers together therefore never exceed the rate, and nobody
 spins on refusals. In-process limiters (aiolimiter, Celery's ``rate_limit``) cannot hold across
-hosts, which is why this one is hand-written. The scripts are in worker/limits/scripts.py.
+hosts, which is why this one is hand-written. The scripts are in worker/limits/reserve.py and
+throttle.py.
 
 What the cloud says comes first. A 429 whose gateway message names the limit
 (``limit:200,time:5 minute``) sets the ceiling of the schedule, for all workers at once, to
@@ -25,9 +30,11 @@ been accepted for ``spent_after_s`` while 429s came, a window's quota is spent t
 the schedule holds as above, probing every ``probe_unknown_s``.
 
 A new schedule starts from what was learnt for its endpoint and identity (``keys.rate_memory``:
-a named limit, else the accepted rate measured), or else at ``start_rate_per_s``, growing by
-a factor of ``ramp_per_s`` a second (doubling every quarter second) until the first 429: a job
-at ten times the limit must not open with a second of 429s.
+a named limit, else the accepted rate measured); with nothing learnt, at the best rate it ran
+at without a 429 (``keys.rate_best``, worker/limits/placement.py), or else at
+``start_rate_per_s``, growing by a factor of ``ramp_per_s`` a second (doubling every fifth of
+a second) until the first 429: a job at ten times the limit must not open with a second of
+429s.
 
 No slot is booked more than ``horizon_s`` ahead: a caller asking past it is told when to ask
 again (and its process remembers, so its other callers do not ask meanwhile). Slots booked by
@@ -61,11 +68,16 @@ import redis.asyncio as aioredis
 import structlog
 
 from worker import keys
-from worker.limits.scripts import RESERVE, THROTTLED
+from worker.limits.placement import Placement
+from worker.limits.reserve import RESERVE, Reservation
+from worker.limits.scopes import Schedules
 from worker.limits.slots import HeldSlots, Permit, Slot, block
+from worker.limits.throttle import THROTTLED, Throttled, Throttling
 from worker.limits.tuning import RateTuning
-from worker.model import CloudLimit
+from worker.model import CloudLimit, Scope
+from worker.store.rates import RateMemory
 
+__all__ = ["Permit", "SharedRateLimiter", "Throttling", "bucket_key"]
 log = structlog.get_logger("tagsweep.worker")
 Sleep = Callable[[float], Awaitable[None]]
 # The key of one (endpoint, identity) schedule (kept under this name for its callers).
@@ -75,35 +87,24 @@ bucket_key = keys.rate_bucket
 POLL_S = 0.25
 
 
-@dataclass(frozen=True)
-class Throttling:
-    """What reporting a 429 did to the shared schedule."""
-
-    rate_per_s: float
-    cut: bool  # this report changed the rate
-    learned: CloudLimit | None  # the limit this report taught (new to the schedule)
-    holding: bool  # the window's quota is spent: all workers hold back
-    held: bool  # this report started the hold
-    free: bool  # no fault of the row (a known limit, a spent window, or news from before)
-
-
 @dataclass
 class SharedRateLimiter:
     """Waits for a send slot on the shared schedule of one (endpoint, identity)."""
 
     redis: aioredis.Redis
+    # The user schedule: the one calls start on, and the key of the identity's credential probe.
     key: str
     tuning: RateTuning = field(default_factory=RateTuning)
     sleep: Sleep = asyncio.sleep
     # Time in ms for the scripts instead of Redis time (and this process's): tests only.
     clock_ms: Callable[[], float] | None = None
+    # The schedule of each scope a 429 may name; None: ``key``'s alone, whatever a 429 says.
+    schedules: Schedules | None = None
 
     def __post_init__(self) -> None:
         self._reserve = self.redis.register_script(RESERVE)
         self._throttled = self.redis.register_script(THROTTLED)
-        # KEYS of both scripts (worker/limits/scripts.py).
-        named = (keys.rate_memory, keys.rate_accepted, keys.rate_throttled)
-        self._keys = [self.key, *(name(self.key) for name in named)]
+        self._placement = Placement(self.key, self.schedules, RateMemory(self.redis))
         self.effective_rate_per_s = 0.0
         self.limit: CloudLimit | None = None
         self.holding = False
@@ -162,23 +163,22 @@ class SharedRateLimiter:
                 return None, booked_ms
             epoch = self._epoch
             accepted, self._accepted = self._accepted, 0
-            wait_ms, rate, granted, first, count, window_ms, holding, resumed = await self._reserve(
-                keys=self._keys, args=self.tuning.reserve_args(self._now(), ceiling_per_s, accepted)
-            )
+            answer = await self._ask(ceiling_per_s, accepted)
             received_ms = self._local_ms()
-            self.effective_rate_per_s = float(rate)
-            self.limit = CloudLimit(int(count), float(window_ms) / 1000) if int(count) else None
-            if self.holding != bool(holding):  # another process started or ended a hold
+            self.effective_rate_per_s = answer.rate_per_s
+            count, window_s = answer.limit_count, answer.window_ms / 1000
+            self.limit = CloudLimit(count, window_s) if count else None
+            if self.holding != answer.holding:  # another process started or ended a hold
                 self._held.clear()
-            self.holding = bool(holding)
-            if resumed:
+            self.holding = answer.holding
+            if answer.resumed:
                 log.info("ratelimit.resumed", rate=round(self.effective_rate_per_s, 2))
-            if not int(granted):
+            if not answer.granted:
                 if self.holding:  # a probe slot later (the hold may end sooner: ask again)
-                    return None, float(wait_ms)
-                return None, self._held.booked(float(wait_ms))
+                    return None, answer.wait_ms
+                return None, self._held.booked(answer.wait_ms)
             slots = block(
-                self.effective_rate_per_s, int(granted), float(first), received_ms + float(wait_ms)
+                answer.rate_per_s, answer.granted, answer.first_ms, received_ms + answer.wait_ms
             )
             if self._epoch == epoch:  # else a 429 came meanwhile: the caller asks again
                 # A probe slot's successor is set by the probe spacing (or an accepted probe),
@@ -186,20 +186,49 @@ class SharedRateLimiter:
                 self._held.keep(ceiling_per_s, slots, booked=not self.holding)
             return slots[0], 0.0
 
-    async def throttled(
-        self, permit: Permit | None = None, limit: CloudLimit | None = None
-    ) -> Throttling:
-        """Report a 429 to a call sent on ``permit``; ``limit``: what its message named."""
-        rate, cut, learned, holding, held, free = await self._throttled(
-            keys=self._keys,
-            args=self.tuning.throttled_args(self._now(), permit, limit),
+    async def _ask(self, ceiling_per_s: float, accepted: int) -> Reservation:
+        """One RESERVE on the schedule of now; a 429-free second it measured is remembered."""
+        placement = self._placement
+        bucket, remembered = placement.bucket, await placement.start_at()
+        args = self.tuning.reserve_args(
+            self._now(), ceiling_per_s, accepted, remembered_per_s=remembered
         )
-        taught = limit if learned else None
-        answer = Throttling(float(rate), bool(cut), taught, bool(holding), bool(held), bool(free))
+        answer = Reservation.from_reply(await self._reserve(keys=placement.keys, args=args))
+        await placement.measured(bucket, answer.clean_per_s)
+        return answer
+
+    @property
+    def scope(self) -> Scope:
+        return self._placement.scope
+
+    @property
+    def schedule_key(self) -> str:
+        """The schedule calls are counted on now (``key``'s, or another scope's)."""
+        return self._placement.bucket
+
+    @property
+    def _keys(self) -> list[str]:
+        return self._placement.keys
+
+    async def throttled(
+        self,
+        permit: Permit | None = None,
+        limit: CloudLimit | None = None,
+        scope: Scope | None = None,
+    ) -> Throttling:
+        """Report a 429 to a call sent on ``permit``; ``limit`` and ``scope``: what its message
+        named (a scope other than the schedule's moves the calls to that scope's)."""
+        if self._placement.move(scope):  # a permit or slot of the old schedule is not used
+            self._epoch += 1
+            self._held.clear()
+            self.holding, self.limit = False, None
+        args = self.tuning.throttled_args(self._now(), permit, limit)
+        reply = Throttled.from_reply(await self._throttled(keys=self._keys, args=args))
+        answer = reply.throttling(limit)
         if answer.cut or answer.learned or (answer.holding and not self.holding):
             self._epoch += 1
             self._held.clear()
         self.effective_rate_per_s = answer.rate_per_s
         self.holding = answer.holding
-        self.limit = taught or self.limit
+        self.limit = answer.learned or self.limit
         return answer

@@ -82,7 +82,7 @@ async def call_under_rate(
         outcome = await watch.call()
         rate = permit.rate_per_s
         if outcome.kind is OutcomeKind.THROTTLED:
-            throttling = await limiter.throttled(permit, outcome.limit)
+            throttling = await limiter.throttled(permit, outcome.limit, outcome.scope)
             rate = throttling.rate_per_s
             free += throttling.free
             await watch.throttled(throttling)

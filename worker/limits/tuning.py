@@ -1,12 +1,15 @@
 """The tunables of the shared rate limiter (worker/limits/limiter.py) and how its scripts
-(worker/limits/scripts.py) take them. Why each value: docs/decisions.md, Limits.
+(worker/limits/reserve.py, worker/limits/throttle.py) take them. Why each value:
+docs/decisions.md, Limits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worker.limits.reserve import ReserveArgs
 from worker.limits.slots import Permit
+from worker.limits.throttle import ThrottledArgs
 from worker.model import CloudLimit
 
 MEMORY_TTL_S = 30 * 24 * 3600
@@ -25,7 +28,8 @@ class RateTuning:
     learnt_share: float = 0.95
     min_rate_per_s: float = 0.2
     start_rate_per_s: float = 20.0
-    ramp_per_s: float = 16.0
+    # Doubling every fifth of a second (16, every quarter, until #24): docs/decisions.md.
+    ramp_per_s: float = 32.0
     spent_after_s: float = 1.0
     probe_unknown_s: float = 1.0
     block_span_s: float = 0.025
@@ -38,42 +42,46 @@ class RateTuning:
     # unused (5.6 sends a reservation, against 13 at 0.25 s; docs/decisions.md).
     slot_expiry_s: float = 0.25
 
-    def reserve_args(self, now: str, ceiling_per_s: float, accepted: int) -> list[str | float]:
-        """ARGV of ``RESERVE``: ``now`` ('' for Redis time), the job's ceiling, and the calls
-        accepted since this process's last reservation."""
-        return [
-            now,
-            ceiling_per_s,
-            self.recovery_per_s,
-            self.min_rate_per_s,
-            accepted,
-            self.fast_recovery_per_s,
-            self.start_rate_per_s,
-            self.ramp_per_s,
-            self.learnt_share,
-            int(self.probe_unknown_s * 1000),
-            self.block_span_s * 1000,
-            self.max_block,
-            self.horizon_s * 1000,
-        ]
+    def reserve_args(
+        self, now: str, ceiling_per_s: float, accepted: int, *, remembered_per_s: float = 0.0
+    ) -> list[str | float]:
+        """ARGV of ``RESERVE``: ``now`` ('' for Redis time), the job's ceiling, the calls
+        accepted since this process's last reservation, and the schedule's best 429-free rate
+        remembered."""
+        return ReserveArgs(
+            now=now,
+            ceiling_per_s=ceiling_per_s,
+            recovery_per_s=self.recovery_per_s,
+            min_rate_per_s=self.min_rate_per_s,
+            accepted=accepted,
+            fast_recovery_per_s=self.fast_recovery_per_s,
+            start_rate_per_s=self.start_rate_per_s,
+            ramp_per_s=self.ramp_per_s,
+            learnt_share=self.learnt_share,
+            probe_unknown_ms=int(self.probe_unknown_s * 1000),
+            block_span_ms=self.block_span_s * 1000,
+            max_block=self.max_block,
+            horizon_ms=self.horizon_s * 1000,
+            remembered_per_s=remembered_per_s,
+        ).argv()
 
     def throttled_args(
         self, now: str, permit: Permit | None, limit: CloudLimit | None
     ) -> list[str | float]:
         """ARGV of ``THROTTLED`` for a 429 to a call sent on ``permit`` whose message named
         ``limit``."""
-        return [
-            now,
-            self.cut_factor,
-            self.min_rate_per_s,
-            int(self.cut_cooldown_s * 1000),
-            self.settle_share,
-            self.deep_cut_factor,
-            permit.slot_ms if permit else 0,
-            limit.count if limit else 0,
-            round(limit.window_s * 1000) if limit else 0,
-            self.learnt_share,
-            int(self.spent_after_s * 1000),
-            int(self.probe_unknown_s * 1000),
-            MEMORY_TTL_S,
-        ]
+        return ThrottledArgs(
+            now=now,
+            cut_factor=self.cut_factor,
+            min_rate_per_s=self.min_rate_per_s,
+            cut_cooldown_ms=int(self.cut_cooldown_s * 1000),
+            settle_share=self.settle_share,
+            deep_cut_factor=self.deep_cut_factor,
+            sent_ms=permit.slot_ms if permit else 0,
+            limit_count=limit.count if limit else 0,
+            window_ms=round(limit.window_s * 1000) if limit else 0,
+            learnt_share=self.learnt_share,
+            spent_after_ms=int(self.spent_after_s * 1000),
+            probe_unknown_ms=int(self.probe_unknown_s * 1000),
+            memory_ttl_s=MEMORY_TTL_S,
+        ).argv()

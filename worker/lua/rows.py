@@ -6,6 +6,7 @@ Each is one atomic step on Redis time (``worker.lua.clock``); ``worker.store.row
 from __future__ import annotations
 
 from worker.lua.clock import NOW
+from worker.lua.jobs import ADD_ACTIVE
 
 # Record rows' results once each, count them, count the requests for the circuit breaker, and
 # finish the job when the last row of all is final: ``completed`` when every row ended in one of
@@ -19,16 +20,16 @@ from worker.lua.clock import NOW
 # worker held a chunk): no part of the job comes back.
 # KEYS: final, counts, job, then the results lists the entries name.
 # ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
-# retries, then the entries in one text, a line each: index of its list among the lists
+# retries, the entries in one text (below), then the ms the chunk was worked since its holder
+# last said (ADD_ACTIVE, optional). The entries, a line each: index of its list among the lists
 # (1-based), status, refs (comma separated) and the result's JSON, separated by spaces (one
 # argument for the whole flush: redis-py packs each argument in Python, four a row was half the
 # cost of a flush; JSON has no raw newline).
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}
 # ({0, 0, 0, 0, ''} when it wrote nothing).
-RECORD_RESULTS = (
-    NOW
-    + """
+RECORD_BODY = """
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
+add_active(KEYS[3], tonumber(ARGV[8] or '0'))
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
 local tally = {'calls', 'throttled', 'retries'}
@@ -69,6 +70,31 @@ if added > 0 and done >= total then
 end
 return {added, done, requests, failures, finished}
 """
+RECORD_RESULTS = NOW + ADD_ACTIVE + RECORD_BODY
+
+# ``cancel`` of a job: record a chunk's unsent rows ``cancelled`` at once and mark the chunk
+# done, unless a live worker holds its lease (that worker sees the cancel within 0.25 s and
+# records them itself) or it is done. Atomic with ACQUIRE_LEASE (worker/lua/leases.py): a worker
+# that asks for the chunk after this finds it done, so each row still gets one result (the
+# result script's ``final`` bits make sure of it anyway). Then RECORD_RESULTS as above.
+# KEYS: as RECORD_RESULTS, then leases, lease owners, done-chunks.
+# ARGV: as RECORD_RESULTS (ms worked: 0), then the chunk's lease member and its number.
+# Returns as RECORD_RESULTS, with 'busy' as the last item when a live worker holds the chunk.
+CANCEL_UNSENT = (
+    NOW
+    + ADD_ACTIVE
+    + """
+local leases, owners, done_chunks = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
+if redis.call('SISMEMBER', done_chunks, ARGV[10]) == 1 then return {0, 0, 0, 0, ''} end
+local expires = redis.call('ZSCORE', leases, ARGV[9])
+local owner = redis.call('HGET', owners, ARGV[9])
+if owner and owner ~= '' and expires and tonumber(expires) > now then
+  return {0, 0, 0, 0, 'busy'}
+end
+redis.call('SADD', done_chunks, ARGV[10])
+"""
+    + RECORD_BODY
 )
 
 # Keep what reads found for rows, the first observation of each row only (its bit in the

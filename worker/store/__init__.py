@@ -8,7 +8,8 @@ the engine is given, made of one part per thing it holds.
 - ``worker.store.accounts``: what was learnt about an account (TMS's type for IMS images).
 
 The synchronous side (the reaper, heartbeats, server checks) is ``worker.store.sync``, and
-sealed IAM tokens are ``worker.store.tokens``. Keys are named in ``worker.keys`` only.
+sealed IAM tokens are ``worker.store.tokens``; the best rate each shared schedule ran at
+without a 429 is ``worker.store.rates`` (the limiter's). Keys are named in ``worker.keys`` only.
 """
 
 from __future__ import annotations

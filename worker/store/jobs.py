@@ -14,7 +14,7 @@ from worker import keys
 from worker.jobs import Job, JobState
 from worker.keys import JobField
 from worker.lua.jobs import APPLY_RETENTION, MARK_RUNNING, STOP_JOB, STOP_JOB_ALLOW_OOM
-from worker.model import CloudLimit
+from worker.model import CloudLimit, RowStatus
 
 
 class JobRecords:
@@ -42,9 +42,13 @@ class JobRecords:
     async def mark_running(self, job_id: str) -> JobState:
         return JobState(await self._running(keys=[keys.job(job_id)]))
 
-    async def stop_job(self, job_id: str, state: JobState, reason: str) -> bool:
-        """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over."""
-        return bool(await self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
+    async def stop_job(
+        self, job_id: str, state: JobState, reason: str, *, resend: RowStatus | None = None
+    ) -> bool:
+        """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over.
+        ``resend``: the status the abort's cause gave rows, sent again by a resume."""
+        args = [state.value, reason, resend.value if resend else ""]
+        return bool(await self._stop(keys=[keys.job(job_id)], args=args))
 
     async def abort_out_of_memory(self, job_id: str, reason: str) -> bool:
         """``stop_job`` (aborted) when Redis is out of memory: with the script flag that

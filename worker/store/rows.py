@@ -129,10 +129,12 @@ class RowStore:
         failed: int = 0,
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
         calls: CallTally | None = None,
+        worked_ms: int = 0,
     ) -> Recorded:
         """Record entries in one script call (a flush of ``worker.engine.recorder``), counting
-        ``requests`` requests of which ``failed`` failed, and the ``calls`` made since the
-        last recording (the job's counters)."""
+        ``requests`` requests of which ``failed`` failed, the ``calls`` made since the last
+        recording (the job's counters), and ``worked_ms``, how long the chunk was held since
+        its holder last said (the job's active time)."""
         tally = calls or CallTally()
         lists: dict[int, int] = {}
         args: list[str | int] = [requests, failed, " ".join(sorted(goals))]
@@ -142,7 +144,7 @@ class RowStore:
             index = lists.setdefault(entry.chunk, len(lists) + 1)
             refs = ",".join(map(str, entry.refs))
             lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
-        args.append("\n".join(lines))
+        args += ["\n".join(lines), worked_ms]
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
         added, done, requests_, failures, finished = await self._record(
             keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],

@@ -13,8 +13,9 @@ from worker.cloud.outcomes import (
     classify_response,
     parse_cloud_limit,
     parse_retry_after,
+    parse_scope,
 )
-from worker.model import CloudLimit
+from worker.model import CloudLimit, Scope
 
 
 def classify(status: int, body: bytes = b"", **headers: str) -> object:
@@ -77,6 +78,11 @@ def test_the_gateway_body_shape_gives_code_message_and_request_id() -> None:
             OutcomeKind.SIGNATURE_FAILED,
         ),
         ("0301", "AK access failed to reach the limit,forbidden.", OutcomeKind.SIGNATURE_FAILED),
+        (
+            "0301",
+            "Incorrect IAM authentication information: Get secretKey failed,ak:X,err:ak not exist",
+            OutcomeKind.SIGNATURE_FAILED,
+        ),
         (
             "0301",
             "Incorrect IAM authentication information: x-auth-token not found",
@@ -169,3 +175,30 @@ def test_a_plain_429_or_another_code_carries_no_limit() -> None:
     other = b'{"error_msg":"limit:5,time:1 minute","error_code":"APIGW.0601"}'
     assert classify_response(429, {}, plain, latency_ms=1.0).limit is None
     assert classify_response(500, {}, other, latency_ms=1.0).limit is None
+
+
+@pytest.mark.parametrize(
+    ("message", "scope"),
+    [
+        ("The throttling threshold has been reached: policy user over ratelimit,limit:2", "user"),
+        ("policy ip over ratelimit,limit:2000,time:1 minute", "ip"),
+        ("Policy API over ratelimit,limit:40,time:1 second", "api"),
+        ("The throttling threshold has been reached.", None),
+        ("policy ipv6 over ratelimit", None),
+        (None, None),
+    ],
+)
+def test_the_scope_named_in_a_throttling_message_is_parsed(
+    message: str | None, scope: str | None
+) -> None:
+    """The gateway says whose allowance ran out: the credentials', the address's or the API's."""
+    assert parse_scope(message) == (None if scope is None else Scope(scope))
+
+
+def test_a_429_carries_the_scope_of_its_policy_and_another_answer_none() -> None:
+    body = (
+        b'{"error_msg":"The throttling threshold has been reached: policy ip over '
+        b'ratelimit,limit:40,time:1 second","error_code":"APIGW.0308","request_id":"r1"}'
+    )
+    assert classify_response(429, {}, body, latency_ms=1.0).scope is Scope.IP
+    assert classify_response(403, {}, body, latency_ms=1.0).scope is None
