@@ -134,6 +134,8 @@ class Runtime:
         return await run_chunk(await self.context(), job_id, number)
 
     async def aclose(self) -> None:
+        if self._context is not None:
+            self._context.progress.close()  # a warm shutdown: every last interval said
         if self._session is not None:
             await self._session.close()
         if self._redis is not None:

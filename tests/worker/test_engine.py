@@ -243,20 +243,7 @@ async def test_success_is_debug_a_row_that_ended_badly_warning_and_job_finished_
         assert retry["delay_s"] >= 0
     assert lines[-1]["event"] == "job.finished"
     assert lines[-1]["state"] == "completed_with_failures"
-
-
-async def test_a_cancel_is_logged_once_per_chunk_with_the_rows_it_marked(
-    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
-) -> None:
-    server = await start_sim(seed)
-    ctx = await setup(aredis, session, server)
-    await ctx.store.stop_job(JOB, JobState.CANCELLED, "test")
-    with structlog.testing.capture_logs() as captured:
-        await run_chunk(ctx, JOB, 0)
-    cancelled = [e for e in captured if e["event"] == "job.cancelled"]
-    assert [(e["log_level"], e["state"], e["rows"]) for e in cancelled] == [
-        ("warning", "cancelled", 60)
-    ]
+    # (Its totals, and the job.progress lines that add up to them: test_engine_logs.py.)
 
 
 async def test_an_abort_is_an_error_and_the_rows_it_stopped_a_warning(
@@ -269,7 +256,8 @@ async def test_an_abort_is_an_error_and_the_rows_it_stopped_a_warning(
     levels = {e["event"]: e["log_level"] for e in captured}
     assert levels["job.aborted"] == "error"
     assert levels["job.cancelled"] == "warning"
-    assert [e["rows"] for e in captured if e["event"] == "job.cancelled"] == [58]
+    progress = [e["rows"] for e in captured if e["event"] == "job.progress"]
+    assert sum(rows.get("cancelled", 0) for rows in progress) == 58
 
 
 async def test_the_rate_is_logged_when_it_changes_not_at_every_chunk(

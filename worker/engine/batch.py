@@ -135,7 +135,11 @@ async def send(run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> 
         rng=ctx.rng,
     )
     if isinstance(answer, Sent):
-        return answer
+        # The rate to show is the limiter's latest view, not the one the call's permit was
+        # granted at: a call in flight while a 429 cut the rate or taught the cloud's limit
+        # came back with the rate from before, and showed a spurious "recovered" 2 ms after
+        # "ratelimit.learned" (#24).
+        return replace(answer, rate=line.limiter.effective_rate_per_s or answer.rate)
     await run.record(batch, await run.stop.cancelled(attempts=answer.attempts))
     return None
 
@@ -178,8 +182,6 @@ class WatchedCall:
 
     def retrying(self, outcome: Outcome, attempt: int, delay_s: float) -> None:
         run = self.run
-        throttled = outcome.kind is OutcomeKind.THROTTLED
-        run.ctx.progress.retried(run.job.job_id, throttled=throttled)
         log.info(
             "batch.retry",
             **fields(self.batch, outcome, attempt, self.action),

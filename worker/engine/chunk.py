@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Sequence
 
 import structlog
+from redis.exceptions import RedisError
 
 from worker.engine.batch import work_batch
 from worker.engine.breakers import Breakers
@@ -21,7 +22,7 @@ from worker.engine.rates import RatePublisher
 from worker.engine.recorder import FLUSH_AGE_S
 from worker.engine.recording import ChunkRecording
 from worker.engine.stopping import StopCheck
-from worker.jobs import Job, JobState, RowResult
+from worker.jobs import Job, RowResult
 from worker.limits.retrying import Sent
 from worker.model import Batch, ImageBatch, ResourceBatch, RowStatus, image_batches
 from worker.store import Recorded
@@ -41,8 +42,6 @@ class ChunkRun:
         self.breakers = Breakers(job.options, self.stop)
         self.rates = RatePublisher(ctx, job)
         self.probe = CredentialProbe(ctx, job.job_id, self.stop)
-        # Set when a record of this chunk finished the job (logged at the chunk's end).
-        self.finished: JobState | None = None
         # Row ref -> the value the command line's paged read found (``producer.pagedread``).
         self.listed: dict[int, str | None] = {}
 
@@ -53,18 +52,33 @@ class ChunkRun:
 
     async def work(self, batches: list[Batch]) -> None:
         """Work every batch; what was recorded is flushed before the lease is released, also
-        when the chunk stops early (lease lost, cancelled, out of memory)."""
+        when the chunk stops early (lease lost, cancelled, out of memory), and the process's
+        last interval for the job logged: it lets go of the job until its next chunk."""
         try:
-            await self._work_all(batches)
+            try:
+                await self._work_all(batches)
+            finally:
+                await self.flush()
         finally:
-            await self.flush()
-        if self.rows.cancelled_rows:
-            # One line per chunk, not per row: the report lists the rows.
-            log.warning("job.cancelled", state=self.stop.state.value, rows=self.rows.cancelled_rows)
-        if self.finished is not None:
+            self.ctx.progress.let_go(self.job.job_id)
+        if self.rows.cancelled_rows and self.job.job_id not in self.ctx.stops_logged:
+            # Once per job and process, not per chunk: job.progress counts the rows.
+            self.ctx.stops_logged.add(self.job.job_id)
+            log.warning("job.cancelled", state=self.stop.state.value, reason=self.stop.reason)
+        if self.rows.all_final:
             # Here, once every batch of the chunk has logged: a batch whose record went before
             # the last one's may log after it, and job.finished is a job's last line.
-            log.info("job.finished", state=self.finished.value, total=self.job.total)
+            await self._log_finished()
+
+    async def _log_finished(self) -> None:
+        """The job's last line, with its totals as Redis holds them (all workers together)."""
+        try:
+            totals = await self.ctx.store.totals(self.job.job_id)
+        except RedisError as exc:  # the rows are recorded; only the line's totals are lost
+            log.info("job.finished", total=self.job.total, error=str(exc))
+            return
+        if totals is not None:
+            log.info("job.finished", total=self.job.total, **totals.as_fields())
 
     async def _work_all(self, batches: list[Batch]) -> None:
         refs = [ref for batch in image_batches(batches) for tag in batch.tags for ref in tag.refs]
@@ -143,11 +157,7 @@ class ChunkRun:
         await self.breakers.check_ratio(recorded)
 
     def _after_record(self, recorded: Recorded, rate: float) -> None:
-        """The job's last line once its last row is recorded, else its periodic progress."""
-        job_id = self.job.job_id
+        """The job's periodic progress line; the rate is shown no more once the job finished."""
+        self.ctx.progress.maybe_log(self.job.job_id, rate=rate)
         if recorded.finished is not None:
-            self.finished = recorded.finished
-            self.ctx.progress.forget(job_id)
             self.rates.forget()
-        else:
-            self.ctx.progress.maybe_log(job_id, done=recorded.done, total=self.job.total, rate=rate)

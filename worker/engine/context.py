@@ -44,6 +44,8 @@ class EngineContext:
     verified: set[tuple[str, str]] = field(default_factory=set)
     # The shared rate last published per job by this process: a change is logged, not a chunk.
     rates_shown: dict[str, float] = field(default_factory=dict)
+    # Jobs this process logged ``job.cancelled`` for: one line per job and process.
+    stops_logged: set[str] = field(default_factory=set)
     progress: ProgressLog = field(init=False)
     tms_client_for: TmsClientFor | None = None
     # What TMS named as IMS images' type, per domain (this process's copy of the store's).

@@ -75,15 +75,8 @@ class ChunkRecording:
             latency_ms=round(outcome.latency_ms, 1),
             rate=round(sent.rate, 2),
         )
-        if not request:
-            self.ctx.progress.rows(self.job.job_id, counts)
-            return
-        self.ctx.progress.request(
-            self.job.job_id,
-            counts,
-            latency_ms=outcome.latency_ms,
-            throttled=outcome.kind is OutcomeKind.THROTTLED,
-        )
+        if request:  # a TMS call's other images add no request of their own
+            self.ctx.progress.latency(self.job.job_id, outcome.latency_ms)
 
     def settled(self, batch: ImageBatch, result: RowResult) -> None:
         """Hold one result for every row of the batch (no request counted), and log it."""
@@ -98,12 +91,12 @@ class ChunkRecording:
                 project_id=batch.project_id,
                 action="list",
                 tags=len(batch.tags),
+                keys=[tag.key for tag in batch.tags],
                 status=result.status.value,
                 http_status=result.http_status,
                 attempt=result.attempts,
                 request_id=result.request_id,
             )
-        self.ctx.progress.rows(self.job.job_id, Counter({result.status.value: batch.rows}))
 
     def level_for(self, statuses: Counter[str]) -> int:
         """A request's log level (DESIGN: Logs): rows that all ended as the job wished are
@@ -136,9 +129,15 @@ class ChunkRecording:
     async def flush(self, *, worked_ms: int = 0) -> Recorded | None:
         """Write the held results, the calls made since the last flush and the ms worked
         (``Recorder.flush``); None if there was nothing to write."""
-        recorded = await self.recorder.flush(calls=self.tally.take(), worked_ms=worked_ms)
+        requests, _ = self.recorder.requests
+        calls = self.tally.take()
+        recorded = await self.recorder.flush(calls=calls, worked_ms=worked_ms)
         if recorded is not None:
             self.recorded = recorded
+            # Counted from what the write took: the job.progress lines sum to the job's counts.
+            self.ctx.progress.recorded(
+                self.job.job_id, recorded, total=self.job.total, requests=requests, calls=calls
+            )
             if recorded.added and recorded.done >= self.job.total:
                 self.all_final = True
         return recorded
@@ -160,7 +159,14 @@ def result_of(sent: Sent, status: RowStatus) -> RowResult:
 
 
 def fields(batch: ImageBatch, outcome: Outcome, attempt: int, action: Action) -> dict[str, object]:
-    """The fields of a call's log lines (``batch.done``, ``batch.retry``)."""
+    """The fields of a call's log lines (``batch.done``, ``batch.retry``); a call that failed
+    names its keys and the cloud's error message too (a count of tags says too little)."""
+    failed = {}
+    if outcome.kind is not OutcomeKind.OK:
+        failed = {
+            "keys": [tag.key for tag in batch.tags],
+            "error_message": outcome.error_message,
+        }
     return {
         "image_id": batch.image_id,
         "project_id": batch.project_id,
@@ -171,4 +177,5 @@ def fields(batch: ImageBatch, outcome: Outcome, attempt: int, action: Action) ->
         "error_code": outcome.error_code,
         "attempt": attempt,
         "request_id": outcome.request_id,
+        **failed,
     }

@@ -42,6 +42,11 @@ class StopCheck:
             self.state = await self.store.job_state(self.job_id) or self.state
         return self.state in (JobState.CANCELLED, JobState.ABORTED)
 
+    @property
+    def reason(self) -> str:
+        """Why the job stopped, as read for its cancelled rows ("" before)."""
+        return self._reason or ""
+
     async def cancelled(self, *, attempts: int) -> RowResult:
         """The result of a row the job stopped before sending: why it stopped, as the job says
         (read once per chunk)."""

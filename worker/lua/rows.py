@@ -25,7 +25,9 @@ from worker.lua.jobs import ADD_ACTIVE
 # (1-based), status, refs (comma separated) and the result's JSON, separated by spaces (one
 # argument for the whole flush: redis-py packs each argument in Python, four a row was half the
 # cost of a flush; JSON has no raw newline).
-# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}
+# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state,
+# then status, rows newly recorded in it, ... (what the job's counts gained: the worker's
+# ``job.progress`` lines are these, so that summed they are the job's counts)}
 # ({0, 0, 0, 0, ''} when it wrote nothing).
 RECORD_BODY = """
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
@@ -38,7 +40,7 @@ for i = 1, 3 do
 end
 local goals = {}
 for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
-local added = 0
+local added, gained = 0, {}
 for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
   local list, status, refs, result = string.match(line, '^(%d+) (%S+) (%S*) (.*)$')
   local fresh = {}
@@ -49,6 +51,7 @@ for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
     redis.call('HINCRBY', KEYS[2], status, #fresh)
     redis.call('RPUSH', KEYS[3 + tonumber(list)], table.concat(fresh, ',') .. ' ' .. result)
     added = added + #fresh
+    gained[status] = (gained[status] or 0) + #fresh
   end
 end
 local done, good = 0, 0
@@ -68,7 +71,12 @@ if added > 0 and done >= total then
     redis.call('HSET', KEYS[3], 'state', finished, 'finished_at', now)
   end
 end
-return {added, done, requests, failures, finished}
+local answer = {added, done, requests, failures, finished}
+for status, n in pairs(gained) do
+  answer[#answer + 1] = status
+  answer[#answer + 1] = n
+end
+return answer
 """
 RECORD_RESULTS = NOW + ADD_ACTIVE + RECORD_BODY
 

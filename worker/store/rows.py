@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.client import NEVER_DECODE
@@ -37,6 +37,8 @@ class Recorded:
     requests: int
     failed_requests: int
     finished: JobState | None
+    # Rows newly recorded, by status (what the job's counts gained).
+    gained: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class RowStore:
             lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
         args += ["\n".join(lines), worked_ms]
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
-        added, done, requests_, failures, finished = await self._record(
+        added, done, requests_, failures, finished, *gained = await self._record(
             keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],
             args=args,
         )
@@ -156,6 +158,7 @@ class RowStore:
             int(requests_),
             int(failures),
             JobState(finished) if finished else None,
+            {status: int(n) for status, n in zip(gained[::2], gained[1::2], strict=True)},
         )
 
     async def observe(
