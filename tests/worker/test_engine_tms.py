@@ -25,6 +25,7 @@ from worker.cloud.tms import TmsClient
 from worker.engine import EngineContext, run_chunk
 from worker.errors import CredentialsError
 from worker.jobs import Api, JobState
+from worker.limits.limiter import SharedRateLimiter, bucket_key
 
 Start = Callable[..., Any]
 DOMAIN = "domain-1"
@@ -113,6 +114,14 @@ async def tms_setup(
         return TmsClient(session, endpoint=endpoint, auth=auth, domain_id=domain_id)
 
     ctx.tms_client_for = tms_client_for
+    # TMS on a schedule of its own, as the runtime gives it.
+    ims = ctx.limiter_for(tms.sim.url, "")
+    tms_limiter = SharedRateLimiter(aredis, bucket_key(tms.url, f"ak:{TEST_AK}", api="tms"))
+
+    def limiter_for(endpoint: str, identity: str, api: str = "ims") -> SharedRateLimiter:
+        return tms_limiter if api == "tms" else ims
+
+    ctx.limiter_for = limiter_for
     return ctx
 
 
