@@ -35,7 +35,7 @@ from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
 from producer.submit import files_checksum, find_submitted
-from simulator.config import SimulatorConfig
+from simulator.config import DEMO_DOMAIN_ID, SimulatorConfig
 from worker.cloud.credentials import load_credentials
 from worker.jobs import JobState, Mode
 
@@ -111,7 +111,14 @@ def simulated(
     except RuntimeError:
         raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
-        options = dataclasses.replace(aimed.options, endpoint=sim.url, simulated=True)
+        # The simulator serves TMS's global paths on its own port too.
+        options = dataclasses.replace(
+            aimed.options,
+            endpoint=sim.url,
+            tms_endpoint=sim.url,
+            domain_id=DEMO_DOMAIN_ID,
+            simulated=True,
+        )
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield dataclasses.replace(aimed, options=options), collection
     finally:
