@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST, group_for_tms
 from producer.errors import JobStateError, SimulatedJob
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
 from worker.jobs import JobState
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, ImageBatch, RowStatus
 
 if TYPE_CHECKING:
     import redis
@@ -52,10 +53,14 @@ def retry_job(
         return 0
     store.reset_rows(job_id, rows)
     reopen_job(client, job_id)
+    images = _batches_for(store, job_id, job.chunks, set(rows))
+    batches: Iterator[Batch] = images
+    if job.options.sending_api.uses_tms:
+        batches = group_for_tms(images, max_tags=DEFAULT_MAX_TAGS_PER_REQUEST)
     count = write_chunks(
         client,
         job_id,
-        _batches_for(store, job_id, job.chunks, set(rows)),
+        batches,
         first=store.next_chunk(job_id),
         size=chunk_requests,
     )

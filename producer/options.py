@@ -70,6 +70,26 @@ max_tags_option = click.option(
     help="An image with more tags is split into several requests.",
 )
 
+# Where TMS is and who calls it (--api tms/auto): carried to every worker.
+TMS_OPTIONS = (
+    click.option(
+        "--tms-endpoint",
+        envvar="TAGSWEEP_TMS_ENDPOINT",
+        help="TMS base URL instead of the region's (as the SDK maps it) "
+        "[env TAGSWEEP_TMS_ENDPOINT].",
+    ),
+    click.option(
+        "--domain-id",
+        envvar="HUAWEICLOUD_SDK_DOMAIN_ID",
+        help="Account (domain) id TMS calls are signed for [env HUAWEICLOUD_SDK_DOMAIN_ID; "
+        "default: the workers' own, or their credentials profile's domain_id].",
+    ),
+    click.option(
+        "--tms-resource-type",
+        help="TMS resource type of IMS images instead of the one TMS names for the account.",
+    ),
+)
+
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
     click.option(
@@ -83,8 +103,12 @@ JOB_OPTIONS = (
         type=click.Choice([api.value for api in Api]),
         default=JOB_DEFAULTS.api.value,
         show_default=True,
-        help="v1 batch delete, or v2 tags/action for clouds without the v1 path.",
+        help="v1 batch delete; v2 tags/action for clouds without the v1 path; tms: TMS batch "
+        "delete, up to 20 images a call, BY KEY ONLY (a key goes whatever its value; "
+        "--match-values narrows to rows whose value is the CSV's); auto: TMS for the keys it "
+        "takes, IMS v1 for the rest, both at once.",
     ),
+    *TMS_OPTIONS,
     click.option(
         "--max-attempts",
         type=click.IntRange(min=1),
@@ -191,6 +215,9 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         match_values=match_values,
         endpoint=params.pop("endpoint"),
         api=Api(params.pop("api")),
+        tms_endpoint=params.pop("tms_endpoint") or None,
+        domain_id=params.pop("domain_id") or None,
+        tms_resource_type=params.pop("tms_resource_type") or None,
         rate_per_s=params.pop("rate"),
         max_attempts=params.pop("max_attempts"),
         row_deadline_s=params.pop("row_deadline"),

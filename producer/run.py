@@ -121,7 +121,10 @@ def simulated(
     try:
         demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
         demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
-        options = dataclasses.replace(aimed.options, endpoint=sim.url, simulated=True)
+        # The simulator serves TMS's global paths on its own port too.
+        options = dataclasses.replace(
+            aimed.options, endpoint=sim.url, tms_endpoint=sim.url, simulated=True
+        )
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield dataclasses.replace(aimed, options=options), demo, collection
     finally:

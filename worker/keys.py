@@ -241,3 +241,15 @@ def rate_throttled(bucket: str) -> str:
     """Prefix of strings ``{prefix}{second}``, as ``rate_accepted``: calls of the schedule
     ``bucket`` answered 429 in that second. Written and read by THROTTLED; expire after 10 s."""
     return f"{bucket}:throttled:"
+
+
+# What TMS named as IMS images' resource type for an account is kept this long.
+TMS_RESOURCE_TYPE_TTL_S = 30 * 24 * 3600
+
+
+def tms_resource_type(domain_id: str) -> str:
+    """String: the resource type TMS's providers list names for IMS images in one account
+    (domain), "" when it lists none. Written by the first worker that asks TMS for it
+    (``worker.store.accounts``, from ``worker.engine.tmsline``), read by every worker before
+    a TMS call; expires after ``TMS_RESOURCE_TYPE_TTL_S`` (30 days), so it is asked again."""
+    return f"{PREFIX}:tms:resource-type:{domain_id}"

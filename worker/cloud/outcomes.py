@@ -3,7 +3,11 @@
 This is the one place that maps responses to meaning (STYLE: errors). Two body shapes exist:
 IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gateway's
 ``{"error_code": "APIGW.0308", "error_msg": ..., "request_id": ...}``, whose prefix is
-``APIG.`` on some services.
+``APIG.`` on some services. TMS nests the gateway shape: ``{"error": {"error_code", "error_msg"}}``.
+
+TMS throttles twice over: the gateway's 429 ``APIG(W).0308``, and its own ``TMS.0006`` ("The
+request is Too much") answered with **403**. Both are ``THROTTLED`` here, so both reach the
+shared limiter; a client watching only for 429 would record the 403 as forbidden.
 
 A throttled call's gateway message may name the limit applied, whose window need not be a
 second: ``The throttling threshold has been reached: policy user over ratelimit,limit:200,
@@ -17,7 +21,7 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -41,6 +45,9 @@ class OutcomeKind(StrEnum):
     SERVER_ERROR = "server_error"
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
+    # TMS refused one resource inside a 200 because of its type or a key it does not take:
+    # IMS can still do it (``--api auto`` sends it there).
+    UNSUPPORTED = "unsupported"
 
     @property
     def retryable(self) -> bool:
@@ -70,12 +77,15 @@ ROW_STATUS = {
     OutcomeKind.SERVER_ERROR: RowStatus.FAILED,
     OutcomeKind.NETWORK_ERROR: RowStatus.FAILED,
     OutcomeKind.TIMEOUT: RowStatus.FAILED,
+    OutcomeKind.UNSUPPORTED: RowStatus.REJECTED,
 }
 
 # Gateway codes (APIGW.xxxx, or APIG.xxxx on some services) that decide the class on a 401.
 _TOKEN_RENEW_CODE = "0307"
 _BAD_CREDENTIALS_CODE = "0301"
 _THROTTLED_CODE = "0308"
+# TMS's own throttling answer, a 403 (docs/ims-api.md, TMS).
+TMS_THROTTLED_CODE = "TMS.0006"
 # "limit:200,time:5 minute"; units seen or plausible in the gateway's policy text.
 _LIMIT_TEXT = re.compile(
     r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
@@ -127,6 +137,27 @@ def classify_response(
     )
 
 
+def classify_failed_resource(code: str | None, message: str | None, *, answer: Outcome) -> Outcome:
+    """Turn one of TMS's ``failed_resources`` (inside the 200 ``answer``) into that resource's
+    own ``Outcome``. TMS documents no codes for them: the words decide (an unknown image ends
+    ``not_found`` as through IMS), and what is neither missing, throttled nor unsupported is
+    rejected, since sending it again would not change it."""
+    words = f"{code or ''} {message or ''}".lower()
+    if code == TMS_THROTTLED_CODE:
+        kind = OutcomeKind.THROTTLED
+    elif any(word in words for word in _NOT_FOUND_WORDS):
+        kind = OutcomeKind.NOT_FOUND
+    elif any(word in words for word in _UNSUPPORTED_WORDS):
+        kind = OutcomeKind.UNSUPPORTED
+    else:
+        kind = OutcomeKind.REJECTED
+    return replace(answer, kind=kind, error_code=code, error_message=message, tags=None)
+
+
+_NOT_FOUND_WORDS = ("not exist", "not found", "no such", "does not belong")
+_UNSUPPORTED_WORDS = ("not support", "unsupported", "resource type", "resource_type", "tag key")
+
+
 def classify_exception(exc: BaseException, *, latency_ms: float) -> Outcome:
     """Turn a transport failure (timeout, refused or dropped connection) into an ``Outcome``."""
     kind = (
@@ -144,6 +175,8 @@ def _kind_for(status: int, code: str | None, message: str | None) -> OutcomeKind
         return OutcomeKind.OK
     if status == 401:
         return _unauthorized_kind(code, message or "")
+    if status == 403 and code == TMS_THROTTLED_CODE:
+        return OutcomeKind.THROTTLED
     fixed = {
         400: OutcomeKind.REJECTED,
         403: OutcomeKind.FORBIDDEN,
@@ -203,7 +236,9 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
         return None, None, None
     nested = data.get("error")
     if isinstance(nested, dict):
-        return _str_or_none(nested.get("code")), _str_or_none(nested.get("message")), None
+        code = nested.get("code", nested.get("error_code"))
+        message = nested.get("message", nested.get("error_msg"))
+        return _str_or_none(code), _str_or_none(message), _str_or_none(nested.get("request_id"))
     return (
         _str_or_none(data.get("error_code")),
         _str_or_none(data.get("error_msg")),
