@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from producer.commands import control, jobs, operations, select, watching
+from producer.commands import control, doctor, jobs, operations, select, watching
 from producer.exits import ReaderGone, end_process, end_reader_gone, error_line, is_reader_gone
 from simulator.cli import simulator
 
@@ -67,6 +67,7 @@ SHORT_HELP = {
     "undo": "Re-create the tags a --backup job deleted.",
     "worker": "Start a Celery worker with tagsweep's settings.",
     "simulator": "Serve the IMS + IAM simulator over HTTP.",
+    "doctor": "Check an account read-only before a first job.",
 }
 
 for command in (
@@ -82,6 +83,7 @@ for command in (
     control.undo,
     control.forget,
     select.select,
+    doctor.doctor,
     operations.worker,
     operations.exporter,
     simulator,

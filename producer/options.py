@@ -90,14 +90,15 @@ TMS_OPTIONS = (
     ),
 )
 
+endpoint_option = click.option(
+    "--endpoint",
+    envvar="TAGSWEEP_ENDPOINT",
+    help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com [env TAGSWEEP_ENDPOINT].",
+)
+
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
-    click.option(
-        "--endpoint",
-        envvar="TAGSWEEP_ENDPOINT",
-        help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com "
-        "[env TAGSWEEP_ENDPOINT].",
-    ),
+    endpoint_option,
     click.option(
         "--api",
         type=click.Choice([api.value for api in Api]),

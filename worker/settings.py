@@ -18,6 +18,7 @@ KNOWN = frozenset(
     {
         "REDIS_URL",
         "TAGSWEEP_ENDPOINT",
+        "TAGSWEEP_TMS_ENDPOINT",
         "TAGSWEEP_REGION",
         "TAGSWEEP_IAM_ENDPOINT",
         "TAGSWEEP_RATE",
