@@ -225,7 +225,8 @@ def rate_memory(bucket: str) -> str:
     """Hash: what the cloud taught about one (endpoint, identity), so that the next job starts
     there instead of stampeding: ``limit`` and ``window_ms`` (from a 429 message) or
     ``known`` (calls/s measured). Written by the THROTTLED script, read when a schedule is
-    created; kept 30 days after the last lesson. ``bucket`` is ``rate_bucket(...)``."""
+    created and by ``tagsweep doctor`` (``worker.store.accounts``); kept 30 days after the last
+    lesson. ``bucket`` is ``rate_bucket(...)``."""
     return f"{bucket}:learnt"
 
 
