@@ -25,6 +25,9 @@ from worker.cloud.outcomes import Outcome, OutcomeKind
 MAX_SKEW_S = 15 * 60
 # A skew this large still signs, but is worth mending before it grows.
 WARN_SKEW_S = 5 * 60
+IAM_FIX = (
+    "check TAGSWEEP_IAM_ENDPOINT (or HUAWEICLOUD_SDK_IAM_ENDPOINT, the profile's iam_endpoint)"
+)
 NTP_FIX = "set this machine's clock right (NTP: timedatectl set-ntp true, or chronyc makestep)"
 REFUSALS = frozenset(
     {
@@ -113,9 +116,12 @@ def check_credentials(sources: CredentialSources, target: Target, ev: Evidence) 
         account = f", account {target.domain_id}" if "TMS" in accepted else ""
         project = f" (project {target.project_id}{account})" if "IMS" in accepted else ""
         return _ok_line("credentials", f"{kind} accepted by {' and '.join(accepted)}{project}")
+    iam = ev.ims.outcome if ev.ims.service == "IAM" else None
+    if iam is not None and iam.kind in TRANSPORT:
+        return _fail("credentials", f"{kind}: {iam.error_message}", IAM_FIX)
     for api, read in reads.items():
         if read.outcome is not None and blame(read.outcome, ev.skew_s) == "credentials":
-            detail = f"{kind} refused by {api}: {answer_text(read.outcome)}"
+            detail = f"{kind} refused by {read.service or api}: {answer_text(read.outcome)}"
             return CheckResult("credentials", CheckState.FAIL, detail, _credentials_fix(sources))
     return CheckResult("credentials", CheckState.SKIP, f"{kind}: not proved ({_unproved(ev)})")
 
@@ -180,8 +186,9 @@ def check_clock(ev: Evidence) -> CheckResult:
 def check_ims(target: Target, ev: Evidence) -> CheckResult:
     """IMS answered the tag query."""
     outcome = ev.ims.outcome
-    if outcome is None:
-        return CheckResult("ims", CheckState.SKIP, f"not asked: {ev.ims.why}")
+    if outcome is None or ev.ims.service == "IAM":
+        why = ev.ims.why or "IAM gave no token (see credentials)"
+        return CheckResult("ims", CheckState.SKIP, f"not asked: {why}")
     where = f"IMS at {target.ims_url}"
     if outcome.kind is OutcomeKind.OK:
         return _ok_line("ims", f"{where}: the tag query counts {ev.image_count:,} images")
@@ -275,6 +282,8 @@ def _answered(
 
 def _unproved(ev: Evidence) -> str:
     """Why IMS's read proved nothing: the check its refusal is blamed on, else IMS's line."""
+    if ev.ims.service == "IAM":
+        return "IAM gave no token: see credentials"
     blamed = blame(ev.ims.outcome, ev.skew_s)
     return f"IMS refused the read: see {blamed}" if blamed else "IMS did not answer: see ims"
 

@@ -53,6 +53,8 @@ class Read:
     outcome: Outcome | None = None
     why: str = ""
     fix: str = ""
+    # "IAM" when the outcome is IAM's (no token for the read), "" when it is the service's.
+    service: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,8 @@ async def read_ims(
     session: aiohttp.ClientSession, auth: Auth, target: Target
 ) -> tuple[Read, int | None]:
     """IMS's tag query ``count`` over the whole project: a read that proves the endpoint, the
-    credentials and the project at once. An IAM that refuses a password is the credentials'
-    refusal; one that does not answer, a network error."""
+    credentials and the project at once. For an IAM user, IAM's answer when it gives no token
+    (a refused password, or no answer at all)."""
     from worker.cloud.client import ImsClient
 
     if not target.project_id or not target.ims_url:
@@ -146,7 +148,8 @@ async def read_ims(
         outcome, page = await client.query_images(target.project_id, ImageQuery().body("count"))
     except AuthError as exc:
         kind = OutcomeKind.NETWORK_ERROR if exc.http_status is None else OutcomeKind.UNAUTHORIZED
-        return Read(Outcome(kind, http_status=exc.http_status, error_message=str(exc))), None
+        outcome = Outcome(kind, http_status=exc.http_status, error_message=str(exc))
+        return Read(outcome, service="IAM"), None
     return Read(outcome), None if page is None else page.total_count
 
 

@@ -220,3 +220,10 @@ def test_a_password_user_is_named_and_tms_is_refused_for_its_project_token(
     assert failing(lines) == ["tms"]
     assert "TMS needs AK/SK" in lines["tms"]
     assert doctor(sim, tmp_path, "--api", "v1", unset=aksk, **user)[0].returncode == 0
+    # A wrong password: IAM refuses the token, and that is the credentials' line alone.
+    user["TAGSWEEP_IAM_PASSWORD"] = "wrong"
+    result, lines = doctor(sim, tmp_path, "--api", "v1", unset=aksk, **user)
+    assert result.returncode == 2
+    assert failing(lines) == ["credentials"], result.stdout
+    assert "refused by IAM" in lines["credentials"]
+    assert lines["ims"] == "skip not asked: IAM gave no token (see credentials)"

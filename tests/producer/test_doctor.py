@@ -74,6 +74,15 @@ def test_no_answer_from_ims_fails_its_line_and_leaves_the_rest_unproved() -> Non
     assert found["credentials"] is CheckState.OK  # TMS accepted them
 
 
+def test_an_iam_without_an_answer_fails_the_credentials_line_not_ims() -> None:
+    gone = Outcome(OutcomeKind.NETWORK_ERROR, error_message="IAM at http://iam unreachable")
+    evidence = replace(FINE, ims=Read(gone, service="IAM"), tms=Read(why="not used"))
+    found = states(replace(TARGET, api=Api.V1), evidence)
+    assert found["credentials"] is CheckState.FAIL
+    assert found["ims"] is CheckState.SKIP
+    assert "TAGSWEEP_IAM_ENDPOINT" in line("credentials", replace(TARGET, api=Api.V1), evidence)
+
+
 def test_a_throttled_read_is_a_warning_not_a_failure() -> None:
     throttled = Read(Outcome(OutcomeKind.THROTTLED, http_status=429, error_code="APIGW.0308"))
     assert states(evidence=replace(FINE, tms=throttled))["tms"] is CheckState.WARN
