@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from producer import advice
 from producer.preflight import Evidence, Read, Target
 from worker.cloud.credentials import (
     AkSkCredentials,
@@ -25,10 +26,6 @@ from worker.cloud.outcomes import Outcome, OutcomeKind
 MAX_SKEW_S = 15 * 60
 # A skew this large still signs, but is worth mending before it grows.
 WARN_SKEW_S = 5 * 60
-IAM_FIX = (
-    "check TAGSWEEP_IAM_ENDPOINT (or HUAWEICLOUD_SDK_IAM_ENDPOINT, the profile's iam_endpoint)"
-)
-NTP_FIX = "set this machine's clock right (NTP: timedatectl set-ntp true, or chronyc makestep)"
 REFUSALS = frozenset(
     {
         OutcomeKind.UNAUTHORIZED,
@@ -118,25 +115,14 @@ def check_credentials(sources: CredentialSources, target: Target, ev: Evidence) 
         return _ok_line("credentials", f"{kind} accepted by {' and '.join(accepted)}{project}")
     iam = ev.ims.outcome if ev.ims.service == "IAM" else None
     if iam is not None and iam.kind in TRANSPORT:
-        return _fail("credentials", f"{kind}: {iam.error_message}", IAM_FIX)
+        return _fail("credentials", f"{kind}: {iam.error_message}", advice.IAM)
     for api, read in reads.items():
         if read.outcome is not None and blame(read.outcome, ev.skew_s) == "credentials":
             detail = f"{kind} refused by {read.service or api}: {answer_text(read.outcome)}"
-            return CheckResult("credentials", CheckState.FAIL, detail, _credentials_fix(sources))
+            return CheckResult(
+                "credentials", CheckState.FAIL, detail, advice.credentials(sources.credentials)
+            )
     return CheckResult("credentials", CheckState.SKIP, f"{kind}: not proved ({_unproved(ev)})")
-
-
-def _credentials_fix(sources: CredentialSources) -> str:
-    credentials = sources.credentials
-    if isinstance(credentials, AkSkCredentials):
-        return (
-            "check HUAWEICLOUD_SDK_AK and _SK (or the profile): the SK must be this AK's, and "
-            "a temporary AK needs its HUAWEICLOUD_SDK_SECURITY_TOKEN (5 bad signatures lock "
-            "the AK for 5 minutes)"
-        )
-    if isinstance(credentials, PasswordCredentials):
-        return "check TAGSWEEP_IAM_USER, _PASSWORD and _DOMAIN (the account name)"
-    return "the token may have expired: get a new one, or use AK/SK"
 
 
 def check_project(target: Target, ev: Evidence) -> CheckResult:
@@ -145,22 +131,20 @@ def check_project(target: Target, ev: Evidence) -> CheckResult:
         return _fail(
             "project",
             "no project id",
-            "give --project-id or set HUAWEICLOUD_SDK_PROJECT_ID "
-            "(IAM console, My Credentials, Projects: the region's project)",
+            advice.NO_PROJECT,
         )
     if not target.ims_url:
-        return _fail("project", "no region", "give --region (TAGSWEEP_REGION) or --endpoint")
+        return _fail("project", "no region", advice.NO_REGION)
     named = _REGION_IN_HOST.match(target.ims_url.split("://", 1)[-1])
     if named and target.region and named[1] != target.region:
         detail = f"the endpoint {target.ims_url} is {named[1]}'s, --region is {target.region}"
-        return _fail("project", detail, "give the region of the project, or drop --endpoint")
+        return _fail("project", detail, advice.OTHER_REGION)
     where = f"project {target.project_id} in region {target.region or '(from the endpoint)'}"
     if ev.ims.outcome is not None and blame(ev.ims.outcome, ev.skew_s) == "project":
         return _fail(
             "project",
             f"{where} refused by IMS: {answer_text(ev.ims.outcome)}",
-            "use a project id this account holds in this region, the same as the "
-            "credentials' (IAM console, My Credentials, Projects)",
+            advice.WRONG_PROJECT,
         )
     if _ok(ev.ims):
         return _ok_line("project", f"{where} accepted by IMS")
@@ -179,7 +163,7 @@ def check_clock(ev: Evidence) -> CheckResult:
             f"the gateway's clock is {skew / 60:.0f} min {way} this machine's: "
             "signatures over 15 min off are refused"
         )
-        return CheckResult("clock", state, detail, NTP_FIX)
+        return CheckResult("clock", state, detail, advice.NTP)
     return _ok_line("clock", f"within {max(skew, 1):.0f} s of the gateway's (15 min allowed)")
 
 
@@ -192,7 +176,7 @@ def check_ims(target: Target, ev: Evidence) -> CheckResult:
     where = f"IMS at {target.ims_url}"
     if outcome.kind is OutcomeKind.OK:
         return _ok_line("ims", f"{where}: the tag query counts {ev.image_count:,} images")
-    return _answered("ims", where, outcome, ev.skew_s, _IMS_FIXES)
+    return _answered("ims", where, outcome, ev.skew_s, advice.IMS)
 
 
 def check_tms(target: Target, ev: Evidence) -> CheckResult:
@@ -204,7 +188,7 @@ def check_tms(target: Target, ev: Evidence) -> CheckResult:
         return _fail("tms", ev.tms.why, ev.tms.fix)
     where = f"TMS at {target.tms_url}"
     if outcome.kind is not OutcomeKind.OK:
-        return _answered("tms", where, outcome, ev.skew_s, _TMS_FIXES)
+        return _answered("tms", where, outcome, ev.skew_s, advice.TMS)
     override = target.tms_resource_type
     if not ev.tms_type:
         detail = f"{where} lists no resource type for IMS images: --api tms is refused"
@@ -213,7 +197,7 @@ def check_tms(target: Target, ev: Evidence) -> CheckResult:
         return _fail(
             "tms",
             detail,
-            "use --api v1 (auto sends everything through IMS), or --tms-resource-type TYPE",
+            advice.TMS_WITHOUT_IMS,
         )
     named = f"{where} names IMS images {ev.tms_type!r}"
     if override and override != ev.tms_type:
@@ -247,21 +231,6 @@ def judge(sources: CredentialSources, target: Target, ev: Evidence) -> list[Chec
     ]
 
 
-_IMS_FIXES = {
-    "transport": "check --endpoint or --region (TAGSWEEP_ENDPOINT), DNS, proxy and firewall",
-    "forbidden": "the user needs IMS permissions (an IAM policy granting IMS access)",
-    "other": "is this IMS's endpoint? check --endpoint",
-}
-_TMS_FIXES = {
-    "transport": "check --tms-endpoint (TAGSWEEP_TMS_ENDPOINT), DNS, proxy and firewall",
-    "forbidden": "the user needs TMS permissions (an IAM policy granting TMS access), "
-    "or use --api v1",
-    "other": "is this TMS's endpoint? check --tms-endpoint",
-    "account": "--domain-id must be these credentials' account id "
-    "(IAM console, My Credentials, Account ID)",
-}
-
-
 def _answered(
     name: str, where: str, outcome: Outcome, skew_s: float | None, fixes: dict[str, str]
 ) -> CheckResult:
@@ -274,7 +243,7 @@ def _answered(
     if blamed is not None:
         return _ok_line(name, f"{where} answered {outcome.http_status}: see {blamed}")
     if outcome.kind is OutcomeKind.THROTTLED:
-        return _warn(name, f"{where} throttled the read", "its allowance is spent: try later")
+        return _warn(name, f"{where} throttled the read", advice.THROTTLED)
     if outcome.kind is OutcomeKind.FORBIDDEN:
         return _fail(name, f"{where} refused: {answer_text(outcome)}", fixes["forbidden"])
     return _fail(name, f"{where} answered {answer_text(outcome)}", fixes["other"])

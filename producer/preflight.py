@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+from producer import advice
 from worker.cloud.credentials import AkSkCredentials, CredentialSources
 from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.cloud.query import ImageQuery
@@ -168,7 +169,7 @@ async def read_tms(
     try:
         auth = domain_auth(sources.credentials, target.domain_id)
     except CredentialsError as exc:
-        return Read(why=str(exc), fix="use AK/SK credentials, or --api v1"), None
+        return Read(why=str(exc), fix=advice.TMS_NEEDS_AKSK), None
     client = TmsClient(
         session,
         endpoint=target.tms_url,
@@ -187,13 +188,12 @@ def _why_not_tms(sources: CredentialSources, target: Target, ims: Read) -> Read 
     if not target.tms_url:
         return Read(
             why=f"no TMS endpoint known for region {target.region or '(none)'}",
-            fix="give --tms-endpoint (env TAGSWEEP_TMS_ENDPOINT)",
+            fix=advice.NO_TMS_ENDPOINT,
         )
     if not target.domain_id:
         return Read(
             why="no account (domain) id to sign TMS calls with",
-            fix="give --domain-id (env HUAWEICLOUD_SDK_DOMAIN_ID, or domain_id in the "
-            "credentials profile): IAM console, My Credentials, Account ID",
+            fix=advice.NO_DOMAIN,
         )
     refused = ims.outcome is not None and ims.outcome.kind is OutcomeKind.SIGNATURE_FAILED
     if refused and isinstance(sources.credentials, AkSkCredentials):
