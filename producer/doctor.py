@@ -128,11 +128,7 @@ def check_credentials(sources: CredentialSources, target: Target, ev: Evidence) 
 def check_project(target: Target, ev: Evidence) -> CheckResult:
     """A project and a region (or endpoint) given, agreeing, and accepted by IMS."""
     if not target.project_id:
-        return _fail(
-            "project",
-            "no project id",
-            advice.NO_PROJECT,
-        )
+        return _fail("project", "no project id", advice.NO_PROJECT)
     if not target.ims_url:
         return _fail("project", "no region", advice.NO_REGION)
     named = _REGION_IN_HOST.match(target.ims_url.split("://", 1)[-1])
@@ -194,11 +190,7 @@ def check_tms(target: Target, ev: Evidence) -> CheckResult:
         detail = f"{where} lists no resource type for IMS images: --api tms is refused"
         if override:
             return _warn("tms", detail, f"--tms-resource-type {override} is sent as given")
-        return _fail(
-            "tms",
-            detail,
-            advice.TMS_WITHOUT_IMS,
-        )
+        return _fail("tms", detail, advice.TMS_WITHOUT_IMS)
     named = f"{where} names IMS images {ev.tms_type!r}"
     if override and override != ev.tms_type:
         return _warn("tms", named, f"--tms-resource-type {override} overrides it")
