@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from producer.collect import Collection
-from worker.cloud.tms import MAX_KEYS, MAX_RESOURCES, tms_takes_key
+from worker.cloud.tmsrules import MAX_KEYS, MAX_RESOURCES, tms_takes_key
 from worker.jobs import Api
 from worker.model import Batch, ImageBatch, ResourceBatch
 
@@ -66,10 +66,8 @@ def iter_requests(collection: Collection, *, max_tags: int, api: Api = Api.V1) -
         yield from split_batch(image, max_tags=max_tags)
 
 
-def count_requests(collection: Collection, *, max_tags: int, api: Api = Api.V1) -> int:
-    """How many requests ``iter_requests`` would give (for IMS without building them)."""
-    if api.uses_tms:
-        return sum(1 for _ in iter_requests(collection, max_tags=max_tags, api=api))
+def count_requests(collection: Collection, *, max_tags: int) -> int:
+    """How many IMS requests ``iter_requests`` would give, without building them."""
     return sum(
         -(-len(tags) // max_tags)
         for images in collection.scopes.values()

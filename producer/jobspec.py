@@ -116,6 +116,7 @@ def show_plan(collection: Collection, request: JobRequest, *, err: bool) -> None
         max_tags=request.max_tags_per_request,
         rate_per_s=options.rate_per_s,
         calls_per_request=2 if options.backup else 1,
+        api=options.sending_api,
     )
     click.echo(render_plan(plan), err=err)
     click.echo(f"job kind    {options.describe()}", err=err)

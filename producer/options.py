@@ -70,6 +70,16 @@ max_tags_option = click.option(
     help="An image with more tags is split into several requests.",
 )
 
+api_option = click.option(
+    "--api",
+    type=click.Choice([api.value for api in Api]),
+    default=JOB_DEFAULTS.api.value,
+    show_default=True,
+    help="v1 batch delete; v2 tags/action for clouds without the v1 path; tms: TMS batch "
+    "delete, up to 20 images a call, BY KEY ONLY (a key goes whatever its value; "
+    "--match-values narrows to rows whose value is the CSV's); auto: TMS for the keys it "
+    "takes, IMS v1 for the rest, both at once.",
+)
 # Where TMS is and who calls it (--api tms/auto): carried to every worker.
 TMS_OPTIONS = (
     click.option(
@@ -99,16 +109,7 @@ endpoint_option = click.option(
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
     endpoint_option,
-    click.option(
-        "--api",
-        type=click.Choice([api.value for api in Api]),
-        default=JOB_DEFAULTS.api.value,
-        show_default=True,
-        help="v1 batch delete; v2 tags/action for clouds without the v1 path; tms: TMS batch "
-        "delete, up to 20 images a call, BY KEY ONLY (a key goes whatever its value; "
-        "--match-values narrows to rows whose value is the CSV's); auto: TMS for the keys it "
-        "takes, IMS v1 for the rest, both at once.",
-    ),
+    api_option,
     *TMS_OPTIONS,
     click.option(
         "--max-attempts",

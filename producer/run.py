@@ -34,7 +34,7 @@ from producer.request import JobRequest
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
-from simulator.config import SimulatorConfig
+from simulator.config import DEMO_DOMAIN_ID, SimulatorConfig
 from worker.cloud.credentials import load_credentials
 from worker.jobs import JobState, Mode
 
@@ -123,7 +123,11 @@ def simulated(
         demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
         # The simulator serves TMS's global paths on its own port too.
         options = dataclasses.replace(
-            aimed.options, endpoint=sim.url, tms_endpoint=sim.url, simulated=True
+            aimed.options,
+            endpoint=sim.url,
+            tms_endpoint=sim.url,
+            domain_id=DEMO_DOMAIN_ID,
+            simulated=True,
         )
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield dataclasses.replace(aimed, options=options), demo, collection

@@ -139,6 +139,9 @@ class JobOptions:
         if self.mode is Mode.UNDO:
             return f"undo of job {self.undo_of}"
         if self.mode is Mode.PLAN:
+            if self.api.uses_tms:
+                # A plan reads values; TMS would not look at them.
+                return f"plan (read-only) of a delete {KEY_ONLY}: value_differs rows would go too"
             return "plan (read-only)"
         if self.match_values:
             kind = "delete with backup, only matching values"

@@ -87,7 +87,7 @@ def _target(
     tms_resource_type: str | None,
 ) -> Target:
     from worker.cloud.client import ims_endpoint
-    from worker.cloud.tms import tms_endpoint as tms_url_of
+    from worker.cloud.tmsrules import tms_endpoint as tms_url_of
 
     return Target(
         ims_url=ims_endpoint(region or "", endpoint) if (region or endpoint) else None,

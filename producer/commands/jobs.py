@@ -13,6 +13,7 @@ from producer.connection import connect_redis
 from producer.exits import ENDING, ExitCode
 from producer.jobspec import prepare_job, report_problems
 from producer.options import (
+    api_option,
     estimate_rate_option,
     files_argument,
     job_request,
@@ -26,7 +27,7 @@ from producer.planning import make_plan, render_plan
 from producer.redis_check import allow_eviction_option, check_redis
 from producer.resume import take_up
 from producer.submit import dispatch_pending
-from worker.jobs import Mode
+from worker.jobs import Api, Mode
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ simulate_option = click.option(
 @region_option
 @estimate_rate_option
 @max_tags_option
+@api_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def validate(
     files: tuple[str, ...],
@@ -54,6 +56,7 @@ def validate(
     region: str | None,
     rate: float,
     max_tags_per_request: int,
+    api: str,
     as_json: bool,
 ) -> ExitCode:
     """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
@@ -61,7 +64,7 @@ def validate(
     Exit code 0 when every row is valid, 2 otherwise.
     """
     collection = collect(list(files), default_project_id=project_id, default_region=region)
-    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
+    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate, api=Api(api))
     ENDING.skip_teardown = True
     if as_json:
         document = {

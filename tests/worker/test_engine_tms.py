@@ -24,7 +24,7 @@ from worker.cloud.credentials import AkSkCredentials
 from worker.cloud.tms import TmsClient
 from worker.engine import EngineContext, run_chunk
 from worker.errors import CredentialsError
-from worker.jobs import Api
+from worker.jobs import Api, JobState
 
 Start = Callable[..., Any]
 DOMAIN = "domain-1"
@@ -162,16 +162,19 @@ async def test_the_resource_type_is_asked_once_per_account_and_kept_30_days(
     assert 29 * 86400 < await aredis.ttl(key) <= 30 * 86400
 
 
-async def test_tms_refuses_a_job_in_one_reason_when_tms_does_not_list_ims(
+async def test_tms_aborts_the_job_in_one_reason_when_tms_does_not_list_ims(
     aredis: Any, session: aiohttp.ClientSession, tms: ScriptedTms
 ) -> None:
+    """No delete is sent: the job is aborted with the reason, its rows cancelled."""
     tms.image_type = None
     ctx = await tms_setup(aredis, session, tms, domain_id=DOMAIN)
     assert await run_chunk(ctx, JOB, 0) == "worked"
     found = await results(aredis)
-    assert statuses(found) == {"rejected": 60}
-    assert found["0"][2] == "TAGSWEEP.TMS_UNUSABLE"
-    assert "does not list IMS images" in found["0"][3]
+    assert statuses(found) == {"cancelled": 60}
+    reason = await ctx.store.stop_reason(JOB)
+    assert reason.startswith("--api tms: TMS does not list IMS images as a resource type")
+    assert "\n" not in reason
+    assert await ctx.store.job_state(JOB) is JobState.ABORTED
     assert tms.calls == []
 
 
@@ -198,14 +201,13 @@ async def test_auto_sends_what_tms_refuses_through_ims(
     assert tms.sim.sim.store.tags_of(TEST_PROJECT, IMAGES[4]) == {}
 
 
-async def test_tms_without_a_domain_id_rejects_the_rows_saying_so(
+async def test_tms_without_a_domain_id_aborts_the_job_saying_so(
     aredis: Any, session: aiohttp.ClientSession, tms: ScriptedTms
 ) -> None:
     ctx = await tms_setup(aredis, session, tms)
     assert await run_chunk(ctx, JOB, 0) == "worked"
-    found = await results(aredis)
-    assert statuses(found) == {"rejected": 60}
-    assert found["0"][3] == "no domain"
+    assert statuses(await results(aredis)) == {"cancelled": 60}
+    assert await ctx.store.stop_reason(JOB) == "--api tms: no domain"
 
 
 async def test_backup_with_match_values_reads_each_image_and_sends_only_matching_ones(

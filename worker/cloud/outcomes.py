@@ -86,6 +86,8 @@ _BAD_CREDENTIALS_CODE = "0301"
 _THROTTLED_CODE = "0308"
 # TMS's own throttling answer, a 403 (docs/ims-api.md, TMS).
 TMS_THROTTLED_CODE = "TMS.0006"
+# TMS's published "not found" code, given to a resource it cannot find.
+TMS_NOT_FOUND_CODE = "TMS.0005"
 # "limit:200,time:5 minute"; units seen or plausible in the gateway's policy text.
 _LIMIT_TEXT = re.compile(
     r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
@@ -145,7 +147,7 @@ def classify_failed_resource(code: str | None, message: str | None, *, answer: O
     words = f"{code or ''} {message or ''}".lower()
     if code == TMS_THROTTLED_CODE:
         kind = OutcomeKind.THROTTLED
-    elif any(word in words for word in _NOT_FOUND_WORDS):
+    elif code == TMS_NOT_FOUND_CODE or any(word in words for word in _NOT_FOUND_WORDS):
         kind = OutcomeKind.NOT_FOUND
     elif any(word in words for word in _UNSUPPORTED_WORDS):
         kind = OutcomeKind.UNSUPPORTED
@@ -154,7 +156,7 @@ def classify_failed_resource(code: str | None, message: str | None, *, answer: O
     return replace(answer, kind=kind, error_code=code, error_message=message, tags=None)
 
 
-_NOT_FOUND_WORDS = ("not exist", "not found", "no such", "does not belong")
+_NOT_FOUND_WORDS = ("not exist", "not found", "be found", "no such", "does not belong")
 _UNSUPPORTED_WORDS = ("not support", "unsupported", "resource type", "resource_type", "tag key")
 
 

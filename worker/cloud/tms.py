@@ -1,8 +1,8 @@
 """The Tag Management Service (TMS) calls tagsweep makes: one batch delete removes a set of
-keys (at most ``MAX_KEYS``) from up to ``MAX_RESOURCES`` images of one project, by key
-whatever the value; and the providers list names the resource type of IMS images.
+keys from up to 20 images of one project, by key whatever the value (the limits and key rules
+are ``worker.cloud.tmsrules``); and the providers list names the resource type of IMS images.
 
-TMS is a global service: one endpoint per cloud, not per region (``tms_endpoint``), signed
+TMS is a global service: one endpoint per cloud, not per region (``tmsrules.tms_endpoint``), signed
 with the account's ``X-Domain-Id`` (``worker.cloud.auth.DomainAkSkAuth``). A 200 may still
 hold ``failed_resources``; each one becomes that image's own ``Outcome``
 (``outcomes.classify_failed_resource``), the others are deleted. Facts: docs/ims-api.md, TMS.
@@ -11,7 +11,6 @@ hold ``failed_resources``; each one becomes that image's own ``Outcome``
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -20,37 +19,7 @@ import aiohttp
 from worker.cloud.auth import Auth
 from worker.cloud.client import SignedClient
 from worker.cloud.outcomes import Outcome, OutcomeKind, classify_failed_resource
-
-# The SDK's region map (huaweicloudsdktms 3.1.219, v1/region/tms_region.py): the first
-# endpoint of each region. A region it does not list needs --tms-endpoint.
-TMS_ENDPOINTS: Mapping[str, str] = {
-    "cn-north-4": "https://tms.myhuaweicloud.com",
-    "ap-southeast-1": "https://tms-intl.myhuaweicloud.com",
-    "eu-west-101": "https://tms.eu-west-101.myhuaweicloud.eu",
-    "ru-moscow-1": "https://tms.ru-moscow-1.myhuaweicloud.com",
-    "my-kualalumpur-1": "https://tms.my-kualalumpur-1.myhuaweicloud.com",
-}
-# The SDKs' docstrings say 20 resources a call, the web pages 50: 20 is what both allow.
-MAX_RESOURCES = 20
-MAX_KEYS = 10
-# Keys TMS takes: 1 to 36 letters, digits, "-", "_" (and "@" on OTC). IMS takes up to 127
-# characters of anything, so the other keys go through IMS, image by image.
-_TMS_KEY = re.compile(r"[A-Za-z0-9_@-]{1,36}")
-# The provider whose resource types are IMS's, and the type expected for its images.
-IMS_PROVIDER = "ims"
-EXPECTED_IMAGE_TYPE = "private_image"
-
-
-def tms_endpoint(region: str, override: str | None = None) -> str | None:
-    """TMS's base URL: an explicit one, else the region's as the SDK maps it (None: unknown)."""
-    if override:
-        return override.rstrip("/")
-    return TMS_ENDPOINTS.get(region)
-
-
-def tms_takes_key(key: str) -> bool:
-    """Whether TMS accepts ``key`` (its key rules are stricter than IMS's)."""
-    return _TMS_KEY.fullmatch(key) is not None
+from worker.cloud.tmsrules import EXPECTED_IMAGE_TYPE, IMS_PROVIDER
 
 
 def encode_batch_delete(

@@ -7,13 +7,13 @@ image's rows get the call's outcome, or their own when TMS lists the image among
 ``failed_resources``. An image TMS refused for its type or key (``unsupported``), or a whole
 call refused (400), goes through IMS under ``--api auto``; a throttled image is sent again.
 When TMS cannot be used at all (no endpoint, token credentials, IMS not listed), ``auto``
-sends the batch through IMS image by image, and ``tms`` records its rows rejected, saying why.
+sends the batch through IMS image by image, and ``tms`` aborts the job with the reason (its
+rows not sent end cancelled), as a refused signature does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -26,18 +26,15 @@ from worker.engine.batch import WatchedCall, act, read_first, record_settled, wo
 from worker.engine.calls import line_for
 from worker.engine.modes import status_for
 from worker.engine.tmsline import TmsLine, tms_line_for
-from worker.jobs import Api, RowResult
+from worker.jobs import Api
 from worker.limits.backoff import compute_backoff
 from worker.limits.retrying import Sent, call_under_rate
-from worker.model import ImageBatch, ResourceBatch, RowStatus
+from worker.model import ImageBatch, ResourceBatch
 
 if TYPE_CHECKING:
     from worker.engine.chunk import ChunkRun
 
 log = structlog.get_logger("tagsweep.worker")
-# error_code of rows a --api tms job could not send because TMS cannot be used (the reason in
-# the message: docs/decisions.md, TMS).
-TMS_UNUSABLE = "TAGSWEEP.TMS_UNUSABLE"
 
 
 async def work_group(run: ChunkRun, group: ResourceBatch) -> None:
@@ -77,9 +74,10 @@ async def _without_tms(run: ChunkRun, images: Sequence[ImageBatch], reason: str)
     if auto:
         await asyncio.gather(*(work_batch(run, image) for image in images))
         return
-    result = RowResult(RowStatus.REJECTED, error_code=TMS_UNUSABLE, error_message=reason)
+    # Like a refused signature: nothing would go better for the rest of the job.
+    await run.stop.abort(f"--api tms: {reason}")
     for image in images:
-        await run.record(image, replace(result, finished_at_ms=int(time.time() * 1000)))
+        await run.record(image, await run.stop.cancelled(attempts=0))
 
 
 async def _read_all(run: ChunkRun, images: Sequence[ImageBatch]) -> list[ImageBatch]:

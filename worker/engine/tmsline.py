@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from worker.cloud.outcomes import Outcome, OutcomeKind
-from worker.cloud.tms import TmsClient, tms_endpoint
+from worker.cloud.tms import TmsClient
+from worker.cloud.tmsrules import tms_endpoint
 from worker.errors import CredentialsError
 from worker.limits.limiter import SharedRateLimiter, Throttling
 from worker.limits.retrying import Sent, call_under_rate

@@ -19,13 +19,8 @@ from worker.cloud.auth import DomainAkSkAuth, domain_auth
 from worker.cloud.credentials import AkSkCredentials, TokenCredentials
 from worker.cloud.outcomes import OutcomeKind
 from worker.cloud.signing import parse_authorization
-from worker.cloud.tms import (
-    TmsClient,
-    encode_batch_delete,
-    parse_image_type,
-    tms_endpoint,
-    tms_takes_key,
-)
+from worker.cloud.tms import TmsClient, encode_batch_delete, parse_image_type
+from worker.cloud.tmsrules import tms_endpoint, tms_takes_key
 from worker.errors import CredentialsError
 
 IMAGES = ["67e17426-359e-49fb-aa12-0bd1756ec240", "0b7a7d0e-1111-4e2e-9a7c-2f8b3f7d9c01"]
@@ -217,6 +212,8 @@ async def test_both_throttling_answers_are_throttled_and_other_errors_keep_their
         ("TMS.0014", "The resource type is not supported.", OutcomeKind.UNSUPPORTED),
         ("TMS.0002", "Invalid tag key.", OutcomeKind.UNSUPPORTED),
         ("TMS.0500", "Internal error", OutcomeKind.REJECTED),
+        ("TMS.0005", "The resources requested cannot be found.", OutcomeKind.NOT_FOUND),
+        ("TMS.0002", "The resource type images is not supported.", OutcomeKind.UNSUPPORTED),
     ],
 )
 async def test_a_failed_resource_is_classified_from_its_code_and_words(
