@@ -79,14 +79,15 @@ TMS_OPTIONS = (
     ),
 )
 
+endpoint_option = click.option(
+    "--endpoint",
+    envvar="TAGSWEEP_ENDPOINT",
+    help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com [env TAGSWEEP_ENDPOINT].",
+)
+
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
-    click.option(
-        "--endpoint",
-        envvar="TAGSWEEP_ENDPOINT",
-        help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com "
-        "[env TAGSWEEP_ENDPOINT].",
-    ),
+    endpoint_option,
     api_option,
     *TMS_OPTIONS,
     click.option(

@@ -251,8 +251,9 @@ def rate_memory(bucket: str) -> str:
     """Hash: what the cloud taught about one schedule (``rate_bucket``: an API, endpoint and
     scope holder), so that the next job starts there instead of stampeding: ``limit`` and
     ``window_ms`` (from a 429 message) or ``known`` (calls/s measured). Written by the
-    THROTTLED script, read when a schedule is created; kept 30 days after the last lesson.
-    ``bucket`` is ``rate_bucket(...)``."""
+    THROTTLED script, read when a schedule is created and by ``tagsweep doctor``
+    (``worker.store.accounts``); kept 30 days after the last lesson. ``bucket`` is
+    ``rate_bucket(...)``."""
     return f"{bucket}:learnt"
 
 
