@@ -76,6 +76,7 @@ SHORT_HELP = {
     "undo": "Re-create the tags a --backup job deleted.",
     "worker": "Start a Celery worker with tagsweep's settings.",
     "simulator": "Serve the IMS + IAM simulator over HTTP.",
+    "doctor": "Check an account read-only before a first job.",
 }
 
 # Where each command is: "module:attribute", imported at first use.
@@ -92,6 +93,7 @@ COMMANDS = {
     "undo": "producer.commands.control:undo",
     "forget": "producer.commands.control:forget",
     "select": "producer.commands.select:select",
+    "doctor": "producer.commands.doctor:doctor",
     "worker": "producer.commands.operations:worker",
     "exporter": "producer.commands.operations:exporter",
     "simulator": "simulator.cli:simulator",

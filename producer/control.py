@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST, group_for_tms
 from producer.errors import JobStateError, SimulatedJob
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
-from worker.jobs import JobState, RowResult
-from worker.model import ImageBatch, RowStatus
+from worker.jobs import Api, Job, JobState, RowResult
+from worker.model import Batch, ImageBatch, RowStatus
 
 if TYPE_CHECKING:
     import redis
@@ -51,8 +52,10 @@ def retry_job(
     statuses: set[str],
     *,
     chunk_requests: int = DEFAULT_CHUNK_REQUESTS,
+    api: Api | None = None,
 ) -> int:
-    """Forget the results of rows in ``statuses`` and write chunks for them again.
+    """Forget the results of rows in ``statuses`` and write chunks for them again, sent
+    through ``api`` when given (else the job's own).
 
     Returns how many rows will be sent again; the caller queues the new chunks.
     """
@@ -70,16 +73,27 @@ def retry_job(
     if not rows:
         return 0
     store.reset_rows(job_id, rows)
+    if api is not None and api is not job.options.api:
+        job = replace(job, options=replace(job.options, api=api))
+        store.set_options(job_id, job.options.to_json())
     reopen_job(client, job_id)
     count = write_chunks(
         client,
         job_id,
-        _batches_for(store, job_id, job.chunks, set(rows)),
+        _requests_for(store, job, set(rows)),
         first=store.next_chunk(job_id),
         size=chunk_requests,
     )
     store.add_chunks(job_id, count)
     return len(rows)
+
+
+def _requests_for(store: JobStore, job: Job, refs: set[int]) -> Iterator[Batch]:
+    """The requests that send ``refs`` again: per image, or grouped again for TMS."""
+    images = _batches_for(store, job.job_id, job.chunks, refs)
+    if job.options.sending_api.uses_tms:
+        return group_for_tms(images, max_tags=DEFAULT_MAX_TAGS_PER_REQUEST)
+    return images
 
 
 def reopen_job(client: redis.Redis, job_id: str) -> None:

@@ -10,7 +10,7 @@ import click
 from click.decorators import FC
 
 from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST
-from worker.jobs import JobOptions
+from worker.jobs import Api, JobOptions
 
 files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
 project_option = click.option(
@@ -53,4 +53,15 @@ all_errors_option = click.option(
     is_flag=True,
     help="A line for every invalid row, even when most rows of a file share one mistake "
     "(told once, with its count, by default).",
+)
+
+api_option = click.option(
+    "--api",
+    type=click.Choice([api.value for api in Api]),
+    default=JobOptions().api.value,
+    show_default=True,
+    help="v1 batch delete; v2 tags/action for clouds without the v1 path; tms: TMS batch "
+    "delete, up to 20 images a call, BY KEY ONLY (a key goes whatever its value; "
+    "--match-values narrows to rows whose value is the CSV's); auto: TMS for the keys it "
+    "takes, IMS v1 for the rest, both at once.",
 )

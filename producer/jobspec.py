@@ -21,7 +21,9 @@ from producer.submit import (
     point_resume_key,
 )
 from worker import keys
-from worker.jobs import Mode
+from worker.cloud.tmsrules import TMS_ENDPOINTS
+from worker.errors import ConfigError
+from worker.jobs import JobOptions, Mode
 
 if TYPE_CHECKING:
     import redis
@@ -64,7 +66,22 @@ def checked_collection(request: JobRequest) -> Collection:
     empty = no_rows(collection)
     if empty:
         raise empty
+    if not request.simulated:  # a simulated run's TMS is its simulator
+        check_tms_regions(collection, request.options)
     return collection
+
+
+def check_tms_regions(collection: Collection, options: JobOptions) -> None:
+    """A TMS job whose rows are in a region with no TMS endpoint known (and no
+    ``--tms-endpoint``) is refused before anything is written or sent."""
+    if not options.sending_api.uses_tms or options.tms_endpoint:
+        return
+    unknown = sorted({region for region, _ in collection.scopes} - set(TMS_ENDPOINTS))
+    if unknown:
+        raise ConfigError(
+            f"--api {options.api.value}: no TMS endpoint is known for region "
+            f"{', '.join(unknown)}; set --tms-endpoint (env TAGSWEEP_TMS_ENDPOINT)"
+        )
 
 
 def prepare_job(
@@ -112,6 +129,7 @@ def show_plan(collection: Collection, request: JobRequest, *, err: bool) -> None
         max_tags=request.max_tags_per_request,
         rate_per_s=options.rate_per_s,
         calls_per_request=2 if options.backup else 1,
+        api=options.sending_api,
     )
     click.echo(render_plan(plan), err=err)
     click.echo(f"job kind    {options.describe()}", err=err)

@@ -15,6 +15,7 @@ from click.decorators import FC
 
 from producer.file_options import (
     all_errors_option,
+    api_option,
     estimate_rate_option,
     files_argument,
     max_tags_option,
@@ -29,6 +30,7 @@ from worker.jobs import Api, JobOptions, Mode, Read
 __all__ = [
     "JOB_DEFAULTS",
     "all_errors_option",
+    "api_option",
     "estimate_rate_option",
     "files_argument",
     "job_request",
@@ -57,21 +59,37 @@ def report_option(default_text: str, default: str | None = None) -> Callable[[FC
     )
 
 
+# Where TMS is and who calls it (--api tms/auto): carried to every worker.
+TMS_OPTIONS = (
+    click.option(
+        "--tms-endpoint",
+        envvar="TAGSWEEP_TMS_ENDPOINT",
+        help="TMS base URL instead of the region's (as the SDK maps it) "
+        "[env TAGSWEEP_TMS_ENDPOINT].",
+    ),
+    click.option(
+        "--domain-id",
+        envvar="HUAWEICLOUD_SDK_DOMAIN_ID",
+        help="Account (domain) id TMS calls are signed for [env HUAWEICLOUD_SDK_DOMAIN_ID; "
+        "default: the workers' own, or their credentials profile's domain_id].",
+    ),
+    click.option(
+        "--tms-resource-type",
+        help="TMS resource type of IMS images instead of the one TMS names for the account.",
+    ),
+)
+
+endpoint_option = click.option(
+    "--endpoint",
+    envvar="TAGSWEEP_ENDPOINT",
+    help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com [env TAGSWEEP_ENDPOINT].",
+)
+
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
-    click.option(
-        "--endpoint",
-        envvar="TAGSWEEP_ENDPOINT",
-        help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com "
-        "[env TAGSWEEP_ENDPOINT].",
-    ),
-    click.option(
-        "--api",
-        type=click.Choice([api.value for api in Api]),
-        default=JOB_DEFAULTS.api.value,
-        show_default=True,
-        help="v1 batch delete, or v2 tags/action for clouds without the v1 path.",
-    ),
+    endpoint_option,
+    api_option,
+    *TMS_OPTIONS,
     click.option(
         "--max-attempts",
         type=click.IntRange(min=1),
@@ -188,6 +206,9 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         match_values=match_values,
         endpoint=params.pop("endpoint"),
         api=Api(params.pop("api")),
+        tms_endpoint=params.pop("tms_endpoint") or None,
+        domain_id=params.pop("domain_id") or None,
+        tms_resource_type=params.pop("tms_resource_type") or None,
         rate_per_s=params.pop("rate"),
         max_attempts=params.pop("max_attempts"),
         row_deadline_s=params.pop("row_deadline"),

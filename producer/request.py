@@ -58,5 +58,11 @@ class JobRequest:
             options.mode,
             options.backup,
             options.match_values,
+            # Only for TMS jobs, so that the keys of earlier jobs stay what they were.
+            *(
+                [options.tms_endpoint, options.domain_id, options.tms_resource_type]
+                if options.api.uses_tms
+                else []
+            ),
         ]
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]

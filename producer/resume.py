@@ -67,4 +67,5 @@ def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list
 def point_at(client: redis.Redis, job_id: str, endpoint: str) -> None:
     """Send a job's calls to ``endpoint`` from now on (``--simulate``: a new simulator each run)."""
     job = read_job(client, job_id)
-    JobStore(client).set_options(job_id, replace(job.options, endpoint=endpoint).to_json())
+    options = replace(job.options, endpoint=endpoint, tms_endpoint=endpoint)
+    JobStore(client).set_options(job_id, options.to_json())

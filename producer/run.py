@@ -35,7 +35,7 @@ from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
 from producer.submit import files_checksum, find_submitted
-from simulator.config import SimulatorConfig
+from simulator.config import DEMO_DOMAIN_ID, SimulatorConfig
 from worker.cloud.credentials import load_credentials
 from worker.jobs import JobState, Mode
 
@@ -111,7 +111,14 @@ def simulated(
     except RuntimeError:
         raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
-        options = dataclasses.replace(aimed.options, endpoint=sim.url, simulated=True)
+        # The simulator serves TMS's global paths on its own port too.
+        options = dataclasses.replace(
+            aimed.options,
+            endpoint=sim.url,
+            tms_endpoint=sim.url,
+            domain_id=DEMO_DOMAIN_ID,
+            simulated=True,
+        )
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
         yield dataclasses.replace(aimed, options=options), collection
     finally:
@@ -236,16 +243,7 @@ def _run(
     collection = None
     if simulate and isinstance(job, JobRequest):
         job, collection = stack.enter_context(simulated(job, env, client, new=local.new))
-    if isinstance(job, JobRequest):
-        job_id, resumed = prepare_job(
-            client, job, new=local.new, err=local.report == "-", collection=collection
-        )
-        if not resumed and job.options.reads_in_pages:
-            from producer.pagedread import read_before_queueing
-
-            read_before_queueing(client, redis_url, job_id, job.options, env)
-    else:
-        job_id, resumed = job(client)
+    job_id, resumed = make_job(client, job, local, collection, read=(redis_url, env))
     queued.append(job_id)
     chunks = chunks_to_send(client, job_id, job, resumed=resumed, private=not env.get("REDIS_URL"))
     dispatch(redis_url, job_id, chunks)
@@ -253,6 +251,29 @@ def _run(
     for worker in workers:
         worker.ask_to_stop()  # every row is final: they stop while the report is written
     return finish(client, status, local.report or f"tagsweep-report-{job_id}.csv")
+
+
+def make_job(
+    client: redis.Redis,
+    job: JobRequest | MakeJob,
+    local: LocalRun,
+    collection: Collection | None,
+    *,
+    read: tuple[str, Mapping[str, str]],
+) -> tuple[str, bool]:
+    """(job id, whether it existed): the request's job found or written, its tags read in
+    pages where that pays (``read``: the Redis URL and the environment with credentials), or
+    the job ``job`` writes (undo)."""
+    if not isinstance(job, JobRequest):
+        return job(client)
+    job_id, resumed = prepare_job(
+        client, job, new=local.new, err=local.report == "-", collection=collection
+    )
+    if not resumed and job.options.reads_in_pages:
+        from producer.pagedread import read_before_queueing
+
+        read_before_queueing(client, read[0], job_id, job.options, read[1])
+    return job_id, resumed
 
 
 def chunks_to_send(

@@ -27,6 +27,7 @@ import aiohttp
 import pytest
 import redis
 
+from producer.batching import group_for_tms
 from producer.local import LocalSimulator, LocalWorker, tagsweep_command
 from producer.status import JobStatus, read_status
 from simulator.server import RunningSimulator
@@ -38,7 +39,7 @@ from worker.engine import EngineContext
 from worker.formats import decode_results, encode_chunk
 from worker.jobs import JobOptions
 from worker.limits.limiter import SharedRateLimiter, bucket_key
-from worker.model import ImageBatch, TagRows
+from worker.model import Batch, ImageBatch, TagRows, image_batches
 from worker.redis_url import client_url
 from worker.store import ResultStore
 
@@ -368,14 +369,18 @@ async def setup(
     *,
     ak: str = TEST_AK,
     sk: str = TEST_SK,
+    group: bool = False,
     **options: Any,
 ) -> EngineContext:
-    batches = [
+    """The engine's job (``group``: as TMS batches of 20 images) and its context."""
+    batches: list[Batch] = [
         ImageBatch(
             "r", TEST_PROJECT, image, (TagRows("a", "v", (n * 2,)), TagRows("b", "v", (n * 2 + 1,)))
         )
         for n, image in enumerate(IMAGES)
     ]
+    if group:
+        batches = list(group_for_tms(image_batches(batches), max_tags=20))
     options.setdefault("rate_per_s", 1000.0)
     await aredis.hset(
         keys.job(JOB),

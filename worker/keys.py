@@ -251,8 +251,9 @@ def rate_memory(bucket: str) -> str:
     """Hash: what the cloud taught about one schedule (``rate_bucket``: an API, endpoint and
     scope holder), so that the next job starts there instead of stampeding: ``limit`` and
     ``window_ms`` (from a 429 message) or ``known`` (calls/s measured). Written by the
-    THROTTLED script, read when a schedule is created; kept 30 days after the last lesson.
-    ``bucket`` is ``rate_bucket(...)``."""
+    THROTTLED script, read when a schedule is created and by ``tagsweep doctor``
+    (``worker.store.accounts``); kept 30 days after the last lesson. ``bucket`` is
+    ``rate_bucket(...)``."""
     return f"{bucket}:learnt"
 
 
@@ -278,3 +279,15 @@ def rate_throttled(bucket: str) -> str:
     """Prefix of strings ``{prefix}{second}``, as ``rate_accepted``: calls of the schedule
     ``bucket`` answered 429 in that second. Written and read by THROTTLED; expire after 10 s."""
     return f"{bucket}:throttled:"
+
+
+# What TMS named as IMS images' resource type for an account is kept this long.
+TMS_RESOURCE_TYPE_TTL_S = 30 * 24 * 3600
+
+
+def tms_resource_type(domain_id: str) -> str:
+    """String: the resource type TMS's providers list names for IMS images in one account
+    (domain), "" when it lists none. Written by the first worker that asks TMS for it
+    (``worker.store.accounts``, from ``worker.engine.tmsline``), read by every worker before
+    a TMS call; expires after ``TMS_RESOURCE_TYPE_TTL_S`` (30 days), so it is asked again."""
+    return f"{PREFIX}:tms:resource-type:{domain_id}"

@@ -11,12 +11,14 @@ from typing import Any, TypeVar
 import aiohttp
 import redis.asyncio as aioredis
 
-from worker.cloud.auth import Auth, make_auth
+from worker.cloud.auth import Auth, domain_auth, make_auth
 from worker.cloud.client import ImsClient
 from worker.cloud.credentials import CredentialSources, PasswordCredentials, load_credentials
+from worker.cloud.tms import TmsClient
 from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
 from worker.engine.background import log_loop_error
+from worker.errors import CredentialsError
 from worker.limits.limiter import SharedRateLimiter
 from worker.limits.scopes import DEFAULT_API, Schedules
 from worker.logs import REDACTOR
@@ -42,6 +44,7 @@ class Runtime:
         self._redis: aioredis.Redis | None = None
         self._auth: Auth | None = None
         self._clients: dict[str, ImsClient] = {}
+        self._tms_clients: dict[tuple[str, str], TmsClient] = {}
         self._limiters: dict[tuple[str, str, str], SharedRateLimiter] = {}
         secrets = credentials.credentials
         REDACTOR.register(
@@ -80,6 +83,7 @@ class Runtime:
                 store=ResultStore(self._redis),
                 client_for=self._client_for,
                 limiter_for=self._limiter_for,
+                tms_client_for=self._tms_client_for,
                 concurrency=self.settings.concurrency,
                 lease_s=self.settings.lease_s,
             )
@@ -92,6 +96,23 @@ class Runtime:
             assert self._auth is not None
             client = self._clients[endpoint] = ImsClient(
                 self._session, endpoint=endpoint, auth=self._auth
+            )
+        return client
+
+    def _tms_client_for(self, endpoint: str, domain_id: str | None) -> TmsClient:
+        """The TMS client of an endpoint and account (the job's, else this worker's own)."""
+        domain = domain_id or self.credentials.domain_id
+        if not domain:
+            raise CredentialsError(
+                "TMS needs the account (domain) id: --domain-id, HUAWEICLOUD_SDK_DOMAIN_ID, "
+                "or domain_id in the credentials profile"
+            )
+        client = self._tms_clients.get((endpoint, domain))
+        if client is None:
+            assert self._session is not None
+            auth = domain_auth(self.credentials.credentials, domain)
+            client = self._tms_clients[(endpoint, domain)] = TmsClient(
+                self._session, endpoint=endpoint, auth=auth, domain_id=domain
             )
         return client
 

@@ -14,13 +14,14 @@ from worker.redis_url import client_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every TAGSWEEP_ name a process accepts. Those not in ``Settings`` are read where they are
-# used: TAGSWEEP_ENDPOINT, _REGION, _RATE, _KEEP by the command line's options (click
+# used: TAGSWEEP_ENDPOINT, _TMS_ENDPOINT, _REGION, _RATE, _KEEP by the command line's options (click
 # ``envvar``), a job's, that reach the workers in its ``JobOptions`` (docs/decisions.md);
 # the IAM ones by ``worker.cloud.credentials``.
 KNOWN = frozenset(
     {
         "REDIS_URL",
         "TAGSWEEP_ENDPOINT",
+        "TAGSWEEP_TMS_ENDPOINT",
         "TAGSWEEP_REGION",
         "TAGSWEEP_IAM_ENDPOINT",
         "TAGSWEEP_RATE",

@@ -17,6 +17,7 @@ from producer.jobspec import interactive
 from producer.options import report_option, workers_option
 from producer.retention import check_not_expired, forget_job, pending_backup
 from producer.submit import dispatch_pending
+from worker.jobs import Api
 from worker.model import RowStatus
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ def cancel(job_id: str) -> None:
     type=click.Choice([s.value for s in RowStatus if s is not RowStatus.INVALID]),
     help="Statuses to send again; repeatable.",
 )
+@click.option(
+    "--api",
+    type=click.Choice([api.value for api in Api]),
+    help="Send them through this API from now on [default: the job's own]; tms and auto "
+    "delete BY KEY ONLY, whatever the value.",
+)
 @workers_option
 @report_option("./tagsweep-report-JOB.csv")
 @click.option(
@@ -60,7 +67,12 @@ def cancel(job_id: str) -> None:
     help="Only queue the rows for workers already running (what retry does with REDIS_URL).",
 )
 def retry(
-    job_id: str, only: tuple[str, ...], processes: int, report_path: str | None, queue_only: bool
+    job_id: str,
+    only: tuple[str, ...],
+    api: str | None,
+    processes: int,
+    report_path: str | None,
+    queue_only: bool,
 ) -> ExitCode | None:
     """Send again the rows of JOB that ended in a status of --only (default: failed).
 
@@ -77,7 +89,7 @@ def retry(
 
     def reset(client: redis.Redis) -> int:
         check_not_expired(client, job_id)
-        return retry_job(client, job_id, set(only))
+        return retry_job(client, job_id, set(only), api=Api(api) if api else None)
 
     def make(client: redis.Redis) -> tuple[str, bool]:
         click.echo(f"{reset(client):,} row(s) of job {job_id} to send again", err=True)

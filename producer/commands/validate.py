@@ -15,6 +15,7 @@ from producer.collect import collect
 from producer.exits import ENDING, ExitCode
 from producer.file_options import (
     all_errors_option,
+    api_option,
     estimate_rate_option,
     files_argument,
     max_tags_option,
@@ -23,6 +24,7 @@ from producer.file_options import (
 )
 from producer.planning import make_plan, render_plan
 from producer.problems import no_rows, problems_of, report_problems
+from worker.jobs import Api
 
 
 @click.command()
@@ -31,6 +33,7 @@ from producer.problems import no_rows, problems_of, report_problems
 @region_option
 @estimate_rate_option
 @max_tags_option
+@api_option
 @all_errors_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def validate(
@@ -39,6 +42,7 @@ def validate(
     region: str | None,
     rate: float,
     max_tags_per_request: int,
+    api: str,
     all_errors: bool,
     as_json: bool,
 ) -> ExitCode:
@@ -48,7 +52,7 @@ def validate(
     2 otherwise (a file without a data row too: run would have nothing to do).
     """
     collection = collect(list(files), default_project_id=project_id, default_region=region)
-    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
+    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate, api=Api(api))
     ENDING.skip_teardown = True
     empty = no_rows(collection)
     if as_json:

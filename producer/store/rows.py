@@ -18,7 +18,7 @@ from worker import keys
 from worker.formats import bit_items, decode_chunk, encode_chunk, first_observed, latest_results
 from worker.jobs import RowResult
 from worker.lua.rows import CANCEL_UNSENT
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, ImageBatch, RowStatus, image_batches
 
 if TYPE_CHECKING:
     from redis.commands.core import Script
@@ -30,7 +30,7 @@ PIPELINE_CHUNKS = 200
 class RowStore(StorePart):
     """Chunks, the results and observations of their rows, and the rows refused by validation."""
 
-    def write_chunks(self, job_id: str, chunks: Iterable[list[ImageBatch]], *, first: int) -> int:
+    def write_chunks(self, job_id: str, chunks: Iterable[list[Batch]], *, first: int) -> int:
         """Store chunks numbered from ``first``; return how many were written."""
         count = 0
         pipe = self.client.pipeline(transaction=False)
@@ -47,9 +47,9 @@ class RowStore(StorePart):
         return self.client.register_script(CANCEL_UNSENT)
 
     def chunk_batches(self, job_id: str, number: int) -> list[ImageBatch] | None:
-        """The batches of one chunk (None: not in Redis)."""
+        """The batches of one chunk, one per image (None: not in Redis)."""
         text = self.client.get(keys.chunk(job_id, number))
-        return None if text is None else decode_chunk(text)
+        return None if text is None else list(image_batches(decode_chunk(text)))
 
     def cancel_unsent(
         self, job_id: str, number: int, batches: Sequence[ImageBatch], result: RowResult
@@ -85,11 +85,11 @@ class RowStore(StorePart):
 
     def numbered_chunks(self, job_id: str, chunks: int) -> Iterator[tuple[int, list[ImageBatch]]]:
         """(number, batches) of chunks 0 .. ``chunks`` - 1, one at a time (a missing one
-        skipped)."""
+        skipped); a TMS batch gives one batch per image, as the readers of rows want them."""
         for number in range(chunks):
             text = self.client.get(keys.chunk(job_id, number))
             if text is not None:
-                yield number, decode_chunk(text)
+                yield number, list(image_batches(decode_chunk(text)))
 
     def final_refs(self, job_id: str, refs: Sequence[int]) -> set[int]:
         """Which of these rows have a result (their bits in the job's ``final`` bitmap)."""

@@ -18,6 +18,7 @@ import redis
 
 from producer.embedded import free_port, launch_embedded_redis, private_url, start_embedded_redis
 from producer.local import tagsweep_command
+from simulator.config import DEMO_DOMAIN_ID
 from tests.helpers import (
     TEST_PROJECT,
     MakeScene,
@@ -73,18 +74,31 @@ def test_a_worker_started_before_its_redis_waits_for_it_and_its_main_process_sto
         server.stop()
 
 
+# Per API: calls/s, requests per chunk, images per call: TMS's 15 calls (20 images each) go at
+# 1/s, one a chunk, so that Redis goes away mid-job as it does for v1's 300 calls at 30/s.
+RESTART_PACE = {"v1": (30, 20, 1), "tms": (1, 1, 20)}
+
+
+@pytest.mark.parametrize("api", sorted(RESTART_PACE))
 def test_redis_restarted_mid_job_loses_and_doubles_nothing(
-    tmp_path: Path, scene: MakeScene
+    tmp_path: Path, scene: MakeScene, api: str
 ) -> None:
     """Every row once after Redis returns; the workers say it dropped as warnings naming
     Redis, never asyncio's "Task exception was never retrieved" nor a task's traceback."""
+    rate, chunk_requests, per_call = RESTART_PACE[api]
     seed, job_csv = seeded(tmp_path, 300)
     server = start_embedded_redis(tmp_path / "redis")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     try:
-        restarted = scene(seed, redis_url=server.url, TAGSWEEP_LEASE_S="5")
+        restarted = scene(
+            seed,
+            redis_url=server.url,
+            TAGSWEEP_LEASE_S="5",
+            HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID,
+        )
         sim = restarted.sim
-        job_id = restarted.submit(job_csv, "--rate", "30", "--chunk-requests", "20")
+        pace = ["--rate", str(rate), "--chunk-requests", str(chunk_requests)]
+        job_id = restarted.submit(job_csv, *pace, "--api", api, "--tms-endpoint", sim.url)
         restarted.wait(job_id, timeout_s=60, until=lambda s: s.done >= 90)
         server.stop()  # SHUTDOWN: the AOF is written
         time.sleep(2)
@@ -93,7 +107,8 @@ def test_redis_restarted_mid_job_loses_and_doubles_nothing(
         assert status.counts == {"deleted": 300}
         client = redis.Redis.from_url(server.url)
         assert len(recorded_rows(client, job_id)) == 300
-        assert sim.stats()["deletions"] <= 300 + 2 * 16 + 20  # in flight, or a chunk re-done
+        # In flight, or a chunk re-done.
+        assert sim.stats()["deletions"] <= 300 + (2 * 16 + chunk_requests) * per_call
     finally:
         server.stop()
     lines = [json.loads(line) for line in restarted.workers[0].log_path.read_text().splitlines()]

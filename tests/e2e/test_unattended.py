@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 
 from producer.local import tagsweep_command
-from tests.e2e.test_operations import scrape, start_exporter, status_json, tag_files
+from tests.e2e.test_operations import scrape, status_json, tag_files
 from tests.helpers import (
     MakeScene,
     SimProcess,
@@ -26,8 +26,6 @@ from tests.helpers import (
 )
 from worker import keys
 from worker.broker import queue_keys
-
-__all__ = ["start_exporter"]  # the fixture, used here by name
 
 
 def queued_messages(client: redis.Redis) -> int:

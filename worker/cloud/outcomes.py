@@ -3,7 +3,8 @@
 This is the one place that maps responses to meaning (STYLE: errors). Two body shapes exist:
 IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gateway's
 ``{"error_code": "APIGW.0308", "error_msg": ..., "request_id": ...}``, whose prefix is
-``APIG.`` on some services.
+``APIG.`` on some services; TMS nests it in ``"error"``. TMS throttles with the gateway's 429
+and with its own **403** ``TMS.0006``: both are ``THROTTLED``, so both reach the shared limiter.
 
 A throttled call's gateway message may name the limit applied, whose window need not be a
 second: ``The throttling threshold has been reached: policy user over ratelimit,limit:200,
@@ -18,7 +19,7 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -42,6 +43,8 @@ class OutcomeKind(StrEnum):
     SERVER_ERROR = "server_error"
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
+    # TMS refused a resource's type or key inside a 200: IMS may do it (``--api auto``).
+    UNSUPPORTED = "unsupported"
 
     @property
     def retryable(self) -> bool:
@@ -71,12 +74,15 @@ ROW_STATUS = {
     OutcomeKind.SERVER_ERROR: RowStatus.FAILED,
     OutcomeKind.NETWORK_ERROR: RowStatus.FAILED,
     OutcomeKind.TIMEOUT: RowStatus.FAILED,
+    OutcomeKind.UNSUPPORTED: RowStatus.REJECTED,
 }
 
 # Gateway codes (APIGW.xxxx, or APIG.xxxx on some services) that decide the class on a 401.
 _TOKEN_RENEW_CODE = "0307"
 _BAD_CREDENTIALS_CODE = "0301"
 _THROTTLED_CODE = "0308"
+# TMS's own throttling answer, a 403 (docs/ims-api.md, TMS).
+TMS_THROTTLED_CODE = "TMS.0006"
 # "limit:200,time:5 minute"; units seen or plausible in the gateway's policy text.
 _LIMIT_TEXT = re.compile(
     r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
@@ -143,6 +149,22 @@ def classify_response(
     )
 
 
+def classify_failed_resource(code: str | None, message: str | None, *, answer: Outcome) -> Outcome:
+    """One of TMS's ``failed_resources`` (inside the 200 ``answer``) as that resource's own
+    ``Outcome``: its code, else its words, decide; the rest is rejected (docs/ims-api.md)."""
+    words = f"{code or ''} {message or ''}".lower()
+    kind = next((k for k, said in _FAILED if any(w in words for w in said)), OutcomeKind.REJECTED)
+    return replace(answer, kind=kind, error_code=code, error_message=message, tags=None)
+
+
+# In order: TMS's codes (0006 throttled, 0005 not found), then the words of its messages.
+_FAILED = (
+    (OutcomeKind.THROTTLED, ("tms.0006",)),
+    (OutcomeKind.NOT_FOUND, ("tms.0005", "not exist", "not found", "be found", "no such")),
+    (OutcomeKind.UNSUPPORTED, ("not support", "unsupported", "resource type", "tag key")),
+)
+
+
 def classify_exception(exc: BaseException, *, latency_ms: float) -> Outcome:
     """Turn a transport failure (timeout, refused or dropped connection) into an ``Outcome``."""
     kind = (
@@ -160,6 +182,8 @@ def _kind_for(status: int, code: str | None, message: str | None) -> OutcomeKind
         return OutcomeKind.OK
     if status == 401:
         return _unauthorized_kind(code, message or "")
+    if status == 403 and code == TMS_THROTTLED_CODE:
+        return OutcomeKind.THROTTLED
     fixed = {
         400: OutcomeKind.REJECTED,
         403: OutcomeKind.FORBIDDEN,
@@ -224,7 +248,10 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
         return None, None, None
     nested = data.get("error")
     if isinstance(nested, dict):
-        return _str_or_none(nested.get("code")), _str_or_none(nested.get("message")), None
+        code = nested.get("code", nested.get("error_code"))
+        said = _str_or_none(nested.get("message", nested.get("error_msg")))
+        masked = _AK_NAMED.sub(r"\1***", said) if said else None
+        return _str_or_none(code), masked, _str_or_none(nested.get("request_id"))
     message = _str_or_none(data.get("error_msg"))
     return (
         _str_or_none(data.get("error_code")),

@@ -15,6 +15,7 @@ from worker.engine.batch import work_batch
 from worker.engine.breakers import Breakers
 from worker.engine.calls import Action
 from worker.engine.context import EngineContext
+from worker.engine.groups import work_group
 from worker.engine.lease import ChunkLease
 from worker.engine.probe import CredentialProbe
 from worker.engine.rates import RatePublisher
@@ -23,7 +24,7 @@ from worker.engine.recording import ChunkRecording
 from worker.engine.stopping import StopCheck
 from worker.jobs import Job, RowResult
 from worker.limits.retrying import Sent
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, ImageBatch, ResourceBatch, RowStatus, image_batches
 from worker.store import Recorded
 
 log = structlog.get_logger("tagsweep.worker")
@@ -49,7 +50,7 @@ class ChunkRun:
         """This chunk recorded the job's last row (then its keys get their retention TTL)."""
         return self.rows.all_final
 
-    async def work(self, batches: list[ImageBatch]) -> None:
+    async def work(self, batches: list[Batch]) -> None:
         """Work every batch; what was recorded is flushed before the lease is released, also
         when the chunk stops early (lease lost, cancelled, out of memory), and the process's
         last interval for the job logged: it lets go of the job until its next chunk."""
@@ -79,8 +80,8 @@ class ChunkRun:
         if totals is not None:
             log.info("job.finished", total=self.job.total, **totals.as_fields())
 
-    async def _work_all(self, batches: list[ImageBatch]) -> None:
-        refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
+    async def _work_all(self, batches: list[Batch]) -> None:
+        refs = [ref for batch in image_batches(batches) for tag in batch.tags for ref in tag.refs]
         self.rows.final = await self.ctx.store.final_refs(self.job.job_id, refs)
         if self.job.options.reads_in_pages:
             self.listed = await self.ctx.store.chunk_observed(self.job.job_id, self.lease.number)
@@ -89,11 +90,14 @@ class ChunkRun:
         left = len(batches)
         all_done = asyncio.Event()
 
-        async def one(batch: ImageBatch) -> None:
+        async def one(batch: Batch) -> None:
             nonlocal left
             try:
                 async with slots:
-                    await work_batch(self, batch)
+                    if isinstance(batch, ResourceBatch):
+                        await work_group(self, batch)
+                    else:
+                        await work_batch(self, batch)
             finally:
                 left -= 1
                 if not left:
@@ -122,11 +126,18 @@ class ChunkRun:
             await self.flush()
 
     async def finish(
-        self, batch: ImageBatch, sent: Sent, action: Action, statuses: Sequence[RowStatus]
+        self,
+        batch: ImageBatch,
+        sent: Sent,
+        action: Action,
+        statuses: Sequence[RowStatus],
+        *,
+        request: bool = True,
     ) -> None:
         """Record the rows a call decided (one status per tag), log it, and check the
-        breakers."""
-        self.rows.answered(batch, sent, action, statuses)
+        breakers. ``request``: count the call (a TMS call answers for several images: it is
+        counted with the first)."""
+        self.rows.answered(batch, sent, action, statuses, request=request)
         await self.breakers.check_outcome(sent.outcome)
         near = self.breakers.near(self.rows.recorded, self.rows.breaker_held())
         if self.rows.recorder.due() or near:

@@ -46,10 +46,16 @@ class ChunkRecording:
         return self.number if batch.origin is None else batch.origin
 
     def answered(
-        self, batch: ImageBatch, sent: Sent, action: Action, statuses: Sequence[RowStatus]
+        self,
+        batch: ImageBatch,
+        sent: Sent,
+        action: Action,
+        statuses: Sequence[RowStatus],
+        *,
+        request: bool = True,
     ) -> None:
         """Hold the rows a call decided (``statuses``: one per tag of the batch), counting
-        the request, and log it."""
+        the request unless told not to, and log it."""
         outcome = sent.outcome
         base = result_of(sent, outcome.row_status)
         results = {status: replace(base, status=status) for status in set(statuses)}
@@ -59,7 +65,7 @@ class ChunkRecording:
             for ref in tag.refs
         ]
         failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
-        self._hold(batch, rows, request=True, failed=failed)
+        self._hold(batch, rows, request=request, failed=failed and request)
         counts = Counter(result.status.value for _, result in rows)
         log.log(
             self.level_for(counts),
@@ -69,7 +75,8 @@ class ChunkRecording:
             latency_ms=round(outcome.latency_ms, 1),
             rate=round(sent.rate, 2),
         )
-        self.ctx.progress.latency(self.job.job_id, outcome.latency_ms)
+        if request:  # a TMS call's other images add no request of their own
+            self.ctx.progress.latency(self.job.job_id, outcome.latency_ms)
 
     def settled(self, batch: ImageBatch, result: RowResult) -> None:
         """Hold one result for every row of the batch (no request counted), and log it."""

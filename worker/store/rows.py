@@ -25,7 +25,7 @@ from worker.formats import (
 )
 from worker.jobs import GOALS, JobState, Mode, RowResult
 from worker.lua.rows import OBSERVE, RECORD_RESULTS
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, RowStatus
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class RowStore:
         self._record = client.register_script(RECORD_RESULTS)
         self._observe = client.register_script(OBSERVE)
 
-    async def load_chunk(self, job_id: str, number: int) -> list[ImageBatch] | None:
+    async def load_chunk(self, job_id: str, number: int) -> list[Batch] | None:
         text = await self.redis.get(keys.chunk(job_id, number))
         return None if text is None else decode_chunk(text)
 
