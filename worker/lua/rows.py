@@ -15,9 +15,12 @@ from worker.lua.clock import NOW
 # newly made final are appended, with the entry's result, to its chunk's results list.
 # Also adds the calls made since the worker last recorded (calls, 429 answers, retries: the
 # exporter's per-job counters, carried here so that they cost no round trip of their own).
+# Adds the rows it made final and the 429s to the job's timeline (its bucket of 10 s of Redis
+# time; ``keys.timeline``), which takes the record's TTL if it has none (a flush after the
+# job's keys got theirs must not leave it behind).
 # Writes nothing when the job's record has no state (the job was forgotten or expired while a
 # worker held a chunk): no part of the job comes back.
-# KEYS: final, counts, job, then the results lists the entries name.
+# KEYS: final, counts, job, then the results lists the entries name, then the timeline.
 # ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
 # retries, then the entries in one text, a line each: index of its list among the lists
 # (1-based), status, refs (comma separated) and the result's JSON, separated by spaces (one
@@ -25,8 +28,12 @@ from worker.lua.clock import NOW
 # cost of a flush; JSON has no raw newline).
 # Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}
 # ({0, 0, 0, 0, ''} when it wrote nothing).
+# The width of a bucket of the job's timeline (``keys.timeline``), ms.
+TIMELINE_BUCKET_MS = 10_000
+
 RECORD_RESULTS = (
     NOW
+    + f"local TIMELINE_BUCKET_MS = {TIMELINE_BUCKET_MS}\n"
     + """
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
@@ -49,6 +56,15 @@ for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
     redis.call('RPUSH', KEYS[3 + tonumber(list)], table.concat(fresh, ',') .. ' ' .. result)
     added = added + #fresh
   end
+end
+local bucket = string.format('%d', math.floor(now / TIMELINE_BUCKET_MS))
+local throttled = tonumber(ARGV[5])
+if added > 0 or throttled > 0 then
+  local timeline = KEYS[#KEYS]
+  if added > 0 then redis.call('HINCRBY', timeline, 'r' .. bucket, added) end
+  if throttled > 0 then redis.call('HINCRBY', timeline, 't' .. bucket, throttled) end
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl > 0 and redis.call('PTTL', timeline) == -1 then redis.call('PEXPIRE', timeline, ttl) end
 end
 local done, good = 0, 0
 local counts = redis.call('HGETALL', KEYS[2])

@@ -145,7 +145,13 @@ class RowStore:
         args.append("\n".join(lines))
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
         added, done, requests_, failures, finished = await self._record(
-            keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],
+            keys=[
+                keys.final(job_id),
+                keys.counts(job_id),
+                keys.job(job_id),
+                *result_keys,
+                keys.timeline(job_id),
+            ],
             args=args,
         )
         return Recorded(
