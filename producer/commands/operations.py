@@ -63,13 +63,15 @@ def worker(
 def exporter(host: str, port: int) -> None:
     """Serve Prometheus metrics on /metrics, read from Redis at each scrape (one exporter for
     every worker): rows by status, requests, 429s, retries, rates, ETA, states, queue,
-    leases, live workers."""
+    leases, live workers. The same port serves the job page (read-only): / lists the jobs,
+    /jobs/JOB shows one."""
     import signal
     import time
 
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
     from producer.exporter import TagsweepCollector
+    from producer.page.app import PageApp, serve
 
     # SIGTERM (docker stop, systemd) ends it like Ctrl-C: a private Redis it started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -77,10 +79,18 @@ def exporter(host: str, port: int) -> None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(TagsweepCollector(client))
         try:
-            server, thread = start_http_server(port, addr=host, registry=registry)
+            app = PageApp(client, make_wsgi_app(registry))
+            server, thread = serve(app, host, port)
         except OSError as exc:  # port taken, unknown host
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         click.echo(f"exporter listening on http://{host}:{server.server_port}/metrics", err=True)
+        click.echo(f"job page on http://{host}:{server.server_port}/", err=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(
+                f"the job page and metrics are readable by anyone who reaches {host}"
+                " (no login): job ids, image ids, error messages",
+                err=True,
+            )
         try:
             while thread.is_alive():
                 time.sleep(1)

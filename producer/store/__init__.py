@@ -10,7 +10,8 @@ fields are named in ``worker.keys``, and the scripts both sides run are the work
 - ``rows``: chunks, the results and observations of their rows, the invalid rows;
 - ``retention``: ``--keep``, the TTLs, expiry and ``forget``;
 - ``listing``: many jobs at once (``jobs``, the exporter);
-- ``upgrade``: converting a job written by an earlier version.
+- ``upgrade``: converting a job written by an earlier version;
+- ``page``: the job page's timeline and chunks.
 
 ``server`` holds what concerns the Redis server rather than a job (PING, SHUTDOWN, copying keys).
 """
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 from producer.store.dispatch import DispatchStore
 from producer.store.listing import ListingStore
+from producer.store.page import PageStore
 from producer.store.records import RecordStore
 from producer.store.retention import RetentionStore
 from producer.store.upgrade import UpgradeStore
 
 
-class JobStore(RecordStore, DispatchStore, RetentionStore, ListingStore, UpgradeStore):
+class JobStore(RecordStore, DispatchStore, RetentionStore, ListingStore, UpgradeStore, PageStore):
     """Jobs in Redis as the commands read and change them (sync; ``client`` decodes
     responses). ``UpgradeStore`` brings ``RowStore``."""
 

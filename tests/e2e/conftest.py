@@ -3,18 +3,21 @@ against the real Redis server (a database of its own, flushed before and after).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import redis
 
-from producer.local import start_simulator
+from producer.local import start_simulator, tagsweep_command
 from producer.local import start_worker as start_local_worker
 from tests.helpers import (
     TEST_AK,
     TEST_PROJECT,
     TEST_SK,
+    Browser,
     MakeScene,
     Scene,
     SimProcess,
@@ -102,3 +105,38 @@ def scene(
         return made
 
     return make
+
+
+@pytest.fixture
+def start_exporter() -> Iterator[Callable[[dict[str, str]], str]]:
+    """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(env: dict[str, str]) -> str:
+        process = subprocess.Popen(
+            tagsweep_command("exporter", "--port", "0"), env=env, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert line.startswith("exporter listening on "), line
+        return line.split()[-1]
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Browser:
+    """Debian's headless Chromium (``apt-get install chromium``); the test is skipped, saying
+    why, where it is not installed."""
+    found = shutil.which("chromium")
+    if found is None:
+        reason = "chromium is not installed (apt-get install -y chromium): no browser test"
+        print(reason)
+        pytest.skip(reason)
+    return Browser(found, tmp_path / "chromium-profile")

@@ -4,13 +4,11 @@ exporter, against a real Redis, real workers and the simulator."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -192,29 +190,6 @@ def test_forget_waits_for_the_workers_to_let_go_of_a_cancelled_job(
         gone = run_cli(env, command, job_id)
         assert gone.returncode == 2, gone.stderr
         assert f"no job {job_id!r} in this Redis" in gone.stderr
-
-
-@pytest.fixture
-def start_exporter() -> Iterator[Callable[[dict[str, str]], str]]:
-    """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(env: dict[str, str]) -> str:
-        process = subprocess.Popen(
-            tagsweep_command("exporter", "--port", "0"), env=env, stderr=subprocess.PIPE, text=True
-        )
-        started.append(process)
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        assert line.startswith("exporter listening on "), line
-        return line.split()[-1]
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def scrape(url: str, job_id: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

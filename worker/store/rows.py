@@ -144,15 +144,9 @@ class RowStore:
             lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
         args.append("\n".join(lines))
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
+        fixed = [keys.final(job_id), keys.counts(job_id), keys.job(job_id)]
         added, done, requests_, failures, finished = await self._record(
-            keys=[
-                keys.final(job_id),
-                keys.counts(job_id),
-                keys.job(job_id),
-                *result_keys,
-                keys.timeline(job_id),
-            ],
-            args=args,
+            keys=[*fixed, *result_keys, keys.timeline(job_id)], args=args
         )
         return Recorded(
             int(added),

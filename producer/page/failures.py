@@ -1,0 +1,122 @@
+"""The rows of a job that did not end well, grouped by status and error, the first of each.
+
+Workers keep results per request in a list per chunk, not per status, so finding them means
+reading the chunks' results in turn (``producer.store``, as ``report`` does). The reading
+stops once every such row is found (the counts say how many), and what a job that has ended
+gave is kept in memory: it no longer changes, and the page refreshes itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from producer.status import JobStatus
+from producer.store import JobStore
+from worker.jobs import RowResult
+
+# Rows shown per group.
+SHOWN_ROWS = 20
+# Ended jobs whose groups are kept in memory.
+KEPT_JOBS = 32
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    """One row that did not end well: where it was, and its result."""
+
+    image_id: str
+    key: str
+    project_id: str
+    result: RowResult
+
+
+@dataclass
+class FailureGroup:
+    """Rows of one status and one error: how many, and the first ``SHOWN_ROWS``."""
+
+    status: str
+    error_code: str
+    error_message: str
+    count: int = 0
+    rows: list[FailedRow] = field(default_factory=list)
+
+
+def group_key(result: RowResult) -> tuple[str, str]:
+    error = result.error_code or (str(result.http_status) if result.http_status else "")
+    return result.status.value, error
+
+
+class _Groups:
+    """Groups being filled: each row counted, the first ``SHOWN_ROWS`` kept."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str], FailureGroup] = {}
+
+    def add(self, result: RowResult, where: tuple[str, str, str] | None) -> None:
+        key = group_key(result)
+        group = self.groups.setdefault(key, FailureGroup(*key, result.error_message or ""))
+        group.count += 1
+        if where is not None and len(group.rows) < SHOWN_ROWS:
+            group.rows.append(FailedRow(*where, result))
+
+
+def _add_chunk(groups: _Groups, store: JobStore, status: JobStatus, number: int) -> int:
+    """Add the rows of chunk ``number`` outside the job's goals; return how many."""
+    job_id, goals = status.job.job_id, status.job.options.goals
+    found = {
+        ref: result
+        for ref, result in store.chunk_results(job_id, number).items()
+        if result.status not in goals
+    }
+    if not found:
+        return 0
+    added = len(found)
+    for batch in store.chunk_batches(job_id, number):
+        for tag in batch.tags:
+            for ref in set(tag.refs) & found.keys():
+                groups.add(found.pop(ref), (batch.image_id, tag.key, batch.project_id))
+    for result in found.values():  # rows the chunk no longer names (it expired meanwhile)
+        groups.add(result, None)
+    return added
+
+
+def find_failures(store: JobStore, status: JobStatus) -> list[FailureGroup]:
+    """The job's rows outside its goals, grouped, largest group first."""
+    job, goals = status.job, status.job.options.goals
+    left = status.missed
+    groups = _Groups()
+    for _, columns, result in store.invalid_rows(job.job_id) if left else ():
+        if result is not None and result.status not in goals:
+            groups.add(result, (columns[0], columns[1], columns[3]))
+            left -= 1
+    for number in range(job.chunks):
+        if left <= 0:
+            break
+        left -= _add_chunk(groups, store, status, number)
+    return sorted(groups.groups.values(), key=lambda group: -group.count)
+
+
+class FailureCache:
+    """``find_failures``, kept for jobs that have ended (whose rows no longer change)."""
+
+    def __init__(self, *, kept_jobs: int = KEPT_JOBS) -> None:
+        self._kept_jobs = kept_jobs
+        self._groups: OrderedDict[tuple[str, int], list[FailureGroup]] = OrderedDict()
+        self._lock = threading.Lock()  # the server answers each request in a thread
+
+    def failures(self, store: JobStore, status: JobStatus) -> list[FailureGroup]:
+        if not status.missed:
+            return []
+        key = (status.job.job_id, status.job.finished_at_ms or 0)
+        with self._lock:
+            if key in self._groups:
+                return self._groups[key]
+        groups = find_failures(store, status)
+        if status.over:
+            with self._lock:
+                self._groups[key] = groups
+                while len(self._groups) > self._kept_jobs:
+                    self._groups.popitem(last=False)
+        return groups
