@@ -62,6 +62,8 @@ class JobField:
     # The shared rate now and the limit a 429 named, written by workers for status.
     EFFECTIVE_RATE = "effective_rate"
     CLOUD_LIMIT = "cloud_limit"
+    # The scope (user, ip, api) of the schedule whose 429 named that limit (the job page).
+    CLOUD_LIMIT_SCOPE = "cloud_limit_scope"
     # Retention (written by submit and undo; ``expires_at`` by the retention script).
     KEEP_MS = "keep_ms"
     RESUME_KEY = "resume_key"  # the job's ``resume`` key, which it shares with newer jobs

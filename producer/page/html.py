@@ -27,6 +27,7 @@ tr+tr td{border-top:1px solid #ddd}progress{width:10em}.count{margin-right:.6em}
 svg{width:100%;max-width:960px;border:1px solid #ccc}polyline{fill:none;stroke-width:1.5}
 polyline.rows{stroke:#26a}polyline.throttled{stroke:#d40}text{font-size:12px}
 text.rows{fill:#26a}text.throttled{fill:#d40}.axis{stroke:#999}.muted{color:#777}
+.jobs .zero{display:none}
 """
 # Fetch the page again and swap its <main>, while the page asks for it (data-refresh).
 SCRIPT = f"""
@@ -51,9 +52,9 @@ def _document(title: str, body: str, *, refresh: bool) -> str:
 def _counts(summary: JobSummary) -> str:
     status = summary.status
     return "".join(
-        f'<span class="count" data-status="{s.value}" data-count="{status.counts.get(s, 0)}">'
-        f"{s.value} {status.counts.get(s, 0):,}</span>"
-        for s in status.statuses
+        f'<span class="count{"" if n else " zero"}" data-status="{s.value}" data-count="{n}">'
+        f"{s.value} {n:,}</span>"
+        for s, n in ((s, status.counts.get(s, 0)) for s in status.statuses)
     )
 
 
@@ -118,7 +119,7 @@ def render_index(summaries: Sequence[JobSummary]) -> str:
     )
     rows = "".join(_job_row(summary) for summary in summaries)
     empty = "" if summaries else '<p class="empty">No job in this Redis.</p>'
-    body = f"<h1>tagsweep jobs</h1><table><tr>{head}</tr>{rows}</table>{empty}"
+    body = f'<h1>tagsweep jobs</h1><table class="jobs"><tr>{head}</tr>{rows}</table>{empty}'
     return _document("tagsweep jobs", body, refresh=True)
 
 
@@ -130,6 +131,8 @@ def _limits(summary: JobSummary) -> str:
         if limit is None
         else f"{limit} ({limit.rate_per_s:,.3g} requests/s), named by the cloud's 429s"
     )
+    if limit is not None and summary.limit_scope:
+        learnt += f"; scope {summary.limit_scope}"
     started = iso_ms(job.started_at_ms, human=True) if job.started_at_ms else "-"
     ended = iso_ms(job.finished_at_ms, human=True) if job.finished_at_ms else "-"
     facts = {

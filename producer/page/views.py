@@ -27,6 +27,8 @@ class JobSummary:
     status: JobStatus
     calls: int
     throttled: int
+    # The scope (user, ip, api) of the schedule whose 429 named the job's cloud limit.
+    limit_scope: str = ""
 
     @property
     def throttled_share(self) -> float | None:
@@ -47,7 +49,8 @@ def summary_of(job_id: str, record: dict[str, str], counts: dict[str, int]) -> J
     # The clock ``producer.status.read_status`` uses, so that page and status agree.
     status = JobStatus(Job.from_record(job_id, record), counts, int(time.time() * 1000))
     calls = int(record.get(JobField.CALLS) or 0)
-    return JobSummary(status, calls, int(record.get(JobField.THROTTLED) or 0))
+    throttled = int(record.get(JobField.THROTTLED) or 0)
+    return JobSummary(status, calls, throttled, record.get(JobField.CLOUD_LIMIT_SCOPE, ""))
 
 
 def read_summary(store: JobStore, job_id: str) -> JobSummary:

@@ -56,7 +56,8 @@ def test_the_pages_show_the_counts_of_status_json_a_point_per_10_s_and_the_error
 ) -> None:
     """In Chromium: ``/`` and ``/jobs/JOB`` show the counts, done and total of ``status
     --json``; the chart has one point per 10 s bucket from the job's start to its end; the
-    rejected rows are listed with their errors; the report downloads as ``report`` writes it.
+    rejected rows are listed with their errors; the learnt limit is shown with its scope; the
+    report downloads as ``report`` writes it.
     (One test: the job takes some 15 s to run.)"""
     page, job_id, env, status = finished_job
     assert status["state"] == "completed_with_failures"
@@ -72,6 +73,11 @@ def test_the_pages_show_the_counts_of_status_json_a_point_per_10_s_and_the_error
     assert summary is not None, job_page
     assert counts_shown(summary[0]) == status["counts"]
     record = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True).hgetall(keys.job(job_id))
+    assert (record["cloud_limit"], record["cloud_limit_scope"]) == ("5/1", "user")
+    limit = re.search(r'<span class="cloud-limit">([^<]*)</span>', job_page)
+    assert limit is not None, job_page
+    assert limit[1].startswith("5 calls per 1 s (5 requests/s)"), limit[1]
+    assert limit[1].endswith("; scope user"), limit[1]
     start, end = int(record["started_at"]), int(record["finished_at"])
     buckets = end // TIMELINE_BUCKET_MS - start // TIMELINE_BUCKET_MS + 1
     assert f'data-points="{buckets}"' in job_page

@@ -157,7 +157,7 @@ class BatchCall:
 
     async def throttled(self, throttling: Throttling) -> None:
         self.run.rows.tally.throttled += 1
-        await self.run.rates.throttled(throttling)
+        await self.run.rates.throttled(throttling, scope=self.line.limiter.scope.value)
 
     def retrying(self, outcome: Outcome, attempt: int, delay_s: float) -> None:
         run = self.run
