@@ -72,7 +72,8 @@ def _rate(summary: JobSummary) -> str:
     status, options = summary.status, summary.status.job.options
     effective = status.job.effective_rate_per_s or options.rate_per_s
     return (
-        f"{status.rate_rows_per_s:,.1f} rows/s; {effective:g} of {options.rate_per_s:g} requests/s"
+        f"{status.rate_rows_per_s:,.1f} rows/s; calls at {effective:g}/s"
+        f" (ceiling {options.rate_per_s:g}/s)"
     )
 
 
