@@ -126,3 +126,34 @@ def test_the_page_is_read_only_says_so_for_unknown_jobs_and_warns_off_loopback(
         anywhere.wait(timeout=10)
         if anywhere.stderr is not None:
             anywhere.stderr.close()
+
+
+def test_a_running_jobs_pages_show_counts_between_two_status_readings(
+    tmp_path: Path,
+    scene: MakeScene,
+    start_exporter: Callable[[dict[str, str]], str],
+    browser: Browser,
+) -> None:
+    """While the job runs, each count the pages show lies between the ``status --json``
+    read just before and the one read just after."""
+    ids = images(60)
+    seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "a"] for i in ids])
+    watched = scene(seed)
+    page = start_exporter(watched.env).removesuffix("metrics")
+    job_id = watched.submit(seed, "--rate", "4")
+    watched.wait(job_id, timeout_s=30, until=lambda s: s.done >= 5)
+
+    def status() -> dict[str, int]:
+        done = run_cli(watched.env, "status", job_id, "--json")
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        assert found["state"] == "running", "the job ended too soon to be watched"
+        return dict(found["counts"])
+
+    before = status()
+    listing, job_page = browser.dom(page), browser.dom(f"{page}jobs/{job_id}")
+    after = status()
+    for html in (listing, job_page):
+        shown = counts_shown(html)
+        assert shown.keys() == before.keys()
+        assert all(before[s] <= shown[s] <= after[s] for s in shown), (before, shown, after)
