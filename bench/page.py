@@ -12,8 +12,9 @@ over the hour as workers would have written it, 360 buckets of rows and 429s, an
 MEMORY USAGE per input row. Then serves the page (``PageApp`` on a loopback port, as the
 exporter does) and prints the median and the slowest of REPEAT GETs of ``/`` and of
 ``/jobs/JOB`` (its groups of failed rows kept from the first load, which is timed apart: it
-reads the results until every failed row is found). Uses REDIS_URL's server, database 6,
-flushed before and after. Takes about a minute.
+reads the results until every failed row is found), then the same job's page as if it were
+still running (nothing kept: each refresh reads the results again). Uses REDIS_URL's server,
+database 6, flushed before and after. Takes about a minute.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ def time_pages(client: redis.Redis, repeat: int) -> None:
             f"GET {path}: median {statistics.median(times):.1f} ms, "
             f"slowest {max(times):.1f} ms ({repeat} GETs)"
         )
+    # The same job seen as running (a new ``finished_at``: nothing kept), as every refresh of
+    # a running job with failed rows costs.
+    client.hset(keys.job(JOB), mapping={"state": "running", "finished_at": ""})
+    times = [timed_get(f"{base}/jobs/{JOB}") for _ in range(5)]
+    print(f"GET /jobs/{JOB} while running: median {statistics.median(times):.0f} ms (5 GETs)")
     server.shutdown()
 
 
