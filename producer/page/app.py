@@ -66,7 +66,7 @@ class PageApp:
         summary = read_summary(self.store, job_id)
         status = summary.status
         points = timeline_points(self.store.timeline(job_id), status.job, status.now_ms)
-        return render_job(summary, points, self.failures.failures(self.store, status))
+        return render_job(summary, points, self.failures.failures(self.store, summary))
 
     def report(self, start: Callable[..., Any], job_id: str) -> Iterable[bytes]:
         """The report as ``tagsweep report JOB`` writes it, in pieces."""

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from producer.page.views import JobSummary
 from producer.status import JobStatus
 from producer.store import JobStore
 from worker.formats import latest_results
@@ -27,7 +28,7 @@ from worker.jobs import RowResult
 CHUNKS_A_READ = 50
 # Rows shown per group.
 SHOWN_ROWS = 20
-# Ended jobs whose groups are kept in memory.
+# Jobs whose groups are kept in memory.
 KEPT_JOBS = 32
 
 
@@ -118,24 +119,32 @@ def find_failures(store: JobStore, status: JobStatus) -> list[FailureGroup]:
 
 
 class FailureCache:
-    """``find_failures``, kept for jobs that have ended (whose rows no longer change)."""
+    """``find_failures``, kept while the job's rows outside its goals are the same.
+
+    Within one pass of a job (``next_chunk`` grows with each retry and resume, the only
+    commands that make final rows pending again) a row's result is written once, so the same
+    counts of rows outside the goals mean the same rows: a running job is read again only when
+    one more row failed."""
 
     def __init__(self, *, kept_jobs: int = KEPT_JOBS) -> None:
         self._kept_jobs = kept_jobs
-        self._groups: OrderedDict[tuple[str, int], list[FailureGroup]] = OrderedDict()
+        self._groups: OrderedDict[tuple[object, ...], list[FailureGroup]] = OrderedDict()
         self._lock = threading.Lock()  # the server answers each request in a thread
 
-    def failures(self, store: JobStore, status: JobStatus) -> list[FailureGroup]:
+    def failures(self, store: JobStore, summary: JobSummary) -> list[FailureGroup]:
+        status = summary.status
         if not status.missed:
             return []
-        key = (status.job.job_id, status.job.finished_at_ms or 0)
+        goals = status.job.options.goals
+        missed = sorted((name, n) for name, n in status.counts.items() if name not in goals)
+        key = (status.job.job_id, summary.next_chunk, status.job.finished_at_ms, *missed)
         with self._lock:
             if key in self._groups:
+                self._groups.move_to_end(key)
                 return self._groups[key]
         groups = find_failures(store, status)
-        if status.over:
-            with self._lock:
-                self._groups[key] = groups
-                while len(self._groups) > self._kept_jobs:
-                    self._groups.popitem(last=False)
+        with self._lock:
+            self._groups[key] = groups
+            while len(self._groups) > self._kept_jobs:
+                self._groups.popitem(last=False)
         return groups

@@ -29,6 +29,8 @@ class JobSummary:
     throttled: int
     # The scope (user, ip, api) of the schedule whose 429 named the job's cloud limit.
     limit_scope: str = ""
+    # Chunks written (grows with each retry and resume: ``JobField.NEXT_CHUNK``).
+    next_chunk: int = 0
 
     @property
     def throttled_share(self) -> float | None:
@@ -50,7 +52,9 @@ def summary_of(job_id: str, record: dict[str, str], counts: dict[str, int]) -> J
     status = JobStatus(Job.from_record(job_id, record), counts, int(time.time() * 1000))
     calls = int(record.get(JobField.CALLS) or 0)
     throttled = int(record.get(JobField.THROTTLED) or 0)
-    return JobSummary(status, calls, throttled, record.get(JobField.CLOUD_LIMIT_SCOPE, ""))
+    scope = record.get(JobField.CLOUD_LIMIT_SCOPE, "")
+    next_chunk = int(record.get(JobField.NEXT_CHUNK) or 0)
+    return JobSummary(status, calls, throttled, scope, next_chunk)
 
 
 def read_summary(store: JobStore, job_id: str) -> JobSummary:

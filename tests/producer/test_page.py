@@ -52,8 +52,8 @@ async def test_failed_rows_are_grouped_counted_whole_and_shown_first_20_each(are
     await aredis.hincrby(keys.counts(JOB), "rejected", -1)
     await store.record(JOB, [(54, RowResult(RowStatus.DELETED))], chunk=1)  # ... then deleted
 
-    status = read_summary(page_store, JOB).status
-    groups = find_failures(page_store, status)
+    summary = read_summary(page_store, JOB)
+    groups = find_failures(page_store, summary.status)
 
     assert [(g.status, g.error_code, g.count) for g in groups] == [
         ("rejected", "IMG.0024", 24),
@@ -62,7 +62,7 @@ async def test_failed_rows_are_grouped_counted_whole_and_shown_first_20_each(are
     assert len(groups[0].rows) == SHOWN_ROWS
     assert [row.image_id for row in groups[0].rows] == [f"img-{ref}" for ref in range(30, 50)]
     assert groups[0].rows[0].result.error_message == "reserved 30"
-    assert FailureCache().failures(page_store, status) == groups
+    assert FailureCache().failures(page_store, summary) == groups
 
 
 def test_the_timeline_has_a_point_per_bucket_from_start_to_end() -> None:
@@ -85,3 +85,18 @@ def test_the_timeline_has_a_point_per_bucket_from_start_to_end() -> None:
     assert len(timeline_points({}, job, start + 25_000)) == 3  # running: up to now
     queued = Job(JOB, JobState.QUEUED, ROWS, 1, JobOptions())
     assert timeline_points({}, queued, start) == []
+
+
+async def test_a_running_jobs_failed_rows_are_read_again_once_one_more_row_failed(
+    aredis: Any,
+) -> None:
+    store, page_store = await make_job(aredis)
+    cache = FailureCache()
+    await store.record(JOB, [(0, rejected(0))])
+    first = cache.failures(page_store, read_summary(page_store, JOB))
+    await store.record(JOB, [(1, RowResult(RowStatus.DELETED))])
+    assert cache.failures(page_store, read_summary(page_store, JOB)) is first  # kept
+    await store.record(JOB, [(2, rejected(2))])
+    again = cache.failures(page_store, read_summary(page_store, JOB))
+    assert [g.count for g in first] == [1]
+    assert [g.count for g in again] == [2]
