@@ -108,9 +108,16 @@ def timed_get(url: str) -> float:
 def time_pages(client: redis.Redis, repeat: int) -> None:
     server, _ = serve(PageApp(client, lambda _e, _s: []), "127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.server_port}"
-    print(
-        f"GET /jobs/{JOB}, first load (failed rows found): {timed_get(f'{base}/jobs/{JOB}'):.0f} ms"
-    )
+    client.config_set("slowlog-log-slower-than", 0)
+    client.config_set("slowlog-max-len", 100_000)
+    client.slowlog_reset()
+    first_ms = timed_get(f"{base}/jobs/{JOB}")
+    scripts = [e for e in client.slowlog_get(100_000) if "EVALSHA" in str(e["command"]).upper()]
+    longest_ms = max((e["duration"] for e in scripts), default=0) / 1000
+    client.config_set("slowlog-log-slower-than", 10_000)  # Redis' defaults
+    client.config_set("slowlog-max-len", 128)
+    print(f"GET /jobs/{JOB}, first load (failed rows found): {first_ms:.0f} ms")
+    print(f"  its scan: {len(scripts)} script calls, the longest blocked Redis {longest_ms:.1f} ms")
     for path in ("/", f"/jobs/{JOB}"):
         times = [timed_get(base + path) for _ in range(repeat)]
         print(

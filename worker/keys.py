@@ -164,8 +164,8 @@ def timeline(job_id: str) -> str:
     """Hash: the job's life per 10 s of Redis time (bucket ``ms // 10,000``, since the epoch):
     "r{bucket}" -> rows made final in it, "t{bucket}" -> calls answered 429 in it, only
     buckets with some. Incremented by the result script in the flush it already makes (no
-    round trip of its own); read by the job page (``producer.page``). About 60 bytes a bucket:
-    an hour's job is some 40 kB, whatever its rows."""
+    round trip of its own); read by the job page (``producer.page``). About 60 bytes a field:
+    an hour's job is some 43 kB, whatever its rows."""
     return f"{PREFIX}:job:{job_id}:timeline"
 
 
