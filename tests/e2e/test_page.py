@@ -52,7 +52,7 @@ def finished_job(
 
 
 def test_the_pages_show_the_counts_of_status_json_a_point_per_10_s_and_the_errors(
-    finished_job: tuple[str, str, dict[str, str], dict[str, object]], browser: Browser
+    browser: Browser, finished_job: tuple[str, str, dict[str, str], dict[str, object]]
 ) -> None:
     """In Chromium: ``/`` and ``/jobs/JOB`` show the counts, done and total of ``status
     --json``; the chart has one point per 10 s bucket from the job's start to its end; the
@@ -129,10 +129,10 @@ def test_the_page_is_read_only_says_so_for_unknown_jobs_and_warns_off_loopback(
 
 
 def test_a_running_jobs_pages_show_counts_between_two_status_readings(
+    browser: Browser,
     tmp_path: Path,
     scene: MakeScene,
     start_exporter: Callable[[dict[str, str]], str],
-    browser: Browser,
 ) -> None:
     """While the job runs, each count the pages show lies between the ``status --json``
     read just before and the one read just after."""
