@@ -31,6 +31,7 @@ import redis
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
 from bench.measure import measure
 from producer.local import start_simulator, tagsweep_command
+from producer.store.server import empty_database, keys_bytes
 
 FOOTPRINT_DB = 4
 AK, SK = "FOOTAK00000000001", "foot-sk-0000-1111"
@@ -59,10 +60,7 @@ def write_job(path: Path, images: int, tags: int) -> None:
 
 def job_bytes(client: redis.Redis, job_id: str) -> int:
     """MEMORY USAGE (exact: SAMPLES 0) of every key that holds something of the job."""
-    total = 0
-    for key in client.scan_iter(match=f"*{job_id}*", count=1000):
-        total += int(client.memory_usage(key, samples=0) or 0)
-    return total
+    return keys_bytes(client, f"*{job_id}*")
 
 
 def run_job(
@@ -116,7 +114,7 @@ def main() -> None:
     parser.add_argument("--report-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     client = redis.Redis.from_url(bench_redis_url(FOOTPRINT_DB))
-    client.flushdb()
+    empty_database(client)
     rows = args.images * args.tags
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +124,7 @@ def main() -> None:
         for name, extra in (("no backup", ()), ("--backup", ("--backup",))):
             found, _ = run_job(name.strip("-"), csv_path, rows, args.images, work, *extra)
             results.append(found)
-            client.flushdb()
+            empty_database(client)
         print(
             f"{'job':<12}{'rows':>10}{'Redis B/row':>13}{'log B/row':>11}{'images/s':>10}"
             f"{'CPU s/1000 img':>16}"
@@ -148,7 +146,7 @@ def main() -> None:
                 f"report of {args.report_rows:,} rows: {took.wall_s:.1f} s, "
                 f"peak RSS {took.peak_rss_mb:.0f} MB (exit {took.returncode})"
             )
-    client.flushdb()
+    empty_database(client)
 
 
 if __name__ == "__main__":

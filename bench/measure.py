@@ -41,3 +41,9 @@ def best_of_interleaved(runs: int, *commands: list[str]) -> list[Measured]:
         for command, found in zip(commands, results, strict=True):
             found.append(measure(command))
     return [min(found, key=lambda m: m.wall_s) for found in results]
+
+
+def paired_ratios(runs: int, base: list[str], ours: list[str]) -> list[tuple[Measured, Measured]]:
+    """``runs`` pairs of (base, ours) run one right after the other, so that each ratio of a
+    pair is taken under the same load of a shared machine; a median of them is the figure."""
+    return [(measure(base), measure(ours)) for _ in range(runs)]

@@ -32,8 +32,13 @@ import redis.asyncio as aioredis
 from bench.common import bench_redis_url
 from producer.page.app import PageApp, serve
 from producer.store import JobStore
+from producer.store.server import (
+    empty_database,
+    longest_call_ms,
+    reset_slow_log,
+    slow_log_of_every_call,
+)
 from producer.submit import write_record
-from worker import keys
 from worker.jobs import JobOptions, JobState, RowResult
 from worker.lua.rows import TIMELINE_BUCKET_MS
 from worker.model import ImageBatch, RowStatus, TagRows
@@ -88,14 +93,12 @@ def spread_timeline(client: redis.Redis, rows: int, started_ms: int, now_ms: int
     first, last = started_ms // TIMELINE_BUCKET_MS, now_ms // TIMELINE_BUCKET_MS
     buckets = range(first, last + 1)
     per_bucket = rows // len(buckets)
-    client.delete(keys.timeline(JOB))
-    fields: dict[str | int, int | str] = {}
+    fields: dict[str, int] = {}
     for bucket in buckets:
         fields[f"r{bucket}"] = per_bucket
         fields[f"t{bucket}"] = 3 + bucket % 7
     fields[f"r{last}"] = per_bucket + rows - per_bucket * len(buckets)
-    client.hset(keys.timeline(JOB), mapping=fields)
-    return int(client.memory_usage(keys.timeline(JOB)) or 0)
+    return JobStore(client).write_timeline(JOB, fields)
 
 
 def timed_get(url: str) -> float:
@@ -108,16 +111,12 @@ def timed_get(url: str) -> float:
 def time_pages(client: redis.Redis, repeat: int) -> None:
     server, _ = serve(PageApp(client, lambda _e, _s: []), "127.0.0.1", 0)
     base = f"http://127.0.0.1:{server.server_port}"
-    client.config_set("slowlog-log-slower-than", 0)
-    client.config_set("slowlog-max-len", 100_000)
-    client.slowlog_reset()
-    first_ms = timed_get(f"{base}/jobs/{JOB}")
-    scripts = [e for e in client.slowlog_get(100_000) if "EVALSHA" in str(e["command"]).upper()]
-    longest_ms = max((e["duration"] for e in scripts), default=0) / 1000
-    client.config_set("slowlog-log-slower-than", 10_000)  # Redis' defaults
-    client.config_set("slowlog-max-len", 128)
+    with slow_log_of_every_call(client):
+        reset_slow_log(client)
+        first_ms = timed_get(f"{base}/jobs/{JOB}")
+        longest_ms = longest_call_ms(client, "EVALSHA")
     print(f"GET /jobs/{JOB}, first load (failed rows found): {first_ms:.0f} ms")
-    print(f"  its scan: {len(scripts)} script calls, the longest blocked Redis {longest_ms:.1f} ms")
+    print(f"  its scan: the longest script call blocked Redis {longest_ms:.1f} ms")
     for path in ("/", f"/jobs/{JOB}"):
         times = [timed_get(base + path) for _ in range(repeat)]
         print(
@@ -126,7 +125,9 @@ def time_pages(client: redis.Redis, repeat: int) -> None:
         )
     # The same job seen as running: its first GET reads the failed rows again (a new pass for
     # the page), the next ones keep them while no more rows fail.
-    client.hset(keys.job(JOB), mapping={"state": "running", "finished_at": ""})
+    JobStore(client).write_record(
+        JOB, {"state": "running", "finished_at": ""}, created_at_ms=JobStore(client).now_ms()
+    )
     times = [timed_get(f"{base}/jobs/{JOB}") for _ in range(5)]
     print(
         f"GET /jobs/{JOB} seen as running: first {times[0]:.0f} ms, then median "
@@ -160,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     url = bench_redis_url(PAGE_DB)
     client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     try:
         rows = args.images * args.tags
         chunks = build_chunks(args.images, args.tags)
@@ -168,7 +169,7 @@ def main() -> None:
         started_ms = now_ms - 3600 * 1000
         options = JobOptions()
         write_record(client, JOB, JobState.RUNNING, rows, len(chunks), options, [], "", started_ms)
-        client.hset(keys.job(JOB), "started_at", started_ms)
+        JobStore(client).write_record(JOB, {"started_at": started_ms}, created_at_ms=started_ms)
         JobStore(client).write_chunks(JOB, chunks, first=0)
         built = time.perf_counter()
         asyncio.run(record_all(url, chunks, args.failed))
@@ -182,7 +183,7 @@ def main() -> None:
             profile_failures(client)
         time_pages(client, args.repeat)
     finally:
-        client.flushdb()
+        empty_database(client)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import redis
 
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
 from producer.local import start_simulator, start_worker
+from producer.store.server import empty_database
 
 OUT = Path(__file__).parent / "out"
 BENCH_DB = 6
@@ -69,7 +70,7 @@ class CaseResult:
 def run_case(case: Case, work: Path, redis_url: str) -> CaseResult:
     name, rate = case.name, case.rate
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     ids = [str(uuid.uuid4()) for _ in range(case.images)]
     csv_path = work / f"{name}.csv"
     with csv_path.open("w", newline="") as handle:
@@ -220,7 +221,7 @@ def main() -> None:
     png = OUT / "ratelimit.png"
     plot(results, png)
     print(f"plot: {png}")
-    redis.Redis.from_url(redis_url).flushdb()
+    empty_database(redis.Redis.from_url(redis_url))
 
 
 if __name__ == "__main__":

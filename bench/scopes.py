@@ -28,6 +28,7 @@ import redis
 
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
 from producer.local import LocalWorker, start_simulator, start_worker
+from producer.store.server import empty_database
 
 OUT = Path(__file__).parent / "out"
 BENCH_DB = 7
@@ -57,7 +58,7 @@ class Figures:
 
 def run_case(case: Case, seed: Path, redis_url: str) -> Figures:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     sim = start_simulator(
         seed, "--ak", AK, "--sk", SK, "--rate-limit", "40", "--rate-limit-policy", "ip"
     )
@@ -133,7 +134,7 @@ def main() -> None:
             f"{case.name:<18}{f.accepted_per_s:>11.1f}{f.accepted_per_s / one:>7.2f}"
             f"{f.throttled_first_5s:>11.1%}{f.throttled_after_5s:>10.1%}{f.wall_s:>8.1f}"
         )
-    redis.Redis.from_url(redis_url).flushdb()
+    empty_database(redis.Redis.from_url(redis_url))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import redis
 from bench.common import bench_redis_url, client_env, submit_job, wait_finished
 from producer.local import LocalWorker, start_simulator, start_worker, tagsweep_command
 from producer.store import JobStore
+from producer.store.server import empty_database
 
 SOAK_DB = 3
 AK, SK = "SOAKAK00000000001", "soak-sk-0000-1111"
@@ -39,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     url = bench_redis_url(SOAK_DB)
     client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         csv_path = work / "soak.csv"
@@ -138,7 +139,7 @@ def main() -> None:
     }
     for check, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}: {check}")
-    client.flushdb()
+    empty_database(client)
 
 
 if __name__ == "__main__":

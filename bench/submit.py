@@ -20,6 +20,8 @@ from pathlib import Path
 import redis
 
 from bench.validate import build_file
+from producer.store import JobStore
+from producer.store.server import empty_database, used_memory_bytes
 
 BENCH_DB = 7
 
@@ -33,7 +35,7 @@ def main() -> None:
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
     url = f"{base}/{BENCH_DB}"
     client = redis.Redis.from_url(url)
-    client.flushdb()
+    empty_database(client)
     subprocess.run(
         [
             sys.executable,
@@ -59,11 +61,10 @@ def main() -> None:
     )
     submit_s = time.perf_counter() - started
     # kombu's priority emulation keeps one list per priority step: tagsweep, tagsweep:5, ...
-    messages = sum(
-        int(client.llen(q)) for q in ("tagsweep", "tagsweep:0", "tagsweep:5", "tagsweep:9")
-    )
-    used_mb = int(client.info("memory")["used_memory"]) / 2**20
-    client.flushdb()
+    queues = ["tagsweep", "tagsweep:0", "tagsweep:5", "tagsweep:9"]
+    messages, _, _ = JobStore(redis.Redis.from_url(url, decode_responses=True)).fleet(queues, 0)
+    used_mb = used_memory_bytes(client) / 2**20
+    empty_database(client)
 
     os.environ["REDIS_URL"] = url
     from worker.app import app
@@ -74,7 +75,7 @@ def main() -> None:
             "bench.one_image", args=[f"image-{n}", [["k", "v", [n]]] * args.tags_per_image]
         )
     per_image_s = time.perf_counter() - started
-    client.flushdb()
+    empty_database(client)
 
     ours = args.rows / submit_s
     baseline = args.sample_images * args.tags_per_image / per_image_s

@@ -8,6 +8,7 @@ process with its exit code, or with the one line and code ``exits.error_line`` g
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -15,9 +16,7 @@ from typing import Any
 
 import click
 
-from producer.commands import control, jobs, operations, select, watching
 from producer.exits import ReaderGone, end_process, end_reader_gone, error_line, is_reader_gone
-from simulator.cli import simulator
 
 
 @contextlib.contextmanager
@@ -34,7 +33,17 @@ class _Group(click.Group):
     """The top group, which turns a write to a closed pipe (``tagsweep report JOB | head -1``)
     into ``ReaderGone`` wherever it happens: while arguments are read (``--help``), while a
     command runs, or when what it wrote is flushed at the end. click would otherwise end the
-    process with 1 itself, even outside its standalone mode."""
+    process with 1 itself, even outside its standalone mode.
+
+    Each command's module is imported when the command is asked for (click's "lazily loading
+    subcommands"): ``validate`` then loads neither the Redis client nor Celery (bench/validate.py).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return command(cmd_name) if cmd_name in COMMANDS else None
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         with _closed_pipe_is_reader_gone():
@@ -61,35 +70,43 @@ SHORT_HELP = {
     "submit": "Queue a job for running workers; print its id.",
     "status": "Progress, rate, ETA and counts per status of a job.",
     "report": "One line per input row with its result.",
-    "retry": "Queue again the rows that ended failed.",
+    "retry": "Send again the rows of a job that ended failed.",
     "cancel": "Cancel a job: rows not sent yet end cancelled.",
     "plan": "Say per row what a run would change (read-only).",
     "undo": "Re-create the tags a --backup job deleted.",
     "worker": "Start a Celery worker with tagsweep's settings.",
     "simulator": "Serve the IMS + IAM simulator over HTTP.",
+    "doctor": "Check an account read-only before a first job.",
 }
 
-for command in (
-    jobs.validate,
-    jobs.plan,
-    jobs.run,
-    jobs.submit,
-    watching.status,
-    watching.report,
-    watching.jobs,
-    control.cancel,
-    control.retry,
-    control.undo,
-    control.forget,
-    select.select,
-    operations.worker,
-    operations.exporter,
-    simulator,
-):
-    cli.add_command(command)
+# Where each command is: "module:attribute", imported at first use.
+COMMANDS = {
+    "validate": "producer.commands.validate:validate",
+    "plan": "producer.commands.jobs:plan",
+    "run": "producer.commands.jobs:run",
+    "submit": "producer.commands.jobs:submit",
+    "status": "producer.commands.watching:status",
+    "report": "producer.commands.watching:report",
+    "jobs": "producer.commands.watching:jobs",
+    "cancel": "producer.commands.control:cancel",
+    "retry": "producer.commands.control:retry",
+    "undo": "producer.commands.control:undo",
+    "forget": "producer.commands.control:forget",
+    "select": "producer.commands.select:select",
+    "doctor": "producer.commands.doctor:doctor",
+    "worker": "producer.commands.operations:worker",
+    "exporter": "producer.commands.operations:exporter",
+    "simulator": "simulator.cli:simulator",
+}
 
-for _name, _text in SHORT_HELP.items():
-    cli.commands[_name].short_help = _text
+
+def command(name: str) -> click.Command:
+    """The command ``name`` (a key of ``COMMANDS``), its module imported, its line set."""
+    module, attribute = COMMANDS[name].split(":")
+    found: click.Command = getattr(importlib.import_module(module), attribute)
+    if name in SHORT_HELP:
+        found.short_help = SHORT_HELP[name]
+    return found
 
 
 def main() -> None:

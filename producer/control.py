@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from producer.batching import DEFAULT_MAX_TAGS_PER_REQUEST, group_for_tms
 from producer.errors import JobStateError, SimulatedJob
 from producer.status import read_job, worked_rows
 from producer.store import JobStore
 from producer.submit import DEFAULT_CHUNK_REQUESTS, write_chunks
-from worker.jobs import JobState
-from worker.model import ImageBatch, RowStatus
+from worker.jobs import Api, Job, JobState, RowResult
+from worker.model import Batch, ImageBatch, RowStatus
 
 if TYPE_CHECKING:
     import redis
 
 
-def cancel_job(client: redis.Redis, job_id: str) -> bool:
-    """Mark a queued or running job cancelled; workers record its unsent rows ``cancelled``."""
+@dataclass(frozen=True)
+class Cancelled:
+    """What ``cancel_job`` did."""
+
+    rows: int  # rows recorded cancelled at once
+    held: int  # chunks live workers hold: they record their unsent rows cancelled themselves
+
+
+def cancel_job(client: redis.Redis, job_id: str) -> Cancelled | None:
+    """Mark a queued or running job cancelled (None if it had ended), and record at once the
+    rows of every chunk no live worker holds ``cancelled``: a job queued with no worker alive
+    ends now, not when some worker comes to drain its chunks."""
     read_job(client, job_id)
     store = JobStore(client)
-    cancelled = store.stop_job(job_id, JobState.CANCELLED, "cancelled by user")
-    if cancelled:  # it ended now, whether or not workers come to drain its rows
-        store.apply_retention(job_id)
-    return cancelled
+    reason = "cancelled by user"
+    if not store.stop_job(job_id, JobState.CANCELLED, reason):
+        return None
+    result = RowResult(RowStatus.CANCELLED, error_message=reason, finished_at_ms=store.now_ms())
+    rows = held = 0
+    for number in store.pending_chunks(job_id):
+        batches = store.chunk_batches(job_id, number)
+        marked = None if batches is None else store.cancel_unsent(job_id, number, batches, result)
+        held += marked is None
+        rows += marked or 0
+    store.apply_retention(job_id)  # it ended now, whether or not workers come to drain rows
+    return Cancelled(rows, held)
 
 
 def retry_job(
@@ -32,8 +52,10 @@ def retry_job(
     statuses: set[str],
     *,
     chunk_requests: int = DEFAULT_CHUNK_REQUESTS,
+    api: Api | None = None,
 ) -> int:
-    """Forget the results of rows in ``statuses`` and write chunks for them again.
+    """Forget the results of rows in ``statuses`` and write chunks for them again, sent
+    through ``api`` when given (else the job's own).
 
     Returns how many rows will be sent again; the caller queues the new chunks.
     """
@@ -51,16 +73,27 @@ def retry_job(
     if not rows:
         return 0
     store.reset_rows(job_id, rows)
+    if api is not None and api is not job.options.api:
+        job = replace(job, options=replace(job.options, api=api))
+        store.set_options(job_id, job.options.to_json())
     reopen_job(client, job_id)
     count = write_chunks(
         client,
         job_id,
-        _batches_for(store, job_id, job.chunks, set(rows)),
+        _requests_for(store, job, set(rows)),
         first=store.next_chunk(job_id),
         size=chunk_requests,
     )
     store.add_chunks(job_id, count)
     return len(rows)
+
+
+def _requests_for(store: JobStore, job: Job, refs: set[int]) -> Iterator[Batch]:
+    """The requests that send ``refs`` again: per image, or grouped again for TMS."""
+    images = _batches_for(store, job.job_id, job.chunks, refs)
+    if job.options.sending_api.uses_tms:
+        return group_for_tms(images, max_tags=DEFAULT_MAX_TAGS_PER_REQUEST)
+    return images
 
 
 def reopen_job(client: redis.Redis, job_id: str) -> None:

@@ -39,7 +39,7 @@ def running_private_url(directory: Path = STATE_DIR) -> str | None:
     return urlfile.read_text().strip() if pid and _alive(pid) else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -47,11 +47,28 @@ def _free_port() -> int:
 
 @dataclass
 class EmbeddedRedis:
-    """A running private Redis; ``url`` reaches it."""
+    """A private Redis, started; ``url`` reaches it once ``wait_until_up`` returned."""
 
     process: subprocess.Popen[bytes]
     url: str
     directory: Path
+    binary: str
+
+    def wait_until_up(self) -> None:
+        """Wait for it to answer, fold a stray AOF in (``stray_aof``), then say where it is
+        (``URL_FILE``); ``ConfigError`` if it does not start."""
+        _wait_until_up(self.process, self.url, self.directory)
+        if has_stray_aof(self.directory):
+            try:
+                fold_stray_aof(
+                    self.directory, self.binary, redis.Redis.from_url(self.url), free_port()
+                )
+            except (redis.RedisError, OSError) as exc:
+                self.process.kill()
+                raise ConfigError(
+                    f"could not fold {self.directory / SINGLE_AOF} in: {exc}"
+                ) from None
+        (self.directory / URL_FILE).write_text(self.url + "\n")
 
     def stop(self) -> None:
         """Shut down with a final AOF write (SHUTDOWN), or terminate if it does not answer."""
@@ -69,25 +86,29 @@ class EmbeddedRedis:
 
 def start_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None) -> EmbeddedRedis:
     """Start the private Redis over ``directory`` (created if needed) and wait for it."""
+    server = launch_embedded_redis(directory, port=port)
+    server.wait_until_up()
+    return server
+
+
+def launch_embedded_redis(directory: Path = STATE_DIR, *, port: int | None = None) -> EmbeddedRedis:
+    """Start the private Redis over ``directory`` without waiting for it (``run`` checks the
+    files meanwhile)."""
     directory.mkdir(parents=True, exist_ok=True)
-    _check_free(directory)
-    port = port or _free_port()
+    check_free(directory)
+    port = port or free_port()
     binary = choose_binary(directory)
     command = _server_command(binary.path, directory, port)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
-    url = f"redis://127.0.0.1:{port}/0"
-    _wait_until_up(process, url, directory)
-    if has_stray_aof(directory):
-        try:
-            fold_stray_aof(directory, binary.path, redis.Redis.from_url(url), _free_port())
-        except (redis.RedisError, OSError) as exc:
-            process.kill()
-            raise ConfigError(f"could not fold {directory / SINGLE_AOF} in: {exc}") from None
-    (directory / URL_FILE).write_text(url + "\n")
-    return EmbeddedRedis(process, url, directory)
+    return EmbeddedRedis(process, private_url(port), directory, binary.path)
 
 
-def _check_free(directory: Path) -> None:
+def private_url(port: int) -> str:
+    """The URL of the private Redis on ``port``."""
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def check_free(directory: Path) -> None:
     """``ConfigError`` when another run's Redis serves ``directory``."""
     pidfile = directory / "redis.pid"
     if pidfile.exists():

@@ -41,12 +41,13 @@ class InputError(TagsweepError):
 
 
 class InputRejected(TagsweepError):
-    """Raised when the files hold problems (already printed) and nothing may be queued."""
+    """Raised when the files hold problems (already printed) and nothing may be queued.
+    ``hint``: say that --skip-invalid would queue the valid rows (only invalid rows, and the
+    flag not given)."""
 
-    def __init__(self, problems: int) -> None:
-        super().__init__(
-            f"nothing queued: {problems} problem(s) above (--skip-invalid queues the valid rows)"
-        )
+    def __init__(self, problems: int, *, hint: bool = True) -> None:
+        advice = " (--skip-invalid queues the valid rows)" if hint else ""
+        super().__init__(f"nothing queued: {problems:,} problem(s) above{advice}")
         self.problems = problems
 
 

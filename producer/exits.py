@@ -8,6 +8,7 @@ job that ended; only ``cli.main`` ends the process, with ``error_line`` for an e
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from producer.errors import Declined, ListingFailed, TagsweepError
-from producer.redis_check import OUT_OF_MEMORY
 from worker.jobs import JobState
 
 if TYPE_CHECKING:
@@ -69,8 +69,6 @@ def error_line(exc: BaseException) -> tuple[str, ExitCode] | None:
 
 
 def _reason(exc: BaseException) -> str | None:
-    import redis
-
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
     if isinstance(exc, no_args):  # a bare `tagsweep` or `tagsweep COMMAND`: the help, as is
         message: str = exc.format_message()
@@ -85,19 +83,34 @@ def _reason(exc: BaseException) -> str | None:
         reason = exc.format_message()
     elif isinstance(exc, OSError):
         reason = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc)
-    elif isinstance(exc, redis.exceptions.OutOfMemoryError):
-        reason = OUT_OF_MEMORY
-    elif isinstance(exc, redis.RedisError):
-        reason = "Redis: " + (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     else:
-        return None
+        found = _redis_reason(exc)
+        if found is None:
+            return None
+        reason = found
     return f"tagsweep: {reason}"
+
+
+def _redis_reason(exc: BaseException) -> str | None:
+    """A Redis error's reason, or None. Imported here: a command that never talks to Redis
+    (``validate``) does not load the client (100 ms, 9 MB: bench/validate.py)."""
+    import redis
+
+    from producer.redis_check import OUT_OF_MEMORY
+
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return OUT_OF_MEMORY
+    if isinstance(exc, redis.RedisError):
+        return "Redis: " + (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return None
 
 
 class _Ending:
     """How the process ends. ``skip_teardown``: a command that holds a large structure and has
     nothing left to clean up (``validate``: a million rows' collection) exits without freeing
-    it; freeing is 85 ms of a 2.5 s validation of 1M rows (bench/validate.py)."""
+    it; freeing is 85 ms of a 2.5 s validation of 1M rows (bench/validate.py). A worker that
+    stopped does the same: freeing its modules took 0.1 s on an idle machine, over 1 s on a
+    busy one, and ``run`` waits for its workers to end (bench/peers/small.py)."""
 
     skip_teardown = False
 
@@ -129,8 +142,9 @@ def end_reader_gone() -> NoReturn:
 
 
 def end_process(code: int) -> NoReturn:
-    """End the process with ``code`` (see ``ENDING``)."""
+    """End the process with ``code`` (see ``ENDING``); the ``atexit`` functions run either way."""
     if ENDING.skip_teardown:
+        atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(int(code))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from producer.retention import holds_backup
 from producer.status import JobStatus
 from producer.store import JobStore
 from worker.jobs import Job, JobState
@@ -29,19 +30,12 @@ if TYPE_CHECKING:
 ENDED_SHOWN_MS = 3600 * 1000
 
 
-def queue_keys() -> list[str]:
-    """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
-    from worker.broker import QUEUE, app
-
-    options = app.conf.broker_transport_options
-    sep = options.get("sep", ":")
-    return [QUEUE if step == 0 else f"{QUEUE}{sep}{step}" for step in options["priority_steps"]]
-
-
 class TagsweepCollector(Collector):
     """Reads everything from Redis on each scrape."""
 
     def __init__(self, client: redis.Redis) -> None:
+        from worker.broker import queue_keys  # Celery's settings: loaded when it serves
+
         self.store = JobStore(client)
         self.queues = queue_keys()
 
@@ -65,7 +59,12 @@ class TagsweepCollector(Collector):
         jobs = GaugeMetricFamily("tagsweep_jobs", "Jobs in Redis, by state.", labels=["state"])
         for state in JobState:
             jobs.add_metric([state.value], states.get(state.value, 0))
-        return [jobs, *self._fleet(now_ms), *job_metrics(self._statuses(shown, now_ms))]
+        return [
+            jobs,
+            *self._fleet(now_ms),
+            *job_metrics(self._statuses(shown, now_ms)),
+            backup_expiry(self.store),
+        ]
 
     def _job_states(self, now_ms: int) -> tuple[dict[str, int], list[str]]:
         """Jobs per state, and the ids whose per-job series are shown."""
@@ -81,11 +80,14 @@ class TagsweepCollector(Collector):
         return states, shown
 
     def _statuses(self, ids: list[str], now_ms: int) -> list[tuple[JobStatus, dict[str, str]]]:
+        from worker.heartbeat import live_workers
+
         found = []
+        workers = live_workers(self.store.client, now_ms)  # a job none works says so
         for job_id, record, counts in self.store.records_and_counts(ids):
             if record.get(JobField.STATE):
-                status = JobStatus(Job.from_record(job_id, record), counts, now_ms)
-                found.append((status, record))
+                job = Job.from_record(job_id, record)
+                found.append((JobStatus(job, counts, now_ms, live_workers=workers), record))
         return found
 
     def _fleet(self, now_ms: int) -> list[Metric]:
@@ -116,7 +118,10 @@ GAUGES = {
     "job_rows": "Rows in the job.",
     "rate_limit_requests_per_second": "The job's rate ceiling (--rate).",
     "effective_rate_requests_per_second": "The shared rate now (after 429s).",
-    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown).",
+    "eta_seconds": "Estimated time to the job's end (0 once it ended; NaN: unknown, or no "
+    "live worker).",
+    "job_without_worker": "1 while the job is queued or running and no worker is alive "
+    "(interrupted, or waiting for a first worker).",
 }
 
 
@@ -129,6 +134,7 @@ def _gauge_values(status: JobStatus) -> dict[str, float]:
         "rate_limit_requests_per_second": job.options.rate_per_s,
         "effective_rate_requests_per_second": job.effective_rate_per_s or job.options.rate_per_s,
         "eta_seconds": math.nan if eta is None else eta,
+        "job_without_worker": 0 if status.waiting is None else 1,
     }
 
 
@@ -157,3 +163,23 @@ def job_metrics(statuses: list[tuple[JobStatus, dict[str, str]]]) -> list[Metric
         for each in JobState:
             state.add_metric([job_id, each.value], 1 if each is status.job.state else 0)
     return [rows, *counters.values(), *gauges.values(), state]
+
+
+def backup_expiry(store: JobStore) -> GaugeMetricFamily:
+    """When each backup not undone expires, for the alert that asks for an undo in time.
+
+    Every job in Redis is read, not only the jobs shown above: a backup is kept for weeks
+    after its job ended (``--keep``). One HMGET per job, pipelined a page at a time."""
+    family = GaugeMetricFamily(
+        "tagsweep_backup_expiry_timestamp_seconds",
+        "When the job's backup (a --backup delete not undone) expires, Unix time; none for a "
+        "job still running or kept forever (--keep 0).",
+        labels=["job"],
+    )
+    wanted = [JobField.OPTIONS, JobField.UNDONE_BY, JobField.EXPIRES_AT]
+    for ids in store.job_ids(newest_first=False):
+        for job_id, record in store.fields_of(ids, wanted):
+            expires_ms = record.get(JobField.EXPIRES_AT)
+            if expires_ms and holds_backup(record):
+                family.add_metric([job_id], int(expires_ms) / 1000)
+    return family

@@ -21,6 +21,7 @@ result can be traced back to FILE:LINE (``producer.reading.FileSpans.locate``).
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from producer.errors import RowError
@@ -58,22 +59,28 @@ def add_ref(entry: str, ref: int) -> str:
     return f"{refs},{ref}{SEP}{value}"
 
 
-class ImageGroups(dict[str, TagEntries]):
+class ImageGroups(defaultdict[str, TagEntries]):
     """Image id as read -> its tags, in one scope; the spellings of a valid id share a group.
 
-    A spelling seen for the first time (so once per distinct spelling, not per row) that trims
-    and lower-cases to a valid id is aliased to that id's group: its rows then meet the others
-    in row order, and a repeat or a conflict is judged against the true first row.
+    A spelling seen for the first time gets an empty group from the C factory; the hot loop
+    then calls ``alias`` only when that spelling is not its own canonical form (trimmed,
+    lower-case), so that its rows meet the others in row order and a repeat or a conflict is
+    judged against the true first row. A ``__missing__`` written in Python did this with a
+    call per new image (250,000 in bench/validate's file), and made every lookup that of a
+    dict subclass with a Python hook; the test in the loop is two C calls per new image.
     """
 
-    def __missing__(self, raw_id: str) -> TagEntries:
-        # normalise_image_id inlined: a call per distinct image cost about 2% of the pass
-        # (75,000 images in bench/validate's file).
-        image_id = raw_id.strip().lower()
+    def __init__(self) -> None:
+        super().__init__(dict)
+
+    def alias(self, raw_id: str) -> TagEntries:
+        """The group of a spelling seen for the first time: its canonical id's when it
+        trims and lower-cases to a valid id, else its own."""
+        image_id = normalise_image_id(raw_id)
         if image_id == raw_id or not is_image_id(image_id):
-            entries = self[raw_id] = {}
-        else:
-            entries = self[raw_id] = self[image_id]
+            return self[raw_id]
+        self.pop(raw_id, None)  # the factory's empty group, made a moment ago
+        entries = self[raw_id] = self[image_id]
         return entries
 
 
@@ -120,18 +127,21 @@ class RowGrouper:
                             continue
                         images = found
                     entry = f"{base + start}\x1f{value}"  # SEP, spelled out: no global lookup
-                    tags = images[row[i_image]]
+                    tags = images[image_id := row[i_image]]
+                    if not tags and image_id.strip().lower() != image_id:  # a new spelling
+                        tags = images.alias(image_id)
                     earlier = tags.setdefault(keys.setdefault(key, key), entry)
                     if earlier is not entry:
                         self._repeat(tags, key, earlier, value, base + start, span, row, layout)
                 return int(reader.line_num)
-            except csv.Error as exc:
+            except (csv.Error, *GZIP_ERRORS) as exc:
                 end = self._malformed(exc, span, end, reader.line_num)
-            except GZIP_ERRORS as exc:
-                raise corrupt_gzip(span.name, exc, line=end) from None
 
-    def _malformed(self, exc: csv.Error, span: FileSpan, end: int, line_num: int) -> int:
-        """A record csv cannot parse is one invalid row; reading goes on after it."""
+    def _malformed(self, exc: Exception, span: FileSpan, end: int, line_num: int) -> int:
+        """A record csv cannot parse is one invalid row; reading goes on after it. A broken
+        gzip stream ends the file (``InputError``)."""
+        if not isinstance(exc, csv.Error):
+            raise corrupt_gzip(span.name, exc, line=end) from None
         # The record that failed started right after the last good one ended.
         self.errors.append(RowError(span.name, end + 1, f"malformed CSV: {exc}"))
         return line_num
@@ -199,7 +209,8 @@ class RowGrouper:
                 if problem:  # else an alias of a valid id's group, which holds its rows
                     self._reject_group(raw_id, scope, entries, problem)
             if images:
-                scopes[scope] = dict(images)  # a plain dict: a missing image is now an error
+                images.default_factory = None  # from now on a missing image is an error
+                scopes[scope] = images
         order = {span.name: index for index, span in enumerate(self._spans.spans)}
         self.errors.sort(key=lambda error: (order[error.file], error.line))
         return scopes

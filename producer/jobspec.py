@@ -10,6 +10,7 @@ import click
 from producer.collect import Collection, collect
 from producer.errors import Declined, InputRejected
 from producer.planning import make_plan, render_plan
+from producer.problems import no_rows, report_problems
 from producer.retention import record_keep
 from producer.submit import (
     claim_job_id,
@@ -20,7 +21,9 @@ from producer.submit import (
     point_resume_key,
 )
 from worker import keys
-from worker.jobs import Mode
+from worker.cloud.tmsrules import TMS_ENDPOINTS
+from worker.errors import ConfigError
+from worker.jobs import JobOptions, Mode
 
 if TYPE_CHECKING:
     import redis
@@ -49,26 +52,36 @@ def confirm(rows: int, request: JobRequest) -> None:
         raise Declined("nothing queued")
 
 
-def report_problems(collection: Collection) -> None:
-    """Print warnings, file errors and invalid rows on stderr, one per line."""
-    for warning in collection.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for file_error in collection.file_errors:
-        click.echo(str(file_error), err=True)
-    for error in collection.errors:
-        click.echo(str(error), err=True)
-
-
 def checked_collection(request: JobRequest) -> Collection:
     """The request's files read and checked, their problems printed. Raises ``InputRejected``
-    (nothing queued) for a file error, or a row error without ``--skip-invalid``."""
+    (nothing queued) for a file error, or a row error without ``--skip-invalid``, and
+    ``InputError`` for files without a data row."""
     collection = collect(
         list(request.files), default_project_id=request.project_id, default_region=request.region
     )
-    report_problems(collection)
+    report_problems(collection, all_errors=request.all_errors)
     if collection.file_errors or (collection.errors and not request.skip_invalid):
-        raise InputRejected(len(collection.file_errors) + len(collection.errors))
+        problems = len(collection.file_errors) + len(collection.errors)
+        raise InputRejected(problems, hint=not collection.file_errors)
+    empty = no_rows(collection)
+    if empty:
+        raise empty
+    if not request.simulated:  # a simulated run's TMS is its simulator
+        check_tms_regions(collection, request.options)
     return collection
+
+
+def check_tms_regions(collection: Collection, options: JobOptions) -> None:
+    """A TMS job whose rows are in a region with no TMS endpoint known (and no
+    ``--tms-endpoint``) is refused before anything is written or sent."""
+    if not options.sending_api.uses_tms or options.tms_endpoint:
+        return
+    unknown = sorted({region for region, _ in collection.scopes} - set(TMS_ENDPOINTS))
+    if unknown:
+        raise ConfigError(
+            f"--api {options.api.value}: no TMS endpoint is known for region "
+            f"{', '.join(unknown)}; set --tms-endpoint (env TAGSWEEP_TMS_ENDPOINT)"
+        )
 
 
 def prepare_job(
@@ -116,6 +129,7 @@ def show_plan(collection: Collection, request: JobRequest, *, err: bool) -> None
         max_tags=request.max_tags_per_request,
         rate_per_s=options.rate_per_s,
         calls_per_request=2 if options.backup else 1,
+        api=options.sending_api,
     )
     click.echo(render_plan(plan), err=err)
     click.echo(f"job kind    {options.describe()}", err=err)

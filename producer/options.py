@@ -13,40 +13,37 @@ from typing import Any, TypeVar
 import click
 from click.decorators import FC
 
+from producer.file_options import (
+    all_errors_option,
+    api_option,
+    estimate_rate_option,
+    files_argument,
+    max_tags_option,
+    project_option,
+    rate_option,
+    region_option,
+)
 from producer.request import DEFAULT_CONFIRM_ABOVE, JobRequest
 from producer.retention import keep_option
 from worker.jobs import Api, JobOptions, Mode, Read
 
+__all__ = [
+    "JOB_DEFAULTS",
+    "all_errors_option",
+    "api_option",
+    "estimate_rate_option",
+    "files_argument",
+    "job_request",
+    "max_tags_option",
+    "project_option",
+    "region_option",
+    "report_option",
+    "workers_option",
+]
+
 R = TypeVar("R")
 DEFAULTS = JobRequest(files=())
 JOB_DEFAULTS = DEFAULTS.options
-
-files_argument = click.argument("files", nargs=-1, required=True, metavar="FILE...")
-project_option = click.option(
-    "--project-id",
-    envvar="HUAWEICLOUD_SDK_PROJECT_ID",
-    help="Project of rows without a project_id [env HUAWEICLOUD_SDK_PROJECT_ID].",
-)
-region_option = click.option(
-    "--region", envvar="TAGSWEEP_REGION", help="Region of rows without one [env TAGSWEEP_REGION]."
-)
-
-
-def _rate_option(help_text: str) -> Callable[[FC], FC]:
-    return click.option(
-        "--rate",
-        type=click.FloatRange(min=0.1),
-        default=JOB_DEFAULTS.rate_per_s,
-        show_default=True,
-        envvar="TAGSWEEP_RATE",
-        help=help_text + " [env TAGSWEEP_RATE].",
-    )
-
-
-rate_option = _rate_option("Requests/s for the whole job, all workers together")
-estimate_rate_option = _rate_option(
-    "Requests/s to estimate the job's time with (validate sends nothing)"
-)
 
 
 def report_option(default_text: str, default: str | None = None) -> Callable[[FC], FC]:
@@ -62,29 +59,37 @@ def report_option(default_text: str, default: str | None = None) -> Callable[[FC
     )
 
 
-max_tags_option = click.option(
-    "--max-tags-per-request",
-    type=click.IntRange(min=1),
-    default=DEFAULTS.max_tags_per_request,
-    show_default=True,
-    help="An image with more tags is split into several requests.",
+# Where TMS is and who calls it (--api tms/auto): carried to every worker.
+TMS_OPTIONS = (
+    click.option(
+        "--tms-endpoint",
+        envvar="TAGSWEEP_TMS_ENDPOINT",
+        help="TMS base URL instead of the region's (as the SDK maps it) "
+        "[env TAGSWEEP_TMS_ENDPOINT].",
+    ),
+    click.option(
+        "--domain-id",
+        envvar="HUAWEICLOUD_SDK_DOMAIN_ID",
+        help="Account (domain) id TMS calls are signed for [env HUAWEICLOUD_SDK_DOMAIN_ID; "
+        "default: the workers' own, or their credentials profile's domain_id].",
+    ),
+    click.option(
+        "--tms-resource-type",
+        help="TMS resource type of IMS images instead of the one TMS names for the account.",
+    ),
+)
+
+endpoint_option = click.option(
+    "--endpoint",
+    envvar="TAGSWEEP_ENDPOINT",
+    help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com [env TAGSWEEP_ENDPOINT].",
 )
 
 # The options a job carries to every worker (no credentials among them).
 JOB_OPTIONS = (
-    click.option(
-        "--endpoint",
-        envvar="TAGSWEEP_ENDPOINT",
-        help="IMS base URL instead of https://ims.{region}.myhuaweicloud.com "
-        "[env TAGSWEEP_ENDPOINT].",
-    ),
-    click.option(
-        "--api",
-        type=click.Choice([api.value for api in Api]),
-        default=JOB_DEFAULTS.api.value,
-        show_default=True,
-        help="v1 batch delete, or v2 tags/action for clouds without the v1 path.",
-    ),
+    endpoint_option,
+    api_option,
+    *TMS_OPTIONS,
     click.option(
         "--max-attempts",
         type=click.IntRange(min=1),
@@ -125,6 +130,7 @@ JOB_OPTIONS = (
         is_flag=True,
         help="Queue the valid rows and record the invalid ones as invalid.",
     ),
+    all_errors_option,
     files_argument,
     project_option,
     region_option,
@@ -200,6 +206,9 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         match_values=match_values,
         endpoint=params.pop("endpoint"),
         api=Api(params.pop("api")),
+        tms_endpoint=params.pop("tms_endpoint") or None,
+        domain_id=params.pop("domain_id") or None,
+        tms_resource_type=params.pop("tms_resource_type") or None,
         rate_per_s=params.pop("rate"),
         max_attempts=params.pop("max_attempts"),
         row_deadline_s=params.pop("row_deadline"),
@@ -215,6 +224,7 @@ def request_from(params: dict[str, Any], *, mode: Mode) -> JobRequest:
         max_tags_per_request=params.pop("max_tags_per_request"),
         chunk_requests=params.pop("chunk_requests"),
         skip_invalid=params.pop("skip_invalid"),
+        all_errors=params.pop("all_errors"),
         keep_ms=params.pop("keep_ms"),
         confirm_above=params.pop("confirm_above", DEFAULT_CONFIRM_ABOVE),
         yes=bool(params.pop("yes", False)),

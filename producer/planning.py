@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from producer.batching import count_requests
+from producer.batching import count_requests, iter_requests
 from producer.collect import Collection
+from worker.jobs import KEY_ONLY, Api
+from worker.model import ResourceBatch
 
 
 @dataclass(frozen=True)
@@ -24,15 +26,28 @@ class Plan:
     estimated_s: float
     # Calls each request costs: 2 when the image's tags are read first (--backup).
     calls_per_request: int = 1
+    api: str = Api.V1.value
+    # Of ``requests``, those through TMS (--api tms/auto): a key set off up to 20 images each.
+    tms_requests: int = 0
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
 
 
 def make_plan(
-    collection: Collection, *, max_tags: int, rate_per_s: float, calls_per_request: int = 1
+    collection: Collection,
+    *,
+    max_tags: int,
+    rate_per_s: float,
+    calls_per_request: int = 1,
+    api: Api = Api.V1,
 ) -> Plan:
-    requests = count_requests(collection, max_tags=max_tags)
+    requests, tms_requests = count_requests(collection, max_tags=max_tags), 0
+    if api.uses_tms:  # grouping builds the batches: only when asked for
+        requests = 0
+        for batch in iter_requests(collection, max_tags=max_tags, api=api):
+            requests += 1
+            tms_requests += isinstance(batch, ResourceBatch)
     calls = requests * calls_per_request
     return Plan(
         files=tuple(span.name for span in collection.files),
@@ -46,6 +61,8 @@ def make_plan(
         rate_per_s=rate_per_s,
         estimated_s=calls / rate_per_s if rate_per_s > 0 else 0.0,
         calls_per_request=calls_per_request,
+        api=api.value,
+        tms_requests=tms_requests,
     )
 
 
@@ -74,4 +91,11 @@ def render_plan(plan: Plan) -> str:
         f"estimated   {format_duration(plan.estimated_s)} at {plan.rate_per_s:g} requests/s"
         + (" (each image read first, then changed)" if plan.calls_per_request > 1 else ""),
     ]
+    if Api(plan.api).uses_tms:
+        ims = plan.requests - plan.tms_requests
+        lines[6] = (
+            f"requests    {plan.requests:,}: {plan.tms_requests:,} TMS (up to 20 images each), "
+            f"{ims:,} IMS (keys TMS does not take; at most {plan.max_tags_per_request} tags each)"
+        )
+        lines.append(f"api         {plan.api}: {KEY_ONLY}")
     return "\n".join(lines)

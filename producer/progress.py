@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -32,15 +33,27 @@ def follow_job(
     plain_every_s: float = 10.0,
     check: Callable[[], None] | None = None,
 ) -> JobStatus:
-    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died)."""
+    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died).
+    With a ``check`` the command runs its own workers, which ``check`` watches: the job is
+    not shown as one no worker works while they start (before their first heartbeat).
+
+    Redis is read every 0.1 s at first, then every twentieth of the time followed so far,
+    every ``interval_s`` at most: the end of a job is seen 5% of its time late at most (a
+    small one's within 0.1 s, where a whole second was up to 40% of it).
+    """
+    started = time.monotonic()
+
+    def read() -> JobStatus:
+        status = read_status(client, job_id)
+        return replace(status, live_workers=None) if check else status
 
     def wait() -> JobStatus:
-        time.sleep(interval_s)
+        time.sleep(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
         if check:
             check()
-        return read_status(client, job_id)
+        return read()
 
-    current = read_status(client, job_id)
+    current = read()
     if tty:
         return _follow_bar(current, wait)
     return _follow_plain(current, wait, plain_every_s=plain_every_s)

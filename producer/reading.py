@@ -78,6 +78,8 @@ class FileSpans:
         self.spans: list[FileSpan] = []
         self._bases: list[int] = []
         self._next_base = 0
+        # The last physical line read of each file (its header is line 1).
+        self.last_lines: dict[str, int] = {}
 
     def open(self, name: str) -> FileSpan:
         """The span of the next file; ``close`` it with its last line."""
@@ -87,6 +89,7 @@ class FileSpans:
         return span
 
     def close(self, span: FileSpan, last_line: int) -> None:
+        self.last_lines[span.name] = last_line
         self._next_base = span.base + max(last_line, 1) + 1
 
     def locate(self, ref: int) -> tuple[str, int]:

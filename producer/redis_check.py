@@ -16,14 +16,20 @@ allow_eviction_option = click.option(
 
 
 def check_redis(
-    url: str, *, allow_eviction: bool, log: bool = False, distributed: bool = True
+    url: str,
+    *,
+    allow_eviction: bool,
+    log: bool = False,
+    distributed: bool = True,
+    wait_s: float = 0.0,
 ) -> None:
     """Refuse a Redis that may evict (``EvictionRefused``, exit 2); show the warnings on
     stderr, or as log events (``log``: a worker, whose stdout is JSON lines). ``distributed``
-    False (``run`` on one machine): no warning about persistence."""
+    False (``run`` on one machine): no warning about persistence. ``wait_s``: how long it may
+    take to answer (``connect_redis``)."""
     from worker.redis_safety import check_server  # redis: only for the commands that use it
 
-    client = connect_redis(url)
+    client = connect_redis(url, wait_s=wait_s)
     try:
         warnings = check_server(client, allow_eviction=allow_eviction, distributed=distributed)
     finally:

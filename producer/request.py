@@ -32,6 +32,8 @@ class JobRequest:
     max_tags_per_request: int = DEFAULT_MAX_TAGS_PER_REQUEST
     chunk_requests: int = DEFAULT_CHUNK_REQUESTS
     skip_invalid: bool = False
+    # Every invalid row its own line, even when most rows of a file share one mistake.
+    all_errors: bool = False
     keep_ms: int = parse_keep(DEFAULT_KEEP)
     confirm_above: int = DEFAULT_CONFIRM_ABOVE
     yes: bool = False
@@ -56,5 +58,11 @@ class JobRequest:
             options.mode,
             options.backup,
             options.match_values,
+            # Only for TMS jobs, so that the keys of earlier jobs stay what they were.
+            *(
+                [options.tms_endpoint, options.domain_id, options.tms_resource_type]
+                if options.api.uses_tms
+                else []
+            ),
         ]
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()[:32]

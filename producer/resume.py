@@ -2,8 +2,10 @@
 
 An interrupted job still has chunks not done: they are queued again. A job that was aborted (a
 wrong SK, say) or cancelled has rows that ended ``cancelled`` without being sent: they are
-written into new chunks and queued, as ``retry --only cancelled`` would; rows that ended in any
-other status are final and are not sent again. ``--new`` starts a new job instead.
+written into new chunks and queued, as ``retry --only cancelled`` would, and so are the rows
+the abort's own cause ended (the job's ``resend``: ``unauthorized`` after refused credentials,
+the call that revealed them); rows that ended in any other status are final and are not sent
+again. ``--new`` starts a new job instead.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list
         # The first call is tried again: an abort (a wrong SK) kept its probe claim so that no
         # worker would try those credentials; they may have been fixed since.
         JobStore(client).clear_probe_claims(job_id)
-        rows = retry_job(client, job_id, {RowStatus.CANCELLED.value})
+        again = {RowStatus.CANCELLED.value} | ({job.resend.value} if job.resend else set())
+        rows = retry_job(client, job_id, again)
         chunks = pending_chunks(client, job_id)
         if chunks and not rows:
             reopen_job(client, job_id)  # chunks an interruption left: their rows are unsent too
-        how = f"resuming its {rows:,} unsent rows" if rows else "resuming it"
+        unsent = f"unsent or {job.resend.value}" if job.resend else "unsent"
+        how = f"resuming its {rows:,} {unsent} rows" if rows else "resuming it"
         if not chunks:
             how = "every row is final; nothing to send again"
         click.echo(f"job {job_id} was {job.state.value}: {job.reason}; {how}", err=True)
@@ -63,4 +67,5 @@ def take_up(client: redis.Redis, job_id: str, *, can_renew: bool = True) -> list
 def point_at(client: redis.Redis, job_id: str, endpoint: str) -> None:
     """Send a job's calls to ``endpoint`` from now on (``--simulate``: a new simulator each run)."""
     job = read_job(client, job_id)
-    JobStore(client).set_options(job_id, replace(job.options, endpoint=endpoint).to_json())
+    options = replace(job.options, endpoint=endpoint, tms_endpoint=endpoint)
+    JobStore(client).set_options(job_id, options.to_json())

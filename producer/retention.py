@@ -139,4 +139,9 @@ def forget_job(client: redis.Redis, job_id: str) -> int:
             "(marking their rows): try again once the workers have let go"
         )
     undo_of = JobOptions.from_json(record.get(JobField.OPTIONS, "{}")).undo_of
-    return store.delete_job(job_id, undo_of=undo_of)
+    deleted = store.delete_job(job_id, undo_of=undo_of)
+    from worker.broker import queue_keys  # Celery's settings: loaded by forget only
+
+    # Its messages too: a worker would otherwise take them later to find nothing.
+    store.drop_queued(job_id, queue_keys())
+    return deleted

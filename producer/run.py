@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.connection import connect_redis
-from producer.embedded import STATE_DIR, start_embedded_redis
+from producer.embedded import STATE_DIR
 from producer.errors import InputError, WorkersGone
-from producer.exits import ExitCode, exit_code
+from producer.exits import ENDING, ExitCode, exit_code
 from producer.jobspec import checked_collection, prepare_job
-from producer.local import LocalWorker, start_simulator, start_worker
+from producer.local import LocalWorker, local_redis, local_workers, start_simulator
 from producer.progress import follow_job
 from producer.redis_check import check_redis
 from producer.report import write_job_report
@@ -34,7 +34,8 @@ from producer.request import JobRequest
 from producer.resume import clear_stale_leases, point_at, take_up
 from producer.status import JobStatus, read_job, render_status
 from producer.store import JobStore
-from simulator.config import SimulatorConfig
+from producer.submit import files_checksum, find_submitted
+from simulator.config import DEMO_DOMAIN_ID, SimulatorConfig
 from worker.cloud.credentials import load_credentials
 from worker.jobs import JobState, Mode
 
@@ -68,43 +69,30 @@ class LocalRun:
     allow_eviction: bool = False
 
 
-@contextlib.contextmanager
-def local_redis(env: dict[str, str]) -> Iterator[str]:
-    """``REDIS_URL`` when set, else a private Redis for as long as the run lasts."""
-    if env.get("REDIS_URL"):
-        yield env["REDIS_URL"]
-        return
-    embedded = start_embedded_redis(STATE_DIR)
-    try:
-        yield embedded.url
-    finally:
-        embedded.stop()
+def demo_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with demo credentials instead of the user's, for a simulated run: the simulator
+    (``simulated``) accepts them, the user's are not sent to it. ``env`` is not changed."""
+    demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
+    demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK="demo-" + secrets.token_hex(12))
+    return demo
 
 
-@contextlib.contextmanager
-def local_workers(env: dict[str, str], processes: int) -> Iterator[list[LocalWorker]]:
-    """Local workers for the run; stopped warm when it ends, within 5 s when interrupted (a
-    chunk cut short keeps its recorded rows; the rest is resumed)."""
-    workers = [start_worker(env, processes=processes, log_path=STATE_DIR / "worker.log")]
-    timeout_s = 10.0
-    try:
-        yield workers
-    except BaseException:
-        timeout_s = 5.0
-        raise
-    finally:
-        for worker in workers:
-            worker.stop(timeout_s=timeout_s)
+def has_ended(client: redis.Redis, request: JobRequest) -> bool:
+    """Whether the job these files and this target make has ended with every row final."""
+    key = request.submission_key(files_checksum(list(request.files)))
+    job_id = find_submitted(client, key) if key else None
+    done = (JobState.COMPLETED, JobState.COMPLETED_WITH_FAILURES)
+    return job_id is not None and read_job(client, job_id).state in done
 
 
 @contextlib.contextmanager
 def simulated(
-    request: JobRequest, env: Mapping[str, str]
-) -> Iterator[tuple[JobRequest, dict[str, str], Collection]]:
-    """A simulator seeded from the request's files; yields the request aimed at it, ``env``
-    with demo credentials instead of the user's (neither given is changed), and the files'
-    checked collection (for ``prepare_job``: read once, problems printed once)."""
-    sk = "demo-" + secrets.token_hex(12)
+    request: JobRequest, demo: Mapping[str, str], client: redis.Redis, *, new: bool
+) -> Iterator[tuple[JobRequest, Collection]]:
+    """A simulator seeded from the request's files that accepts the credentials of ``demo``
+    (``demo_environment``); yields the request aimed at it and the files' checked collection
+    (for ``prepare_job``: read once, problems printed once). A job that has already ended
+    (and not ``new``) is only reported: no simulator is started."""
     files = request.files
     seeds = [arg for name in files for arg in ("--seed", name)]
     project = request.project_id or SIM_PROJECT
@@ -112,18 +100,27 @@ def simulated(
         request, project_id=project, region=request.region or SIM_REGION, simulated=True
     )
     # Checked before the simulator reads them: a file it cannot seed from is the user's
-    # mistake, told as such, with nothing started.
+    # mistake, told as such, with no simulator started.
     collection = checked_collection(aimed)
+    if not new and has_ended(client, aimed):
+        yield aimed, collection
+        return
+    sk = demo["HUAWEICLOUD_SDK_SK"]
     try:
         sim = start_simulator(None, *seeds, "--ak", SIM_AK, "--sk", sk, "--project-id", project)
     except RuntimeError:
         raise InputError(", ".join(files), "the simulator could not be seeded from it") from None
     try:
-        demo = {name: value for name, value in env.items() if name not in _USER_CREDENTIALS}
-        demo.update(HUAWEICLOUD_SDK_AK=SIM_AK, HUAWEICLOUD_SDK_SK=sk)
-        options = dataclasses.replace(aimed.options, endpoint=sim.url, simulated=True)
+        # The simulator serves TMS's global paths on its own port too.
+        options = dataclasses.replace(
+            aimed.options,
+            endpoint=sim.url,
+            tms_endpoint=sim.url,
+            domain_id=DEMO_DOMAIN_ID,
+            simulated=True,
+        )
         click.echo(f"simulator: {sim.url} (seeded from {', '.join(files)})", err=True)
-        yield dataclasses.replace(aimed, options=options), demo, collection
+        yield dataclasses.replace(aimed, options=options), collection
     finally:
         sim.stop()
 
@@ -206,6 +203,9 @@ def run_job(job: JobRequest | MakeJob, local: LocalRun) -> ExitCode:
     stderr (``plan``).
     """
     queued: list[str] = []  # the job's id once it has one
+    # Nothing to free at the end: what it started is stopped by then (up to 1 s of a small
+    # run on a busy machine went to freeing its modules; exits.ENDING).
+    ENDING.skip_teardown = True
     try:
         with contextlib.ExitStack() as stack:
             return _run(stack, job, local, queued)
@@ -223,35 +223,57 @@ def _run(
     queued: list[str],
 ) -> ExitCode:
     env = dict(os.environ)
-    if not local.simulate:
+    simulate = local.simulate and isinstance(job, JobRequest)
+    if simulate:
+        env = demo_environment(env)
+    elif not local.simulate:
         # A run, a plan or an undo: without credentials every chunk would fail in the local
         # workers while 0 rows/s showed. Checked before Redis starts or a job is written.
         load_credentials(env)
     stack.enter_context(stopped_like_ctrl_c())
-    redis_url = stack.enter_context(local_redis(env))
-    check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
-    collection = None
-    if local.simulate and isinstance(job, JobRequest):
-        job, env, collection = stack.enter_context(simulated(job, env))
-    client = connect_redis(redis_url)
+    redis_url, start_redis = stack.enter_context(local_redis(env))
+    # Started first, before Redis and before the files are read and checked: a worker takes
+    # most of a second to be ready (its imports), more than the rest takes for a small job.
     workers = stack.enter_context(
         local_workers(worker_environment(redis_url, env), local.processes)
     )
-    if isinstance(job, JobRequest):
-        job_id, resumed = prepare_job(
-            client, job, new=local.new, err=local.report == "-", collection=collection
-        )
-        if not resumed and job.options.reads_in_pages:
-            from producer.pagedread import read_before_queueing
-
-            read_before_queueing(client, redis_url, job_id, job.options, env)
-    else:
-        job_id, resumed = job(client)
+    start_redis()
+    check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
+    client = connect_redis(redis_url)
+    collection = None
+    if simulate and isinstance(job, JobRequest):
+        job, collection = stack.enter_context(simulated(job, env, client, new=local.new))
+    job_id, resumed = make_job(client, job, local, collection, read=(redis_url, env))
     queued.append(job_id)
     chunks = chunks_to_send(client, job_id, job, resumed=resumed, private=not env.get("REDIS_URL"))
     dispatch(redis_url, job_id, chunks)
     status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
+    for worker in workers:
+        worker.ask_to_stop()  # every row is final: they stop while the report is written
     return finish(client, status, local.report or f"tagsweep-report-{job_id}.csv")
+
+
+def make_job(
+    client: redis.Redis,
+    job: JobRequest | MakeJob,
+    local: LocalRun,
+    collection: Collection | None,
+    *,
+    read: tuple[str, Mapping[str, str]],
+) -> tuple[str, bool]:
+    """(job id, whether it existed): the request's job found or written, its tags read in
+    pages where that pays (``read``: the Redis URL and the environment with credentials), or
+    the job ``job`` writes (undo)."""
+    if not isinstance(job, JobRequest):
+        return job(client)
+    job_id, resumed = prepare_job(
+        client, job, new=local.new, err=local.report == "-", collection=collection
+    )
+    if not resumed and job.options.reads_in_pages:
+        from producer.pagedread import read_before_queueing
+
+        read_before_queueing(client, read[0], job_id, job.options, read[1])
+    return job_id, resumed
 
 
 def chunks_to_send(

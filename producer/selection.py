@@ -28,6 +28,16 @@ def parse_term(option: str, text: str) -> TagTerm:
     return TagTerm(key, tuple(values.split(",")) if sep else ())
 
 
+def parse_terms(option: str, texts: tuple[str, ...]) -> tuple[TagTerm, ...]:
+    """Each text a term; ``K1,K2`` (no ``=``) names two keys, as repeating the option would:
+    taken as one key holding a comma, it matched nothing, in silence."""
+    return tuple(
+        parse_term(option, part)
+        for text in texts
+        for part in (text.split(",") if "=" not in text else [text])
+    )
+
+
 def build_query(
     *,
     tags: tuple[str, ...] = (),
@@ -42,10 +52,10 @@ def build_query(
         # The API would ignore the tag filters; saying so beats a surprising listing.
         raise SelectionRefused("--without-any-tag cannot be combined with tag filters")
     query = ImageQuery(
-        tags=tuple(parse_term(OPTION_OF["tags"], t) for t in tags),
-        tags_any=tuple(parse_term(OPTION_OF["tags_any"], t) for t in tags_any),
-        not_tags=tuple(parse_term(OPTION_OF["not_tags"], t) for t in not_tags),
-        not_tags_any=tuple(parse_term(OPTION_OF["not_tags_any"], t) for t in not_tags_any),
+        tags=parse_terms(OPTION_OF["tags"], tags),
+        tags_any=parse_terms(OPTION_OF["tags_any"], tags_any),
+        not_tags=parse_terms(OPTION_OF["not_tags"], not_tags),
+        not_tags_any=parse_terms(OPTION_OF["not_tags_any"], not_tags_any),
         without_any_tag=without_any_tag,
         name_contains=name_contains,
     )

@@ -6,12 +6,13 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from producer.errors import JobNotFound
 from producer.planning import format_duration
 from producer.store import JobStore
-from worker.jobs import STATUSES, Job, Mode
+from worker.jobs import STATUSES, Job, JobState, Mode
 from worker.keys import JobField
 from worker.model import RowStatus
 
@@ -28,11 +29,41 @@ MISSED_LABEL = {
 }
 
 
+# While a job is worked, its active time (``Job.active_ms``) is brought up to date at each
+# flush of results and lease renewal (every lease_s / 3, 10 s by default); a status read in
+# between adds the time since, up to this much (beyond it nothing has been holding the job's
+# chunks).
+ACTIVE_GAP_S = 15.0
+
+
+class Waiting(StrEnum):
+    """Why nothing works a job that has not ended."""
+
+    INTERRUPTED = "interrupted"  # it was worked, and no worker is alive now (Ctrl-C, killed)
+    NO_WORKER = "no_worker"  # queued, and no worker is alive to take it
+
+
 @dataclass(frozen=True)
 class JobStatus:
     job: Job
     counts: dict[str, int]
     now_ms: int
+    # Workers alive now (heartbeats, ``keys.WORKERS``); None: not known (not read).
+    live_workers: int | None = None
+
+    @property
+    def waiting(self) -> Waiting | None:
+        """Why nothing works the job now, if that is so (None once it has ended)."""
+        if self.job.state.finished or self.live_workers != 0:
+            return None
+        return Waiting.NO_WORKER if self.job.state is JobState.QUEUED else Waiting.INTERRUPTED
+
+    @property
+    def shown_state(self) -> str:
+        """The state as said to people: ``interrupted`` for a running job nothing works."""
+        if self.waiting is Waiting.INTERRUPTED:
+            return Waiting.INTERRUPTED.value
+        return self.job.state.value
 
     @property
     def done(self) -> int:
@@ -65,12 +96,19 @@ class JobStatus:
 
     @property
     def elapsed_s(self) -> float:
-        """Time the rows were worked: from the (latest) start of work to the end, 0 before."""
-        start = self.job.started_at_ms
-        if start is None:
-            return 0.0
-        end = self.job.finished_at_ms or self.now_ms
-        return max(0.0, (end - start) / 1000)
+        """Time the rows were worked in this pass (``Job.active_ms``: idle time, such as an
+        interrupted run's, is left out); before the first result is recorded, from the start
+        of work to now or the end. 0 before work started."""
+        job = self.job
+        if job.active_ms is None:
+            if job.started_at_ms is None:
+                return 0.0
+            end = job.finished_at_ms or self.now_ms
+            return max(0.0, (end - job.started_at_ms) / 1000)
+        since_ms = self.now_ms - (job.active_at_ms or self.now_ms)
+        worked = not job.state.finished and self.waiting is None
+        live_ms = since_ms if worked and 0 < since_ms <= ACTIVE_GAP_S * 1000 else 0
+        return (job.active_ms + live_ms) / 1000
 
     @property
     def rate_rows_per_s(self) -> float:
@@ -84,8 +122,8 @@ class JobStatus:
         """Seconds left: at the rows finished per second so far, or, once the cloud named its
         limit, at least the time that limit needs for the rest (over a window of minutes the
         first window's quota goes fast, then the job waits: the early rate promises too much).
-        None once the job is over or before a rate."""
-        if self.job.state.finished:
+        None once the job is over, while no worker works it, or before a rate."""
+        if self.job.state.finished or self.waiting is not None:
             return None
         left = self.job.total - self.done
         rate = self.rate_rows_per_s
@@ -111,6 +149,8 @@ class JobStatus:
             "state": self.job.state.value,
             "kind": self.job.options.describe(),
             "reason": self.job.reason or None,
+            "waiting": None if self.waiting is None else self.waiting.value,
+            "live_workers": self.live_workers,
             "total": self.job.total,
             "done": self.done,
             "counts": {s.value: self.counts.get(s.value, 0) for s in self.statuses},
@@ -153,11 +193,12 @@ def read_job(client: redis.Redis, job_id: str) -> Job:
 
 
 def read_status(client: redis.Redis, job_id: str) -> JobStatus:
-    """The job's record and counts (readable even when Redis is full: ``JobStore``)."""
-    record, counts = JobStore(client).read_record_and_counts(job_id)
+    """The job's record and counts, and the live workers (readable even when Redis is full:
+    ``JobStore``)."""
+    record, counts, now_ms, workers = JobStore(client).read_status_parts(job_id)
     if not record.get(JobField.STATE):
         raise JobNotFound(f"no job {job_id!r} in this Redis")
-    return JobStatus(Job.from_record(job_id, record), counts, int(time.time() * 1000))
+    return JobStatus(Job.from_record(job_id, record), counts, now_ms, live_workers=workers)
 
 
 def read_status_patiently(
@@ -177,18 +218,36 @@ def read_status_patiently(
             time.sleep(retry_s)
 
 
+# What the state line adds when nothing works a job.
+WAITING_TEXT = {
+    Waiting.INTERRUPTED: "no live worker: run the same command again, or start a worker",
+    Waiting.NO_WORKER: "no live worker: start `tagsweep worker` with this REDIS_URL",
+}
+
+
+def progress_text(status: JobStatus) -> str:
+    """Rows final out of the total, cancelled ones apart: a cancelled job shows how far it
+    got, not 100% once its unsent rows are marked."""
+    job = status.job
+    cancelled = status.counts.get(RowStatus.CANCELLED.value, 0)
+    final = status.done - cancelled
+    share = final / job.total if job.total else 1.0
+    text = f"{final:,} / {job.total:,} rows ({share:.1%})"
+    return text + (f", {cancelled:,} cancelled" if cancelled else "")
+
+
 def render_status(status: JobStatus) -> str:
     job = status.job
-    share = status.done / job.total if job.total else 1.0
     eta = "-" if status.eta_s is None else format_duration(status.eta_s)
+    why = job.reason or (WAITING_TEXT[status.waiting] if status.waiting else "")
     lines = [
         f"job         {job.job_id}: {job.options.describe()}",
-        f"state       {job.state.value}" + (f" ({job.reason})" if job.reason else ""),
-        f"progress    {status.done:,} / {job.total:,} rows ({share:.1%})",
+        f"state       {status.shown_state}" + (f" ({why})" if why else ""),
+        f"progress    {progress_text(status)}",
         f"rate        {status.rate_rows_per_s:,.1f} rows/s (limit {job.options.rate_per_s:g}"
         f" requests/s, effective {job.effective_rate_per_s or job.options.rate_per_s:g})",
         f"elapsed     {format_duration(status.elapsed_s)}"
-        + ("" if job.state.finished else f", ETA {eta}"),
+        + ("" if job.state.finished or status.waiting else f", ETA {eta}"),
     ]
     if job.cloud_limit is not None:
         limit = job.cloud_limit
@@ -203,8 +262,8 @@ def render_status(status: JobStatus) -> str:
 
 def progress_line(status: JobStatus) -> str:
     """One line for a log or a non-terminal watcher."""
-    eta = "" if status.job.state.finished else f"ETA {status.eta_text}, "
+    eta = "" if status.job.state.finished or status.waiting else f"ETA {status.eta_text}, "
     return (
-        f"{status.job.state.value}: {status.done:,}/{status.job.total:,} rows, "
+        f"{status.shown_state}: {status.done:,}/{status.job.total:,} rows, "
         f"{status.rate_rows_per_s:,.1f} rows/s, {eta}{status.missed:,} {status.missed_label}"
     )

@@ -22,7 +22,7 @@ from producer.store import JobStore
 from producer.store.upgrade import LAYOUT
 from worker.jobs import JobOptions, JobState, RowResult
 from worker.keys import JobField
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, ImageBatch, RowStatus
 
 if TYPE_CHECKING:
     import redis
@@ -53,14 +53,14 @@ def files_checksum(files: list[str]) -> str:
     return digest.hexdigest()
 
 
-def chunk_batches(batches: Iterator[ImageBatch], size: int) -> Iterator[list[ImageBatch]]:
+def chunk_batches(batches: Iterator[Batch], size: int) -> Iterator[list[Batch]]:
     """Consecutive groups of ``size`` requests."""
     while chunk := list(itertools.islice(batches, size)):
         yield chunk
 
 
 def write_chunks(
-    client: redis.Redis, job_id: str, batches: Iterator[ImageBatch], *, first: int, size: int
+    client: redis.Redis, job_id: str, batches: Iterator[Batch], *, first: int, size: int
 ) -> int:
     """Store chunks of ``size`` requests numbered from ``first``; return how many were
     written."""
@@ -93,9 +93,8 @@ def create_job(
     invalid = collection.errors if skip_invalid else []
     total = collection.valid + collection.duplicates + len(invalid)
     now_ms = int(time.time() * 1000)
-    chunks = write_chunks(
-        client, job_id, iter_requests(collection, max_tags=max_tags), first=0, size=chunk_requests
-    )
+    requests = iter_requests(collection, max_tags=max_tags, api=options.sending_api)
+    chunks = write_chunks(client, job_id, requests, first=0, size=chunk_requests)
     _write_invalid(client, job_id, invalid, now_ms)
     state = JobState.QUEUED if total > len(invalid) else _final_state(invalid)
     files = [span.name for span in collection.files]

@@ -163,7 +163,8 @@ class Gateway:
         ak, names, signature = parsed
         sk = self.config.aksk.get(ak)
         if sk is None:
-            return _unauthorized("ak not found")
+            # The real gateway's words for an unknown AK (docs/ims-api.md).
+            return _unauthorized(f"Get secretKey failed,ak:{ak},err:ak not exist")
         if self.locked_until.get(ak, 0.0) > self.clock():
             return _unauthorized("AK access failed to reach the limit,forbidden.")
         if self._signature_matches(request, names, signature, sk):

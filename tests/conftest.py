@@ -17,7 +17,7 @@ import redis
 
 from simulator.config import SimulatorConfig
 from simulator.server import RunningSimulator, build_simulator, start_simulator
-from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK
+from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, TlsFiles
 
 
 def _answers(url: str) -> bool:
@@ -84,20 +84,38 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def start_redis_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start extra ``redis-server`` processes with the given settings (``--maxmemory 50mb``...)
-    on free loopback ports; returns each one's URL. All are stopped after the test."""
+    on free loopback ports; returns each one's URL. All are stopped after the test.
+    ``tls``: TLS only, with a certificate made for the test, and ``password``: the URL is then
+    ``rediss://:PASSWORD@127.0.0.1:PORT/0`` (``?ssl_ca_certs=`` the CA's file: ``tls.ca``)."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(*settings: str) -> str:
+    def start(*settings: str, tls: TlsFiles | None = None, password: str | None = None) -> str:
         port = _free_port()
-        command = [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        process = subprocess.Popen(
-            [*command, "--dir", str(tmp_path), *settings], stdout=subprocess.DEVNULL
-        )
-        started.append(process)
+        command = [_redis_binary(), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
         url = f"redis://127.0.0.1:{port}/0"
+        if tls is None:
+            command += ["--port", str(port)]
+        else:
+            command += ["--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no"]
+            command += ["--tls-cert-file", str(tls.cert), "--tls-key-file", str(tls.key)]
+            command += ["--tls-ca-cert-file", str(tls.ca)]
+            url = f"rediss://127.0.0.1:{port}/0"
+        if password is not None:
+            command += ["--requirepass", password]
+            url = url.replace("://", f"://:{password}@")
+        log_path = tmp_path / f"redis-{port}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([*command, *settings], stdout=log, stderr=log)
+        started.append(process)
+        check = url + (f"?ssl_ca_certs={tls.ca}" if tls else "")
         deadline = time.monotonic() + 10
-        while not _answers(url):
-            if time.monotonic() > deadline or process.poll() is not None:
+        while not _answers(check):
+            if process.poll() is not None:
+                said = log_path.read_text(errors="replace")
+                if tls is not None and "tls" in said.lower():
+                    pytest.skip(f"this redis-server was built without TLS: {said.strip()[-200:]}")
+                pytest.fail(f"redis-server {' '.join(settings)} ended at once: {said[-300:]}")
+            if time.monotonic() > deadline:
                 pytest.fail(f"redis-server {' '.join(settings)} did not start on port {port}")
             time.sleep(0.05)
         return url

@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import subprocess
 import time
@@ -26,6 +27,7 @@ import aiohttp
 import pytest
 import redis
 
+from producer.batching import group_for_tms
 from producer.local import LocalSimulator, LocalWorker, tagsweep_command
 from producer.status import JobStatus, read_status
 from simulator.server import RunningSimulator
@@ -37,7 +39,8 @@ from worker.engine import EngineContext
 from worker.formats import decode_results, encode_chunk
 from worker.jobs import JobOptions
 from worker.limits.limiter import SharedRateLimiter, bucket_key
-from worker.model import ImageBatch, TagRows
+from worker.model import Batch, ImageBatch, TagRows, image_batches
+from worker.redis_url import client_url
 from worker.store import ResultStore
 
 TEST_AK = "TESTAKEXAMPLE0000001"
@@ -135,7 +138,7 @@ def wait_for_job(
     until: Callable[[JobStatus], bool] | None = None,
 ) -> JobStatus:
     """Poll the job until ``until`` holds (default: finished with every row counted)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = redis.Redis.from_url(client_url(redis_url), decode_responses=True)
     done = until or (lambda s: s.over)
     deadline = time.monotonic() + timeout_s
     try:
@@ -148,6 +151,64 @@ def wait_for_job(
             time.sleep(0.2)
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA, and a server certificate it signed for 127.0.0.1 with its key (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1, valid for a day."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import ip_address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagsweep test CA")])
+
+    def certificate(
+        subject: x509.Name, key: ec.EllipticCurvePrivateKey, extension: x509.ExtensionType
+    ) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+            .sign(ca_key, hashes.SHA256())
+        )
+
+    ca = certificate(ca_name, ca_key, x509.BasicConstraints(ca=True, path_length=None))
+    server = certificate(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+        server_key,
+        x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]),
+    )
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
 
 
 # Real processes: the simulator, workers, the command line.
@@ -306,15 +367,20 @@ async def setup(
     session: aiohttp.ClientSession,
     server: RunningSimulator,
     *,
+    ak: str = TEST_AK,
     sk: str = TEST_SK,
+    group: bool = False,
     **options: Any,
 ) -> EngineContext:
-    batches = [
+    """The engine's job (``group``: as TMS batches of 20 images) and its context."""
+    batches: list[Batch] = [
         ImageBatch(
             "r", TEST_PROJECT, image, (TagRows("a", "v", (n * 2,)), TagRows("b", "v", (n * 2 + 1,)))
         )
         for n, image in enumerate(IMAGES)
     ]
+    if group:
+        batches = list(group_for_tms(image_batches(batches), max_tags=20))
     options.setdefault("rate_per_s", 1000.0)
     await aredis.hset(
         keys.job(JOB),
@@ -326,7 +392,7 @@ async def setup(
         },
     )
     await aredis.set(keys.chunk(JOB, 0), encode_chunk(batches))
-    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(TEST_AK, sk)))
+    client = ImsClient(session, endpoint=server.url, auth=AkSkAuth(AkSkCredentials(ak, sk)))
     limiter = SharedRateLimiter(aredis, bucket_key(server.url, client.identity))
     return EngineContext(
         store=ResultStore(aredis),
@@ -417,3 +483,51 @@ class Browser:
         budget = "--virtual-time-budget=2000"
         self._run(url, budget, f"--screenshot={path}", f"--window-size={size}")
         return path
+
+
+# The shipped monitoring (deploy/): alert rules and the Grafana board.
+
+DEPLOY = REPO / "deploy"
+# Grafana's own variables, given values so that a panel's query parses as PromQL.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
+
+
+def monitoring_expressions() -> dict[str, str]:
+    """Every PromQL expression of the alert rules and the board (panel targets and the
+    variables' ``label_values`` selectors), by where it is."""
+    from ruamel.yaml import YAML
+
+    found: dict[str, str] = {}
+    rules = YAML(typ="safe").load((DEPLOY / "prometheus" / "rules.yml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            found[f"rule {rule.get('alert') or rule['record']}"] = rule["expr"]
+    board = json.loads((DEPLOY / "grafana" / "dashboards" / "tagsweep.json").read_text())
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for name, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(name, value)
+            found[f"panel {panel['title']!r} {target['refId']}"] = expr
+    for variable in board["templating"]["list"]:
+        call = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable["query"]["query"])
+        assert call is not None, variable["query"]
+        found[f"variable {variable['name']}"] = call[1]
+    return found
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects, from its syntax tree (promql-parser: the
+    Python binding of GreptimeDB's PromQL parser, so that functions, keywords, label names
+    and durations are never taken for metrics as a hand-written tokenizer might)."""
+    import promql_parser
+
+    names: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            assert node.name, f"a selector without a metric name in {expr!r}"
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    return names

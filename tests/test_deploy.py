@@ -16,7 +16,7 @@ import click
 import pytest
 from ruamel.yaml import YAML
 
-from producer.cli import cli
+from producer.cli import command as cli_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def test_each_tagsweep_command_parses_with_the_project_s_cli(
     monkeypatch.chdir(REPO)  # the image's working directory holds the same files
     command = services()[name]["command"]
     assert command[0] == "tagsweep"
-    sub = cli.commands[command[1]]
+    sub = cli_command(command[1])
     with sub.make_context(command[1], list(command[2:])) as ctx:
         assert isinstance(ctx, click.Context)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import celery.apps.worker as celery_worker_app
 from celery import signals
 
+from worker import transport
 from worker.broker import QUEUE, app, settings, use_broker
 from worker.cloud.credentials import load_credentials
 from worker.errors import CredentialsError
@@ -22,6 +24,7 @@ __all__ = ["QUEUE", "app", "use_broker"]
 
 app.steps["worker"].add(ReaperStep)
 app.steps["worker"].add(HeartbeatStep)
+transport.use_in_this_process()
 
 
 def setup_worker_logging(loglevel: int | str | None = None, **_: Any) -> None:
@@ -70,10 +73,24 @@ def _init_process(**_: Any) -> None:
     get_runtime()
 
 
-def _close_process(**_: Any) -> None:
+def _close_process(exitcode: int | None = None, **_: Any) -> None:
+    """A pool process ends: close its runtime; when its pool was closed (exit code 0), exit
+    at once.
+
+    billiard's pool process otherwise sleeps 1 s after saying it is leaving, for its parent to
+    kill it on reading that; a parent that is stopping reads no more, so every warm stop
+    waited the whole second (billiard/pool.py, ``Worker._do_exit``). The parent sees the exit
+    itself (the process's sentinel), as when a pool process is killed. Any other exit (a
+    SIGTERM to the whole group) keeps billiard's way: the parent may not know yet that it is
+    stopping, and would start a new pool process in its place.
+    """
     from worker.runtime import close_runtime
 
     close_runtime()
+    if exitcode == 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 signals.setup_logging.connect(setup_worker_logging)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from worker.redis_url import client_url
 from worker.settings import Settings
 
 CHUNK_TASK = "tagsweep.chunk"
@@ -36,14 +37,24 @@ app.conf.update(
         "queue_order_strategy": "priority",
         "priority_steps": [0, 5, 9],
         "sep": ":",
+        # The BRPOP timeout (kombu's default 1 s): a stopping worker waits for the BRPOP it
+        # sent to answer, so this bounds a warm stop's wait. Fractional: Redis >= 6.
+        "polling_interval": 0.2,
     },
     task_default_priority=5,
 )
 
 
+def queue_keys() -> list[str]:
+    """The broker's list keys of tagsweep's queue, one per priority step (kombu's naming)."""
+    options = app.conf.broker_transport_options
+    sep = options.get("sep", ":")
+    return [QUEUE if step == 0 else f"{QUEUE}{sep}{step}" for step in options["priority_steps"]]
+
+
 def use_broker(url: str) -> None:
     """Point this process's app at another Redis (``tagsweep run``'s private one)."""
-    app.conf.broker_url = url
+    app.conf.broker_url = client_url(url)
 
 
 def dispatch_chunk(job_id: str, number: int, *, priority: int | None = None) -> None:

@@ -10,39 +10,76 @@ from collections.abc import Iterable, Sequence
 
 from worker.errors import MalformedChunk
 from worker.jobs import RowResult
-from worker.model import ImageBatch, TagRows
+from worker.model import Batch, ImageBatch, ResourceBatch, TagRows
 
 # A chunk is a JSON list of batches: [region, project, image, [[key, value, [ref, ...]], ...]]
-# and, for a batch of a retry chunk, the number of the chunk its rows came from. Stored
+# and, for a batch of a retry chunk, the number of the chunk its rows came from. A TMS batch
+# names its keys once: [region, project, [key, ...], [[image, [[value, [ref, ...]], ...]
+# (one per key, in order), origin?], ...]]; its third field, a list, tells it apart. Stored
 # zlib-compressed in base64 text (CHUNK_MARK first), so that clients decoding responses as text
 # read it too; a chunk that starts with "[" is plain JSON (written by earlier versions).
 CHUNK_MARK = "z"
 
 
-def encode_chunk(batches: list[ImageBatch]) -> str:
+def encode_chunk(batches: Sequence[Batch]) -> str:
     data = json.dumps(
         [_batch_json(b) for b in batches], ensure_ascii=False, separators=(",", ":")
     ).encode()
     return CHUNK_MARK + base64.b64encode(zlib.compress(data, 6)).decode("ascii")
 
 
-def _batch_json(b: ImageBatch) -> list[object]:
+def _batch_json(b: Batch) -> list[object]:
+    if isinstance(b, ResourceBatch):
+        return [b.region, b.project_id, list(b.keys), [_member_json(i) for i in b.images]]
     tags = [[t.key, t.value, list(t.refs)] for t in b.tags]
     if b.origin is None:
         return [b.region, b.project_id, b.image_id, tags]
     return [b.region, b.project_id, b.image_id, tags, b.origin]
 
 
-def decode_chunk(text: str | bytes) -> list[ImageBatch]:
+def _member_json(image: ImageBatch) -> list[object]:
+    values = [[t.value, list(t.refs)] for t in image.tags]
+    return (
+        [image.image_id, values] if image.origin is None else [image.image_id, values, image.origin]
+    )
+
+
+def decode_chunk(text: str | bytes) -> list[Batch]:
     """Parse a chunk, checking its shape: a chunk is data from Redis, not trusted code."""
     try:
         if isinstance(text, bytes):
             text = text.decode()
         if text.startswith(CHUNK_MARK):
             text = zlib.decompress(base64.b64decode(text[1:], validate=True)).decode()
-        return [_batch(*entry) for entry in json.loads(text)]
-    except (ValueError, TypeError, zlib.error) as exc:
+        return [
+            _group(*entry) if isinstance(entry[2], list) else _batch(*entry)
+            for entry in json.loads(text)
+        ]
+    except (ValueError, TypeError, IndexError, zlib.error) as exc:
         raise MalformedChunk(str(exc)) from None
+
+
+def _group(
+    region: object, project: object, keys: list[object], members: list[list[object]]
+) -> ResourceBatch:
+    names = tuple(_text(key) for key in keys)
+    images = []
+    for image, values, *origin in members:
+        if len(origin) > 1 or not isinstance(values, list) or len(values) != len(names):
+            raise TypeError("a TMS batch's image does not match its keys")
+        tags = tuple(
+            TagRows(key, _text(v), _refs(r)) for key, (v, r) in zip(names, values, strict=True)
+        )
+        images.append(
+            ImageBatch(
+                _text(region),
+                _text(project),
+                _text(image),
+                tags,
+                _ref(origin[0]) if origin else None,
+            )
+        )
+    return ResourceBatch(_text(region), _text(project), names, tuple(images))
 
 
 def _batch(

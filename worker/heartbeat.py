@@ -13,13 +13,14 @@ import redis
 import structlog
 from celery import bootsteps
 
+from worker import keys
 from worker.store.sync import SyncStore
 
 log = structlog.get_logger("tagsweep.heartbeat")
 
 BEAT_INTERVAL_S = 5.0
 # A worker silent for this long is not counted live; entries silent for an hour are dropped.
-LIVE_S = 15.0
+LIVE_S = keys.WORKER_LIVE_S
 
 
 def worker_name() -> str:

@@ -71,9 +71,22 @@ STATUSES: dict[Mode, tuple[RowStatus, ...]] = {
 }
 
 
+# What --api tms/auto means for a user, said wherever a job is described.
+KEY_ONLY = "by key through TMS: a key is removed whatever its value"
+
+
 class Api(StrEnum):
     V1 = "v1"  # DELETE /v1/{project}/cloudimages/{image}/tags/delete (the seed API)
     V2 = "v2"  # POST /v2/{project}/images/{image}/tags/action, action=delete
+    # POST /v1.0/resource-tags/batch-delete on TMS: a key set off up to 20 images a call, by key
+    # whatever the value; keys TMS does not take go through IMS (v1) image by image.
+    TMS = "tms"
+    # TMS for what it takes, IMS (v1) for the rest and for what TMS refuses, both at once.
+    AUTO = "auto"
+
+    @property
+    def uses_tms(self) -> bool:
+        return self in (Api.TMS, Api.AUTO)
 
 
 class Read(StrEnum):
@@ -107,6 +120,12 @@ class JobOptions:
     undo_of: str | None = None
     # Sent to ``run --simulate``'s own simulator, which ended with the run: nothing to undo.
     simulated: bool = False
+    # TMS (--api tms/auto): its base URL instead of the region's, the account it signs for
+    # (else the workers' own HUAWEICLOUD_SDK_DOMAIN_ID or profile), and IMS images' resource
+    # type instead of the one TMS names (asked once per account, kept 30 days).
+    tms_endpoint: str | None = None
+    domain_id: str | None = None
+    tms_resource_type: str | None = None
     # How the tags are read first (plan, --backup): see ``reads_in_pages``.
     read: Read = Read.AUTO
 
@@ -114,6 +133,12 @@ class JobOptions:
     def reads_first(self) -> bool:
         """Whether each batch starts by reading the image's current tags."""
         return self.backup or self.mode is not Mode.DELETE
+
+    @property
+    def sending_api(self) -> Api:
+        """The API the job deletes through: a plan and an undo send no delete, and their
+        reads and re-creates are IMS's, image by image."""
+        return self.api if self.mode is Mode.DELETE else Api.V1
 
     @property
     def reads_in_pages(self) -> bool:
@@ -135,10 +160,15 @@ class JobOptions:
         if self.mode is Mode.UNDO:
             return f"undo of job {self.undo_of}"
         if self.mode is Mode.PLAN:
+            if self.api.uses_tms:
+                # A plan reads values; TMS would not look at them.
+                return f"plan (read-only) of a delete {KEY_ONLY}: value_differs rows would go too"
             return "plan (read-only)"
         if self.match_values:
-            return "delete with backup, only matching values"
-        return "delete with backup" if self.backup else "delete (no backup)"
+            kind = "delete with backup, only matching values"
+        else:
+            kind = "delete with backup" if self.backup else "delete (no backup)"
+        return f"{kind}, {KEY_ONLY}" if self.api.uses_tms else kind
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -166,6 +196,8 @@ class Job:
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     reason: str = ""
+    # The status an abort's own cause gave rows (``JobField.RESEND``).
+    resend: RowStatus | None = None
     effective_rate_per_s: float | None = None
     # The limit the cloud's 429 message named, as the workers learnt it ("COUNT/WINDOW_S").
     cloud_limit: CloudLimit | None = None
@@ -175,6 +207,10 @@ class Job:
     checksum: str = ""
     # Rows worked before the job was last queued again (retry, resume): the rate counts the rest.
     worked_before: int = 0
+    # Time the rows were worked, and where that sum ends (``JobField.ACTIVE_MS``); None
+    # before the first lease renewal or release of this pass.
+    active_ms: int | None = None
+    active_at_ms: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -193,6 +229,7 @@ class Job:
             started_at_ms=number(F.STARTED_AT),
             finished_at_ms=number(F.FINISHED_AT),
             reason=record.get(F.REASON, ""),
+            resend=RowStatus(record[F.RESEND]) if record.get(F.RESEND) else None,
             effective_rate_per_s=float(record[F.EFFECTIVE_RATE])
             if record.get(F.EFFECTIVE_RATE)
             else None,
@@ -201,6 +238,8 @@ class Job:
             files=tuple(json.loads(record.get(F.FILES, "[]"))),
             checksum=record.get(F.CHECKSUM, ""),
             worked_before=number(F.WORKED_BEFORE) or 0,
+            active_ms=number(F.ACTIVE_MS),
+            active_at_ms=number(F.ACTIVE_AT),
         )
 
 

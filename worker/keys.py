@@ -10,10 +10,9 @@ import hashlib
 
 PREFIX = "tagsweep"
 
-# Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms).
-# Written by workers (acquire, renew, release), by the reaper (expired -> re-dispatched) and by
-# ``run`` (RELEASE_LEASE: a private Redis's leases left by an interrupted run); counted by the
-# exporter.
+# Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms). Written
+# by workers, the reaper (expired -> re-dispatched) and ``run`` (RELEASE_LEASE: a private
+# Redis's leases left by an interrupted run); counted by the exporter.
 LEASES = f"{PREFIX}:leases"
 # Hash "{job}:{chunk}" -> owner token of the lease above ("" once the reaper took it back).
 LEASE_OWNERS = f"{PREFIX}:lease-owners"
@@ -22,8 +21,12 @@ LEASE_OWNERS = f"{PREFIX}:lease-owners"
 # here whose record is gone has expired (``forget`` removes the member too).
 JOBS = f"{PREFIX}:jobs"
 # Sorted set of live worker processes ("host:pid" of each Celery main process) scored by their
-# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter.
+# last heartbeat (ms, Redis time). Written by workers every few seconds, read by the exporter
+# and by ``status`` (a job no live worker works is shown so).
 WORKERS = f"{PREFIX}:workers"
+# A worker whose last heartbeat in ``WORKERS`` is older than this is not counted live (by the
+# exporter and by ``status``, which says when a job has no live worker).
+WORKER_LIVE_S = 15.0
 
 
 class JobField:
@@ -43,6 +46,10 @@ class JobField:
     # retry/resume (queued again).
     STATE = "state"  # JobState value
     REASON = "reason"  # why a job was aborted or cancelled
+    # The status an abort's own cause gave rows (``unauthorized``: refused credentials), written
+    # by workers with the abort (STOP_JOB), dropped when the job is queued again: resume sends
+    # those rows again with the ``cancelled`` ones.
+    RESEND = "resend"
     STARTED_AT = "started_at"  # ms, set when a queued job's first chunk starts
     FINISHED_AT = "finished_at"  # ms
     # Chunks: ``next_chunk`` (chunks written, retry chunks included) grows with retry and
@@ -59,6 +66,12 @@ class JobField:
     THROTTLED = "throttled"
     RETRIES = "retries"
     WORKED_BEFORE = "worked_before"
+    # Time the job's rows were worked (ms): the union of the times its chunk leases were held,
+    # added by the workers' lease renewals and releases (worker/lua/leases.py ADD_ACTIVE), and
+    # where that sum ends (Redis ms). Idle time (an interrupted run, no worker) is not in it;
+    # retry and resume of a stopped job drop both (a new pass), as they drop ``requests``.
+    ACTIVE_MS = "active_ms"
+    ACTIVE_AT = "active_at"
     # The shared rate now and the limit a 429 named, written by workers for status.
     EFFECTIVE_RATE = "effective_rate"
     CLOUD_LIMIT = "cloud_limit"
@@ -82,7 +95,8 @@ def job(job_id: str) -> str:
 
 
 def counts(job_id: str) -> str:
-    """Hash: status -> number of rows final in it. Incremented by the result script; submit
+    """Hash: status -> number of rows final in it. Incremented by the result script (and by
+    ``cancel``'s CANCEL_UNSENT, which runs its body); submit
     writes the count of invalid rows, and retry and resume take back the counts of the rows
     they send again."""
     return f"{PREFIX}:job:{job_id}:counts"
@@ -120,8 +134,9 @@ def chunk(job_id: str, number: int) -> str:
 
 
 def done_chunks(job_id: str) -> str:
-    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE); read
-    by the lease script and by resume (the chunks still to send)."""
+    """Set: chunk numbers whose rows are all final. Written by workers (RELEASE_LEASE) and by
+    ``cancel`` (CANCEL_UNSENT, for the chunks no worker holds); read by the lease script and by
+    resume (the chunks still to send)."""
     return f"{PREFIX}:job:{job_id}:done-chunks"
 
 
@@ -161,11 +176,9 @@ def identities(job_id: str) -> str:
 
 
 def timeline(job_id: str) -> str:
-    """Hash: the job's life per 10 s of Redis time (bucket ``ms // 10,000``, since the epoch):
-    "r{bucket}" -> rows made final in it, "t{bucket}" -> calls answered 429 in it, only
-    buckets with some. Incremented by the result script in the flush it already makes (no
-    round trip of its own); read by the job page (``producer.page``). About 60 bytes a field:
-    an hour's job is some 43 kB, whatever its rows."""
+    """Hash: per 10 s of Redis time (bucket ``ms // 10,000``), "r{bucket}" -> rows made final,
+    "t{bucket}" -> calls answered 429 (buckets with some only). Added by the result script's
+    flush; read by the job page (``producer.page``). Some 43 kB for an hour's job."""
     return f"{PREFIX}:job:{job_id}:timeline"
 
 
@@ -244,11 +257,10 @@ def rate_bucket(endpoint: str, holder: str, *, api: str = "ims", scope: str = "u
 
 
 def rate_memory(bucket: str) -> str:
-    """Hash: what the cloud taught about one schedule (``rate_bucket``: an API, endpoint and
-    scope holder), so that the next job starts there instead of stampeding: ``limit`` and
-    ``window_ms`` (from a 429 message) or ``known`` (calls/s measured). Written by the
-    THROTTLED script, read when a schedule is created; kept 30 days after the last lesson.
-    ``bucket`` is ``rate_bucket(...)``."""
+    """Hash: what the cloud taught about one schedule (``bucket``: ``rate_bucket(...)``), so the
+    next job starts there instead of stampeding: ``limit`` and ``window_ms`` (a 429 message) or
+    ``known`` (calls/s measured). Written by THROTTLED, read when a schedule is created and by
+    ``tagsweep doctor`` (``worker.store.accounts``); kept 30 days after the last lesson."""
     return f"{bucket}:learnt"
 
 
@@ -274,3 +286,15 @@ def rate_throttled(bucket: str) -> str:
     """Prefix of strings ``{prefix}{second}``, as ``rate_accepted``: calls of the schedule
     ``bucket`` answered 429 in that second. Written and read by THROTTLED; expire after 10 s."""
     return f"{bucket}:throttled:"
+
+
+# What TMS named as IMS images' resource type for an account is kept this long.
+TMS_RESOURCE_TYPE_TTL_S = 30 * 24 * 3600
+
+
+def tms_resource_type(domain_id: str) -> str:
+    """String: the resource type TMS's providers list names for IMS images in one account
+    (domain), "" when it lists none. Written by the first worker that asks TMS for it
+    (``worker.store.accounts``, from ``worker.engine.tmsline``), read by every worker before
+    a TMS call; expires after ``TMS_RESOURCE_TYPE_TTL_S`` (30 days), so it is asked again."""
+    return f"{PREFIX}:tms:resource-type:{domain_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -66,6 +67,35 @@ class ImageBatch:
     def rows(self) -> int:
         """Input rows this batch answers for (duplicates included)."""
         return sum(len(tag.refs) for tag in self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceBatch:
+    """Images of one (region, project) that lose the same keys: one TMS call. Each image's
+    tags are ``keys``, in that order, with its own values and rows."""
+
+    region: str
+    project_id: str
+    keys: tuple[str, ...]
+    images: tuple[ImageBatch, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(image.rows for image in self.images)
+
+
+# What a chunk holds: per-image requests (IMS) and per-key-set requests (TMS).
+Batch = ImageBatch | ResourceBatch
+
+
+def image_batches(batches: Iterable[Batch]) -> Iterator[ImageBatch]:
+    """Every image's part of the batches, a TMS batch giving one per image (for the readers
+    of a job's rows: report, retry, undo)."""
+    for batch in batches:
+        if isinstance(batch, ResourceBatch):
+            yield from batch.images
+        else:
+            yield batch
 
 
 @dataclass(frozen=True, slots=True)

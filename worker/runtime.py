@@ -11,15 +11,19 @@ from typing import Any, TypeVar
 import aiohttp
 import redis.asyncio as aioredis
 
-from worker.cloud.auth import Auth, make_auth
+from worker.cloud.auth import Auth, domain_auth, make_auth
 from worker.cloud.client import ImsClient
 from worker.cloud.credentials import CredentialSources, PasswordCredentials, load_credentials
+from worker.cloud.tms import TmsClient
 from worker.cloud.tokencache import RedisTokenCache
 from worker.engine import ChunkOutcome, EngineContext, run_chunk
+from worker.engine.background import log_loop_error
+from worker.errors import CredentialsError
 from worker.limits.limiter import SharedRateLimiter
 from worker.limits.scopes import DEFAULT_API, Schedules
 from worker.logs import REDACTOR
 from worker.model import Scope
+from worker.redis_url import client_url
 from worker.settings import Settings
 from worker.store import ResultStore
 
@@ -34,11 +38,13 @@ class Runtime:
         self.settings = settings
         self.credentials = credentials
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(log_loop_error)
         self._context: EngineContext | None = None
         self._session: aiohttp.ClientSession | None = None
         self._redis: aioredis.Redis | None = None
         self._auth: Auth | None = None
         self._clients: dict[str, ImsClient] = {}
+        self._tms_clients: dict[tuple[str, str], TmsClient] = {}
         self._limiters: dict[tuple[str, str, str], SharedRateLimiter] = {}
         secrets = credentials.credentials
         REDACTOR.register(
@@ -56,7 +62,8 @@ class Runtime:
         """Build the engine context on first use, inside this process's loop."""
         if self._context is None:
             self._session = aiohttp.ClientSession(connector=make_connector(self.settings))
-            self._redis = aioredis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+            url = client_url(self.settings.redis_url)  # ``select`` gives REDIS_URL as it is
+            self._redis = aioredis.Redis.from_url(url, decode_responses=True)
             iam = (
                 self.settings.iam_endpoint or self.credentials.iam_endpoint or DEFAULT_IAM_ENDPOINT
             )
@@ -76,6 +83,7 @@ class Runtime:
                 store=ResultStore(self._redis),
                 client_for=self._client_for,
                 limiter_for=self._limiter_for,
+                tms_client_for=self._tms_client_for,
                 concurrency=self.settings.concurrency,
                 lease_s=self.settings.lease_s,
             )
@@ -88,6 +96,23 @@ class Runtime:
             assert self._auth is not None
             client = self._clients[endpoint] = ImsClient(
                 self._session, endpoint=endpoint, auth=self._auth
+            )
+        return client
+
+    def _tms_client_for(self, endpoint: str, domain_id: str | None) -> TmsClient:
+        """The TMS client of an endpoint and account (the job's, else this worker's own)."""
+        domain = domain_id or self.credentials.domain_id
+        if not domain:
+            raise CredentialsError(
+                "TMS needs the account (domain) id: --domain-id, HUAWEICLOUD_SDK_DOMAIN_ID, "
+                "or domain_id in the credentials profile"
+            )
+        client = self._tms_clients.get((endpoint, domain))
+        if client is None:
+            assert self._session is not None
+            auth = domain_auth(self.credentials.credentials, domain)
+            client = self._tms_clients[(endpoint, domain)] = TmsClient(
+                self._session, endpoint=endpoint, auth=auth, domain_id=domain
             )
         return client
 
@@ -109,6 +134,8 @@ class Runtime:
         return await run_chunk(await self.context(), job_id, number)
 
     async def aclose(self) -> None:
+        if self._context is not None:
+            self._context.progress.close()  # a warm shutdown: every last interval said
         if self._session is not None:
             await self._session.close()
         if self._redis is not None:

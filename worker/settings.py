@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from worker.errors import ConfigError
+from worker.redis_url import client_url
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every TAGSWEEP_ name a process accepts. Those not in ``Settings`` are read where they are
-# used: TAGSWEEP_ENDPOINT, _REGION, _RATE, _KEEP by the command line's options (click
+# used: TAGSWEEP_ENDPOINT, _TMS_ENDPOINT, _REGION, _RATE, _KEEP by the command line's options (click
 # ``envvar``), a job's, that reach the workers in its ``JobOptions`` (docs/decisions.md);
 # the IAM ones by ``worker.cloud.credentials``.
 KNOWN = frozenset(
     {
         "REDIS_URL",
         "TAGSWEEP_ENDPOINT",
+        "TAGSWEEP_TMS_ENDPOINT",
         "TAGSWEEP_REGION",
         "TAGSWEEP_IAM_ENDPOINT",
         "TAGSWEEP_RATE",
@@ -68,7 +70,7 @@ class Settings:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {sorted(KNOWN)}")
         try:
             return cls(
-                redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+                redis_url=client_url(env.get("REDIS_URL") or DEFAULT_REDIS_URL),
                 iam_endpoint=env.get("TAGSWEEP_IAM_ENDPOINT") or None,
                 concurrency=int(env.get("TAGSWEEP_CONCURRENCY", "16")),
                 lease_s=float(env.get("TAGSWEEP_LEASE_S", "30")),

@@ -35,6 +35,7 @@ import redis
 from bench.peers.measure import TreeSampler, wait_cpu_s
 from producer.local import LocalSimulator, start_simulator, tagsweep_command
 from producer.status import read_status
+from producer.store.server import empty_database
 
 OUT = Path(__file__).parents[1] / "out"
 AK, SK, PROJECT = "PEERSAK0000000001", "peers-sk-0000-1111", "0123456789abcdef0123456789abcdef"
@@ -164,7 +165,7 @@ def run_celery_peer(
     scenario: Scenario, csv_path: Path, sim: LocalSimulator, work: Path
 ) -> tuple[float, float, float, int]:
     url = redis_url(CELERY_DB)
-    redis.Redis.from_url(url).flushdb()
+    empty_database(redis.Redis.from_url(url))
     rate = f"{scenario.limit_per_s}/s" if scenario.limit_per_s else ""
     env = base_env(
         REDIS_URL=url, PEER_ENDPOINT=sim.url, PEER_PROJECT_ID=PROJECT, PEER_RATE_LIMIT=rate
@@ -202,7 +203,7 @@ def run_celery_peer(
     cpu_s += stop_group(workers)
     sampler.stop()
     summary = json.loads((work / "celery-producer.out").read_text().strip().splitlines()[-1])
-    redis.Redis.from_url(url).flushdb()
+    empty_database(redis.Redis.from_url(url))
     return wall_s, cpu_s, sampler.peak_rss_mb, int(summary["failed_rows"])
 
 
@@ -211,7 +212,7 @@ def run_tagsweep(
 ) -> tuple[float, float, float, int]:
     url = redis_url(TAGSWEEP_DB)
     client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()
+    empty_database(client)
     env = base_env(
         REDIS_URL=url,
         TAGSWEEP_ENDPOINT=sim.url,
@@ -240,7 +241,7 @@ def run_tagsweep(
     cpu_s += stop_group(workers)
     sampler.stop()
     failed = status.missed
-    client.flushdb()
+    empty_database(client)
     return wall_s, cpu_s, sampler.peak_rss_mb, failed
 
 

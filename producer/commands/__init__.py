@@ -4,6 +4,7 @@
 - ``watching``: look at jobs (status, report, jobs);
 - ``control``: change a job that exists (cancel, retry, undo, forget);
 - ``select``: write the cleanup CSV from an IMS tag query;
+- ``doctor``: check an account read-only before a first job;
 - ``operations``: the long-running processes (worker, exporter).
 
 ``tagsweep simulator`` lives with the simulator (``simulator.cli``). Each command builds its

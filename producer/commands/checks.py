@@ -3,10 +3,12 @@ written. A command checks its files this way before it starts Redis, workers or 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from pathlib import Path
 
 from producer.errors import InputError, OutputError
+from producer.reading import GZIP_ERRORS, STDIN, csv_rows, open_text, read_layout
 
 
 def check_files(files: Iterable[str]) -> None:
@@ -19,6 +21,26 @@ def check_files(files: Iterable[str]) -> None:
                 pass
         except OSError as exc:
             raise InputError(name, f"cannot open: {exc.strerror or exc}") from None
+
+
+def check_has_rows(files: tuple[str, ...]) -> None:
+    """Refuse files that hold a header and no data row (a job of 0 rows) before anything
+    starts. Only the first data row of each file is read; a file the full read will refuse
+    (no header, corrupt) and stdin are left to it."""
+    if STDIN in files or any(_has_row(name) for name in files):
+        return
+    raise InputError(", ".join(files), "no data rows, only a header: nothing to do")
+
+
+def _has_row(name: str) -> bool:
+    """Whether a file has a data row after its header (or cannot be judged here)."""
+    try:
+        with open_text(name) as text:
+            reader = csv_rows(text)
+            read_layout(reader, name)
+            return any(row for row in reader)
+    except (InputError, csv.Error, UnicodeError, *GZIP_ERRORS):
+        return True  # told by the full read, with its line
 
 
 def check_output(path: str | None, what: str = "report") -> None:

@@ -9,7 +9,7 @@ import click
 
 from producer.commands.checks import check_output
 from producer.commands.jobs import queue_for_workers
-from producer.connection import connect_redis, job_redis
+from producer.connection import connect_redis, job_redis, shared_redis_url
 from producer.control import cancel_job, retry_job
 from producer.errors import Declined
 from producer.exits import ExitCode
@@ -17,8 +17,8 @@ from producer.jobspec import interactive
 from producer.options import report_option, workers_option
 from producer.retention import check_not_expired, forget_job, pending_backup
 from producer.submit import dispatch_pending
+from worker.jobs import Api
 from worker.model import RowStatus
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -27,11 +27,18 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("job_id")
 def cancel(job_id: str) -> None:
-    """Cancel JOB: rows not sent yet end `cancelled`."""
+    """Cancel JOB: rows not sent yet end `cancelled`.
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
+    """
     with job_redis() as client:
         cancelled = cancel_job(client, job_id)
-    if cancelled:
-        click.echo(f"job {job_id} cancelled")
+    if cancelled is not None:
+        held = ""
+        if cancelled.held:
+            held = f"; the {cancelled.held} chunk(s) workers hold end as they see it"
+        click.echo(f"job {job_id} cancelled ({cancelled.rows:,} unsent rows marked{held})")
     else:
         click.echo(f"job {job_id} had already ended; nothing to cancel", err=True)
 
@@ -46,6 +53,12 @@ def cancel(job_id: str) -> None:
     type=click.Choice([s.value for s in RowStatus if s is not RowStatus.INVALID]),
     help="Statuses to send again; repeatable.",
 )
+@click.option(
+    "--api",
+    type=click.Choice([api.value for api in Api]),
+    help="Send them through this API from now on [default: the job's own]; tms and auto "
+    "delete BY KEY ONLY, whatever the value.",
+)
 @workers_option
 @report_option("./tagsweep-report-JOB.csv")
 @click.option(
@@ -54,27 +67,36 @@ def cancel(job_id: str) -> None:
     help="Only queue the rows for workers already running (what retry does with REDIS_URL).",
 )
 def retry(
-    job_id: str, only: tuple[str, ...], processes: int, report_path: str | None, queue_only: bool
+    job_id: str,
+    only: tuple[str, ...],
+    api: str | None,
+    processes: int,
+    report_path: str | None,
+    queue_only: bool,
 ) -> ExitCode | None:
     """Send again the rows of JOB that ended in a status of --only (default: failed).
 
     In a folder whose jobs live in the private Redis (./.tagsweep/, no REDIS_URL) it works
     them like run: local workers, progress, report, run's exit codes. With REDIS_URL, or with
     --queue-only, it only queues them for the workers already running.
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one here
+    (--queue-only is refused there: no worker elsewhere reaches it), else
+    redis://127.0.0.1:6379/0.
     """
     from producer.embedded import holds_private_data
     from producer.run import LocalRun, run_job
 
     def reset(client: redis.Redis) -> int:
         check_not_expired(client, job_id)
-        return retry_job(client, job_id, set(only))
+        return retry_job(client, job_id, set(only), api=Api(api) if api else None)
 
     def make(client: redis.Redis) -> tuple[str, bool]:
         click.echo(f"{reset(client):,} row(s) of job {job_id} to send again", err=True)
         return job_id, True
 
     if queue_only or os.environ.get("REDIS_URL") or not holds_private_data():
-        client = connect_redis(Settings.from_env().redis_url)
+        client = connect_redis(shared_redis_url("retry --queue-only"))
         rows = reset(client)
         from worker.broker import dispatch_chunk
 
@@ -107,6 +129,9 @@ def undo(
     A key set again since JOB deleted it keeps its newer value (kept_newer). The undo is a job
     like any other: rate limit, retries, status, report; running undo again follows the same
     undo job. Exit codes as for run; 2 when JOB cannot be undone (no backup, still running).
+
+    Redis: as for retry (--queue-only: REDIS_URL or redis://127.0.0.1:6379/0, refused where
+    ./.tagsweep/ holds a private Redis).
     """
     from producer.run import LocalRun, run_job
     from producer.undo import prepare_undo
@@ -121,7 +146,7 @@ def undo(
         return undo_id, existed
 
     if queue_only:
-        client = connect_redis(Settings.from_env().redis_url)
+        client = connect_redis(shared_redis_url("undo --queue-only"))
         queue_for_workers(client, make(client)[0])
         return None
     return run_job(make, LocalRun(processes=processes, report=report_path))
@@ -136,6 +161,9 @@ def forget(job_id: str, yes: bool) -> None:
     Refused for a queued or running job, and while workers still hold chunks of it (a job just
     cancelled: they mark their rows first). On a terminal, asks first when the job holds a backup
     that was not undone (the tags could then no longer be put back).
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
     """
     with job_redis() as client:
         expires = pending_backup(client, job_id)

@@ -1,34 +1,22 @@
-"""The commands that make and work a job from CSV files: validate, plan, run, submit."""
+"""The commands that make and work a job from CSV files: plan, run, submit (validate, which
+only reads them, is ``producer.commands.validate``)."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING
 
 import click
 
-from producer.collect import collect
-from producer.commands.checks import check_files, check_output
-from producer.connection import connect_redis
-from producer.exits import ENDING, ExitCode
-from producer.jobspec import prepare_job, report_problems
-from producer.options import (
-    estimate_rate_option,
-    files_argument,
-    job_request,
-    max_tags_option,
-    project_option,
-    region_option,
-    report_option,
-    workers_option,
-)
-from producer.planning import make_plan, render_plan
+from producer.commands.checks import check_files, check_has_rows, check_output
+from producer.connection import connect_redis, shared_redis_url
+from producer.exits import ExitCode
+from producer.jobspec import prepare_job
+from producer.options import job_request, report_option, workers_option
 from producer.redis_check import allow_eviction_option, check_redis
 from producer.resume import take_up
 from producer.submit import dispatch_pending
 from worker.jobs import Mode
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -42,43 +30,6 @@ simulate_option = click.option(
 )
 
 
-@click.command()
-@files_argument
-@project_option
-@region_option
-@estimate_rate_option
-@max_tags_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-def validate(
-    files: tuple[str, ...],
-    project_id: str | None,
-    region: str | None,
-    rate: float,
-    max_tags_per_request: int,
-    as_json: bool,
-) -> ExitCode:
-    """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
-
-    Exit code 0 when every row is valid, 2 otherwise.
-    """
-    collection = collect(list(files), default_project_id=project_id, default_region=region)
-    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate)
-    ENDING.skip_teardown = True
-    if as_json:
-        document = {
-            "plan": plan.as_json(),
-            "errors": [str(error) for error in collection.file_errors + collection.errors],
-            "warnings": collection.warnings,
-        }
-        click.echo(json.dumps(document, indent=2))
-    else:
-        report_problems(collection)
-        click.echo(render_plan(plan))
-    if collection.errors or collection.file_errors:
-        return ExitCode.BAD_INPUT
-    return ExitCode.OK
-
-
 @click.command(short_help="Say per row what a run would change (read-only).")
 @job_request(mode=Mode.PLAN, safety=False)
 @workers_option
@@ -89,12 +40,15 @@ def plan(request: JobRequest, processes: int, simulate: bool, report_path: str) 
 
     Each row ends would_delete (key present, same value), value_differs (present with another
     value, shown in current_value), absent, or image_not_found. Read-only: the reads go
-    through local workers under the same rate limit and retries as a run. Totals go to stderr.
-    Exit code 0 when every row got an answer, 1 otherwise, 2 on bad input.
+    through local workers under the same rate limit and retries as a run. The totals go to
+    stderr while the per-row answers are on stdout (the default), else to stdout. Exit code 0
+    when every row got an answer, 1 otherwise, 2 on bad input. Redis: as for run (REDIS_URL,
+    else the private one of ./.tagsweep/).
     """
     from producer.run import LocalRun, run_job
 
     check_files(request.files)
+    check_has_rows(request.files)
     check_output(report_path, "plan")
     local = LocalRun(processes=processes, report=report_path, simulate=simulate, new=True)
     return run_job(request, local)
@@ -119,7 +73,8 @@ def run(
 ) -> ExitCode:
     """Validate, submit, work and report the files on this machine; resumable.
 
-    Without REDIS_URL a private Redis keeps the job under ./.tagsweep/. Exit code 0: every row
+    Redis: REDIS_URL; without it, a private one that keeps the job under ./.tagsweep/ (which
+    status, jobs, report, cancel and the exporter then use here too). Exit code 0: every row
     deleted or not_found; 1: some rows in another final status; 2: bad input; 3: the job was
     aborted or cancelled (or not confirmed); 130: interrupted (run the same command again to
     resume). With --backup, `tagsweep undo JOB` can put the deleted tags back.
@@ -127,6 +82,7 @@ def run(
     from producer.run import LocalRun, run_job
 
     check_files(request.files)
+    check_has_rows(request.files)
     check_output(report_path or "tagsweep-report-JOB.csv")
     local = LocalRun(
         processes=processes,
@@ -147,9 +103,13 @@ def submit(request: JobRequest, allow_eviction: bool, new: bool) -> None:
 
     Submitting the same files for the same target again resumes that job: only the chunks not
     queued yet are queued (after a submission that was killed, say).
+
+    Redis: REDIS_URL (default redis://127.0.0.1:6379/0), shared with the workers; refused
+    without REDIS_URL where ./.tagsweep/ holds a private Redis (use `run` there).
     """
     check_files(request.files)
-    redis_url = Settings.from_env().redis_url
+    check_has_rows(request.files)
+    redis_url = shared_redis_url("submit")
     check_redis(redis_url, allow_eviction=allow_eviction)
     client = connect_redis(redis_url)
     job_id, resumed = prepare_job(client, request, new=new)

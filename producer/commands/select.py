@@ -108,10 +108,13 @@ def select(
     """List the images a tag query matches and write image_id,key,value,project_id: one row
     per tag to remove, with the image's current value.
 
-    KEY alone matches any value; KEY=V1,V2 one of these values. The listing is counted,
+    KEY alone matches any value, and K1,K2 names two keys (as repeating the option would);
+    KEY=V1,V2 matches one of these values. The listing is counted,
     then read in pages of 1000 under the shared rate limit with the workers' retries; if it
     changes while read, it is read again until two passes agree. Totals go to stderr.
     Exit code 0: written; 1: no complete listing (nothing written); 2: bad options.
+
+    Redis (the shared rate): REDIS_URL; without it, the private Redis of ./.tagsweep/.
     """
     query = build_query(
         tags=tags,

@@ -35,7 +35,11 @@ if TYPE_CHECKING:
     help="Seconds, --watch.",
 )
 def status(job_id: str | None, watch: bool, as_json: bool, interval: float) -> ExitCode | None:
-    """Progress, rate, ETA and counts per status of JOB (default: the latest job)."""
+    """Progress, rate, ETA and counts per status of JOB (default: the latest job).
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
+    """
     with job_redis() as client:
         job_id = job_id or latest_job_id(client)
         if watch:
@@ -85,7 +89,11 @@ def _show_status(client: redis.Redis, job_id: str, *, as_json: bool) -> None:
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Default: stdout."
 )
 def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> None:
-    """One row per input row: its columns, then its result (`--only failed` is valid input)."""
+    """One row per input row: its columns, then its result (`--only failed` is valid input).
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
+    """
     with job_redis() as client:
         check_not_expired(client, job_id)
         job = read_job(client, job_id)
@@ -107,7 +115,11 @@ def report(job_id: str, only: tuple[str, ...], fmt: str, output: str | None) -> 
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 def jobs(state: str | None, as_json: bool) -> None:
-    """The jobs in this Redis, newest first: kind, state, rows and outcome, times, files."""
+    """The jobs in this Redis, newest first: kind, state, rows and outcome, times, files.
+
+    Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
+    here, else redis://127.0.0.1:6379/0.
+    """
     with job_redis() as client:
         lines = list(iter_jobs(client, state=state))
     if as_json:

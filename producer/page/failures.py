@@ -90,7 +90,7 @@ def _add_chunk(groups: _Groups, store: JobStore, status: JobStatus, number: int)
         return 0
     added = len(found)
     shown = groups.shown(found.values())  # decoding the chunk only names rows to show
-    for batch in store.chunk_batches(job_id, number) if shown else ():
+    for batch in (store.chunk_batches(job_id, number) or ()) if shown else ():
         for tag in batch.tags:
             for ref in set(tag.refs) & found.keys():
                 groups.add(found.pop(ref), (batch.image_id, tag.key, batch.project_id))

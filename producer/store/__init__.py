@@ -10,6 +10,7 @@ fields are named in ``worker.keys``, and the scripts both sides run are the work
 - ``rows``: chunks, the results and observations of their rows, the invalid rows;
 - ``retention``: ``--keep``, the TTLs, expiry and ``forget``;
 - ``listing``: many jobs at once (``jobs``, the exporter);
+- ``queue``: a job's chunk messages still in the broker's queue (``forget`` drops them);
 - ``upgrade``: converting a job written by an earlier version;
 - ``page``: the job page's timeline and chunks.
 
@@ -21,12 +22,21 @@ from __future__ import annotations
 from producer.store.dispatch import DispatchStore
 from producer.store.listing import ListingStore
 from producer.store.page import PageStore
+from producer.store.queue import QueueStore
 from producer.store.records import RecordStore
 from producer.store.retention import RetentionStore
 from producer.store.upgrade import UpgradeStore
 
 
-class JobStore(RecordStore, DispatchStore, RetentionStore, ListingStore, UpgradeStore, PageStore):
+class JobStore(
+    RecordStore,
+    DispatchStore,
+    RetentionStore,
+    ListingStore,
+    QueueStore,
+    UpgradeStore,
+    PageStore,
+):
     """Jobs in Redis as the commands read and change them (sync; ``client`` decodes
     responses). ``UpgradeStore`` brings ``RowStore``."""
 

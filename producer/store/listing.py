@@ -49,6 +49,17 @@ class ListingStore(StorePart):
             for job_id, (state, finished) in zip(job_ids, pipe.execute(), strict=True)
         ]
 
+    def fields_of(self, job_ids: list[str], fields: list[str]) -> list[tuple[str, dict[str, str]]]:
+        """(id, {field: value}) of each job, the fields it lacks left out, in one round trip
+        (an expired job's dict is empty)."""
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(keys.job(job_id), fields)
+        return [
+            (job_id, {f: v for f, v in zip(fields, values, strict=True) if v is not None})
+            for job_id, values in zip(job_ids, pipe.execute(), strict=True)
+        ]
+
     def fleet(self, queues: list[str], now_ms: int) -> tuple[int, int, int]:
         """(chunks waiting in the broker's ``queues``, live leases, live workers)."""
         from worker.heartbeat import live_workers  # Celery: loaded by the exporter only

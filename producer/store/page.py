@@ -3,18 +3,17 @@ whose rows did not all end as the job wished."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from producer.store.part import StorePart
 from worker import keys
-from worker.formats import decode_chunk
 from worker.lua.scan import CHUNKS_WITH_OTHER_STATUS
-from worker.model import ImageBatch
 
 if TYPE_CHECKING:
     from redis.commands.core import Script
+    from redis.typing import EncodableT, FieldT
 
 
 class PageStore(StorePart):
@@ -41,7 +40,10 @@ class PageStore(StorePart):
         """The raw results list of chunk ``number`` (``worker.formats.latest_results``)."""
         return cast(list[str], self.client.lrange(keys.chunk_results(job_id, number), 0, -1))
 
-    def chunk_batches(self, job_id: str, number: int) -> list[ImageBatch]:
-        """One chunk's image batches ([] once gone)."""
-        text = self.client.get(keys.chunk(job_id, number))
-        return [] if text is None else decode_chunk(text)
+    def write_timeline(self, job_id: str, fields: Mapping[str, int]) -> int:
+        """Replace the job's timeline with ``fields`` ("r{bucket}", "t{bucket}" -> count), as
+        the workers' flushes would have written it (``bench.page``); its bytes in Redis."""
+        self.client.delete(keys.timeline(job_id))
+        mapping: dict[FieldT, EncodableT] = {field: n for field, n in fields.items()}
+        self.client.hset(keys.timeline(job_id), mapping=mapping)
+        return int(self.client.memory_usage(keys.timeline(job_id), samples=0) or 0)

@@ -47,6 +47,19 @@ class RecordStore(StorePart):
         record, counts = pipe.execute()
         return record, counts_of(counts)
 
+    def read_status_parts(self, job_id: str) -> tuple[dict[str, str], dict[str, int], int, int]:
+        """``read_record_and_counts``, Redis's clock (ms) and the live workers (a heartbeat
+        in the last ``keys.WORKER_LIVE_S``), in two round trips."""
+        pipe = self.client.pipeline(transaction=False)  # not MULTI: as above
+        pipe.hgetall(keys.job(job_id))
+        pipe.hgetall(keys.counts(job_id))
+        pipe.time()
+        record, counts, (seconds, micros) = pipe.execute()
+        now_ms = int(seconds * 1000 + micros // 1000)
+        since_ms = now_ms - int(keys.WORKER_LIVE_S * 1000)
+        workers = int(self.client.zcount(keys.WORKERS, since_ms, "+inf"))
+        return record, counts_of(counts), now_ms, workers
+
     def read_counts(self, job_id: str) -> dict[str, int]:
         """Status -> rows final in it."""
         return counts_of(cast(dict[str, str], self.client.hgetall(keys.counts(job_id))))
@@ -69,7 +82,8 @@ class RecordStore(StorePart):
         return bool(self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
 
     def reopen_job(self, job_id: str, *, worked_before: int) -> None:
-        """Make a finished job queued again, its end and request counters forgotten."""
+        """Make a finished job queued again, its end, request counters and ``resend``
+        forgotten."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(
             keys.job(job_id),
@@ -80,7 +94,13 @@ class RecordStore(StorePart):
             },
         )
         pipe.hdel(
-            keys.job(job_id), JobField.FINISHED_AT, JobField.REQUESTS, JobField.FAILED_REQUESTS
+            keys.job(job_id),
+            JobField.FINISHED_AT,
+            JobField.REQUESTS,
+            JobField.FAILED_REQUESTS,
+            JobField.RESEND,
+            JobField.ACTIVE_MS,
+            JobField.ACTIVE_AT,
         )
         pipe.execute()
 

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import cast
+from functools import cached_property
+from typing import TYPE_CHECKING, cast
 
 from producer.store.part import StorePart
 from worker import keys
 from worker.formats import bit_items, decode_chunk, encode_chunk, first_observed, latest_results
 from worker.jobs import RowResult
-from worker.model import ImageBatch, RowStatus
+from worker.lua.rows import CANCEL_UNSENT
+from worker.model import Batch, ImageBatch, RowStatus, image_batches
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
 
 # Chunks written per round trip.
 PIPELINE_CHUNKS = 200
@@ -25,7 +30,7 @@ PIPELINE_CHUNKS = 200
 class RowStore(StorePart):
     """Chunks, the results and observations of their rows, and the rows refused by validation."""
 
-    def write_chunks(self, job_id: str, chunks: Iterable[list[ImageBatch]], *, first: int) -> int:
+    def write_chunks(self, job_id: str, chunks: Iterable[list[Batch]], *, first: int) -> int:
         """Store chunks numbered from ``first``; return how many were written."""
         count = 0
         pipe = self.client.pipeline(transaction=False)
@@ -37,13 +42,55 @@ class RowStore(StorePart):
         pipe.execute()
         return count
 
+    @cached_property
+    def _cancel_unsent(self) -> Script:
+        return self.client.register_script(CANCEL_UNSENT)
+
+    def chunk_batches(self, job_id: str, number: int) -> list[ImageBatch] | None:
+        """The batches of one chunk, one per image (None: not in Redis)."""
+        text = self.client.get(keys.chunk(job_id, number))
+        return None if text is None else list(image_batches(decode_chunk(text)))
+
+    def cancel_unsent(
+        self, job_id: str, number: int, batches: Sequence[ImageBatch], result: RowResult
+    ) -> int | None:
+        """Record ``result`` (cancelled) for the rows of chunk ``number`` that have none, and
+        mark the chunk done, unless a live worker holds its lease (CANCEL_UNSENT): the rows
+        newly recorded, or None when a worker holds the chunk."""
+        lists: dict[int, int] = {}
+        lines = []
+        for batch in batches:
+            origin = number if batch.origin is None else batch.origin
+            index = lists.setdefault(origin, len(lists) + 1)
+            refs = ",".join(str(ref) for tag in batch.tags for ref in tag.refs)
+            lines.append(f"{index} {result.status.value} {refs} {result.to_json()}")
+        result_keys = [keys.chunk_results(job_id, origin) for origin in lists]
+        answer = self._cancel_unsent(
+            keys=[
+                keys.final(job_id),
+                keys.counts(job_id),
+                keys.job(job_id),
+                *result_keys,
+                keys.timeline(job_id),
+                keys.LEASES,
+                keys.LEASE_OWNERS,
+                keys.done_chunks(job_id),
+            ],
+            # As RECORD_RESULTS: no request, no goal (the job has ended), no calls.
+            args=[
+                *(0, 0, "", 0, 0, 0, "\n".join(lines), 0),
+                *(keys.lease_member(job_id, number), number),
+            ],
+        )
+        return None if answer[4] == "busy" else int(answer[0])
+
     def numbered_chunks(self, job_id: str, chunks: int) -> Iterator[tuple[int, list[ImageBatch]]]:
         """(number, batches) of chunks 0 .. ``chunks`` - 1, one at a time (a missing one
-        skipped)."""
+        skipped); a TMS batch gives one batch per image, as the readers of rows want them."""
         for number in range(chunks):
             text = self.client.get(keys.chunk(job_id, number))
             if text is not None:
-                yield number, decode_chunk(text)
+                yield number, list(image_batches(decode_chunk(text)))
 
     def final_refs(self, job_id: str, refs: Sequence[int]) -> set[int]:
         """Which of these rows have a result (their bits in the job's ``final`` bitmap)."""

@@ -1,8 +1,11 @@
 """The Redis server itself rather than its jobs: whether it answers, shutting it down, and
-copying another server's keys in (a stray append-only file, ``producer.stray_aof``)."""
+copying another server's keys in (a stray append-only file, ``producer.stray_aof``); and what
+the benchmarks (``bench/``) measure of it: memory, the slow log, a scratch database emptied."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,3 +48,40 @@ def _copy_key(source: redis.Redis, target: redis.Redis, key: bytes) -> bool:
         added = [target.hsetnx(key, f, v) for f, v in source.hscan_iter(key)]
         return any(added)
     return False
+
+
+def empty_database(client: redis.Redis) -> None:
+    """FLUSHDB: a benchmark's own scratch database, emptied before and after it."""
+    client.flushdb()
+
+
+def used_memory_bytes(client: redis.Redis) -> int:
+    """The server's ``used_memory`` (INFO memory)."""
+    return int(client.info("memory")["used_memory"])
+
+
+def keys_bytes(client: redis.Redis, match: str) -> int:
+    """MEMORY USAGE (exact: SAMPLES 0) of every key ``match`` (a SCAN pattern) finds."""
+    found = client.scan_iter(match=match, count=1000)
+    return sum(int(client.memory_usage(key, samples=0) or 0) for key in found)
+
+
+@contextmanager
+def slow_log_of_every_call(client: redis.Redis) -> Iterator[None]:
+    """The slow log records every command while inside (its threshold restored after)."""
+    threshold = str(client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"])
+    client.config_set("slowlog-log-slower-than", 0)
+    try:
+        yield
+    finally:
+        client.config_set("slowlog-log-slower-than", threshold)
+
+
+def reset_slow_log(client: redis.Redis) -> None:
+    client.slowlog_reset()
+
+
+def longest_call_ms(client: redis.Redis, command: str) -> float:
+    """The longest call of ``command`` (EVALSHA, say) in the slow log, in ms (0: none)."""
+    calls = [e for e in client.slowlog_get(1_000_000) if command in str(e["command"]).upper()]
+    return max((e["duration"] for e in calls), default=0) / 1000

@@ -58,9 +58,14 @@ def start_sim_process() -> Iterator[Callable[..., SimProcess]]:
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(env: dict[str, str], *, processes: int = 2) -> WorkerProcess:
+    def start(
+        env: dict[str, str], *, processes: int = 2, wait_for_redis_s: float = 0.0
+    ) -> WorkerProcess:
         local = start_local_worker(
-            env, processes=processes, log_path=tmp_path / f"worker-{len(started)}.log"
+            env,
+            processes=processes,
+            log_path=tmp_path / f"worker-{len(started)}.log",
+            wait_for_redis_s=wait_for_redis_s,
         )
         worker = WorkerProcess(local.process, local.log_path)
         started.append(worker)
@@ -108,17 +113,21 @@ def scene(
 
 
 @pytest.fixture
-def start_exporter() -> Iterator[Callable[[dict[str, str]], str]]:
-    """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL."""
+def start_exporter() -> Iterator[Callable[..., str]]:
+    """``tagsweep exporter --port 0`` processes; returns each one's /metrics URL (the warning
+    lines said before it listens go to ``said`` when given, else none is allowed)."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(env: dict[str, str]) -> str:
+    def start(env: dict[str, str], said: list[str] | None = None) -> str:
         process = subprocess.Popen(
             tagsweep_command("exporter", "--port", "0"), env=env, stderr=subprocess.PIPE, text=True
         )
         started.append(process)
         assert process.stderr is not None
         line = process.stderr.readline()
+        while said is not None and line.startswith("warning: "):
+            said.append(line.strip())
+            line = process.stderr.readline()
         assert line.startswith("exporter listening on "), line
         return line.split()[-1]
 

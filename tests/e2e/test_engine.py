@@ -7,9 +7,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import redis
 
 from producer.local import tagsweep_command
+from simulator.config import DEMO_DOMAIN_ID
 from tests.helpers import REGION, TEST_PROJECT, MakeScene, images, recorded_rows, write
 from worker import keys
 
@@ -113,22 +115,30 @@ def test_two_workers_on_one_host_have_names_of_their_own(tmp_path: Path, scene: 
     assert len(set(names)) == 2, names
 
 
+# Per API: calls/s, requests per chunk, images per call. TMS's 20 calls (20 images each) go
+# at 2/s in chunks of 2 calls, so that the kill comes mid-job as it does for v1.
+KILL_PACE = {"v1": (25, 40, 1), "tms": (2, 2, 20)}
+
+
+@pytest.mark.parametrize("api", sorted(KILL_PACE))
 def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
-    tmp_path: Path, scene: MakeScene
+    tmp_path: Path, scene: MakeScene, api: str
 ) -> None:
     """SIGKILL a whole worker mid-job, start another: every row ends with one final result.
 
     Leases of 5 s instead of the default 30 s: the dead worker's chunks are taken up the same
     way, 25 s sooner (44 s -> ~20 s)."""
+    rate, chunk_requests, per_call = KILL_PACE[api]
     ids = images(400)
     header = ["image_id", "key", "value"]
     seed = write(tmp_path / "seed.csv", header, [[i, "env", "a"] for i in ids])
-    killed = scene(seed, TAGSWEEP_LEASE_S="5")
+    killed = scene(seed, TAGSWEEP_LEASE_S="5", HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID)
     sim = killed.sim
     job_csv = write(
         tmp_path / "job.csv", header, [[i, k, "a"] for i in ids for k in ("env", "gone")]
     )
-    job_id = killed.submit(job_csv, "--rate", "25", "--chunk-requests", "40")
+    pace = ["--rate", str(rate), "--chunk-requests", str(chunk_requests)]
+    job_id = killed.submit(job_csv, *pace, "--api", api, "--tms-endpoint", sim.url)
 
     killed.wait(job_id, timeout_s=60, until=lambda s: s.done >= 200)
     killed.workers[0].kill()
@@ -138,9 +148,9 @@ def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
 
     killed.add_worker(processes=2)
     status = killed.wait(job_id, timeout_s=120)
-    remaining_rows = status.job.total - 200
-    # Within a minute for the lease to expire and be reaped, plus the remaining work at 25/s.
-    assert time.monotonic() - killed_at < 60 + remaining_rows / 2 / 25 + 10
+    remaining_calls = (status.job.total - 200) / 2 / per_call
+    # Within a minute for the lease to expire and be reaped, plus the remaining work.
+    assert time.monotonic() - killed_at < 60 + remaining_calls / rate + 10
     assert status.counts == {"deleted": 800}
     report = killed.report(job_id)
     assert len(report) == 800
@@ -148,7 +158,7 @@ def test_a_killed_worker_s_chunks_are_taken_up_within_a_minute(
     assert len(recorded_rows(client, job_id)) == 800
     assert all(sim.tags(TEST_PROJECT, i) == {} for i in ids)
     # Only requests in flight at the kill may have been sent twice.
-    assert sim.stats()["deletions"] <= 400 + 2 * 16
+    assert sim.stats()["deletions"] <= 400 + 2 * 16 * per_call
 
 
 def test_a_chunk_longer_than_its_lease_is_worked_once(tmp_path: Path, scene: MakeScene) -> None:

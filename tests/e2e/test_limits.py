@@ -126,24 +126,34 @@ def test_faults_and_dropped_connections_end_with_every_row_deleted(
     assert faulty.sim.stats()["calls_by_status"]["503"] > 20
 
 
-def test_a_wrong_sk_aborts_after_one_call_and_never_locks_the_ak(
-    tmp_path: Path, scene: MakeScene
+@pytest.mark.parametrize(
+    ("wrong", "says"),
+    [
+        ({"HUAWEICLOUD_SDK_SK": "not-the-right-sk"}, "verify aksk signature fail"),
+        ({"HUAWEICLOUD_SDK_AK": "NOSUCHAK0000000000001"}, "err:ak not exist"),
+    ],
+    ids=["wrong-sk", "unknown-ak"],
+)
+def test_wrong_credentials_abort_after_one_call_and_never_lock_the_ak(
+    tmp_path: Path, scene: MakeScene, wrong: dict[str, str], says: str
 ) -> None:
+    """A wrong SK or an AK the gateway does not know: one refused call, the rest cancelled."""
     seed, job_csv = seeded(tmp_path, 200)
-    wrong = scene(seed, HUAWEICLOUD_SDK_SK="not-the-right-sk")
-    job_id, status = wrong.run(job_csv, "--rate", "200", timeout_s=60)
+    refused = scene(seed, **wrong)
+    job_id, status = refused.run(job_csv, "--rate", "200", timeout_s=60)
     assert status.job.state.value == "aborted"
-    assert wrong.sim.stats()["calls_by_status"] == {"401": 1}
+    assert refused.sim.stats()["calls_by_status"] == {"401": 1}
     assert status.counts == {"unauthorized": 1, "cancelled": 199}
     shown = subprocess.run(
         tagsweep_command("status", job_id),
-        env=wrong.env,
+        env=refused.env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert "aborted (AK/SK signature refused" in shown
-    assert "not-the-right-sk" not in shown
+    assert "aborted (AK/SK refused (APIGW.0301: Incorrect IAM authentication" in shown
+    assert says in shown
+    assert not [value for value in wrong.values() if value in shown]  # neither AK nor SK
 
 
 def test_everything_forbidden_aborts_after_about_breaker_min_calls(

@@ -25,11 +25,12 @@ SAMPLE = ("sample.csv", "--project-id", "0123456789abcdef0123456789abcdef", "--r
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A folder holding sample.csv, noimages.csv (no image_id column), latin1.csv (a row in
-    Latin-1 on line 3) and a sub-folder ``somedir``."""
+    """A folder holding sample.csv, noimages.csv (no image_id column), header.csv (a header and
+    no row), latin1.csv (a row in Latin-1 on line 3) and a sub-folder ``somedir``."""
     shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
     (tmp_path / "somedir").mkdir()
     (tmp_path / "noimages.csv").write_text("key,value\nenv,test\n")
+    (tmp_path / "header.csv").write_text("image_id,key,value\n\n")
     latin1 = "image_id,key,value\n3b6c2f70-0000-4000-8000-000000000001,k,v\n{},café,v\n"
     (tmp_path / "latin1.csv").write_bytes(latin1.format(uuid.uuid4()).encode("latin-1"))
     return tmp_path
@@ -60,6 +61,12 @@ FILE_MISTAKES = [
     (("run", "somedir"), "somedir: cannot open: Is a directory"),
     (("run", "missing.csv", "--simulate"), "missing.csv: cannot open"),
     (("plan", "missing.csv"), "missing.csv: cannot open"),
+    # A header and no row: a job of 0 rows, refused before Redis or a worker starts.
+    (("run", "header.csv"), "header.csv: no data rows, only a header: nothing to do"),
+    (("run", "header.csv", "--simulate"), "header.csv: no data rows"),
+    (("plan", "header.csv"), "header.csv: no data rows"),
+    (("submit", "header.csv"), "header.csv: no data rows"),
+    (("validate", "header.csv", "--project-id", "p", "--region", "r"), "header.csv: no data"),
     (("plan", "somedir", "--simulate"), "somedir: cannot open: Is a directory"),
     (("submit", "missing.csv"), "missing.csv: cannot open"),
     (("submit", "somedir"), "somedir: cannot open: Is a directory"),
@@ -186,6 +193,22 @@ def test_validate_names_a_missing_file_and_a_directory(workdir: Path) -> None:
         "missing.csv: cannot open: No such file or directory",
         "somedir: cannot open: Is a directory",
     ]
+    assert result.stdout == ""  # it printed a plan of 0 rows
+
+
+def test_the_skip_invalid_hint_is_given_only_when_the_flag_would_help(
+    workdir: Path, e2e_redis_url: str
+) -> None:
+    """A file error with --skip-invalid still said "--skip-invalid queues the valid rows"."""
+    env = user_env(REDIS_URL=e2e_redis_url)
+    (workdir / "bad.csv").write_text(f"image_id,key\n{uuid.uuid4()},k\nnope,k\n")
+    given = run_cli(env, "submit", "noimages.csv", "--skip-invalid", *SAMPLE[1:], cwd=workdir)
+    assert given.returncode == 2, given.stderr
+    assert "nothing queued: 1 problem(s) above" in given.stderr
+    assert "--skip-invalid" not in given.stderr
+    missing = run_cli(env, "submit", "bad.csv", *SAMPLE[1:], cwd=workdir)
+    assert missing.returncode == 2, missing.stderr
+    assert "(--skip-invalid queues the valid rows)" in missing.stderr
 
 
 JOB_MISTAKES = [

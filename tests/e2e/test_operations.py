@@ -4,6 +4,7 @@ exporter, against a real Redis, real workers and the simulator."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from producer.local import tagsweep_command
-from tests.helpers import HEADER, MakeScene, converse, images, run_cli, write
+from tests.helpers import HEADER, MakeScene, converse, images, run_cli, user_env, write
 from worker import keys
 
 
@@ -206,8 +207,24 @@ def scrape(url: str, job_id: str) -> dict[str, dict[tuple[tuple[str, str], ...],
     return samples
 
 
+def test_an_exporter_whose_redis_is_unreachable_at_its_start_serves_redis_up_0(
+    start_exporter: Callable[..., str],
+) -> None:
+    """It says why in one line and serves ``tagsweep_redis_up 0`` (what an alert watches)
+    instead of refusing to start."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    said: list[str] = []
+    url = start_exporter(user_env(REDIS_URL=f"redis://:pw-4711@127.0.0.1:{port}/0"), said)
+    assert len(said) == 1
+    assert f"cannot use Redis at redis://:***@127.0.0.1:{port}/0" in said[0]
+    for _scrape in range(2):
+        assert scrape(url, "")["tagsweep_redis_up"][()] == 0
+
+
 def test_the_exporter_matches_status_during_a_run_and_its_counters_grow(
-    tmp_path: Path, scene: MakeScene, start_exporter: Callable[[dict[str, str]], str]
+    tmp_path: Path, scene: MakeScene, start_exporter: Callable[..., str]
 ) -> None:
     """Scraped between two ``status --json`` readings, each row counter lies between them;
     429s from a throttling simulator are counted; a second scrape shows more."""

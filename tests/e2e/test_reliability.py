@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import redis
 
-from producer.embedded import start_embedded_redis
+from producer.embedded import free_port, launch_embedded_redis, private_url, start_embedded_redis
 from producer.local import tagsweep_command
+from simulator.config import DEMO_DOMAIN_ID
 from tests.helpers import (
     TEST_PROJECT,
     MakeScene,
@@ -48,16 +49,56 @@ def queued_chunks(client: redis.Redis) -> Counter[int]:
     return found
 
 
-def test_redis_restarted_mid_job_loses_and_doubles_nothing(
-    tmp_path: Path, scene: MakeScene
+def test_a_worker_started_before_its_redis_waits_for_it_and_its_main_process_stops_it(
+    tmp_path: Path, scene: MakeScene, start_worker: Callable[..., WorkerProcess]
 ) -> None:
+    """``run`` starts its workers before its private Redis (``--wait-for-redis``): they take
+    most of a second to be ready. A worker starts without Celery's mingle (1 s of every start).
+    Once the job is over, run sends SIGTERM to the worker's main process alone: its pool
+    closes, its pool processes end (none is started in their place) and it exits 0."""
+    seed, job_csv = seeded(tmp_path, 30)
+    port = free_port()
+    later = scene(seed, workers=(), redis_url=private_url(port))
+    worker = start_worker(later.env, processes=2, wait_for_redis_s=60)
+    server = launch_embedded_redis(tmp_path / "redis", port=port)
+    try:
+        server.wait_until_up()
+        _, status = later.run(job_csv, "--rate", "1000", timeout_s=60)
+        assert status.counts == {"deleted": 30}
+        worker.stop(timeout_s=30, whole_group=False)
+        assert worker.process.returncode == 0
+        said = [str(event["event"]) for event in worker.log_events()]
+        assert not [line for line in said if "mingle" in line or "exited with" in line], said
+    finally:
+        worker.kill()
+        server.stop()
+
+
+# Per API: calls/s, requests per chunk, images per call: TMS's 15 calls (20 images each) go at
+# 1/s, one a chunk, so that Redis goes away mid-job as it does for v1's 300 calls at 30/s.
+RESTART_PACE = {"v1": (30, 20, 1), "tms": (1, 1, 20)}
+
+
+@pytest.mark.parametrize("api", sorted(RESTART_PACE))
+def test_redis_restarted_mid_job_loses_and_doubles_nothing(
+    tmp_path: Path, scene: MakeScene, api: str
+) -> None:
+    """Every row once after Redis returns; the workers say it dropped as warnings naming
+    Redis, never asyncio's "Task exception was never retrieved" nor a task's traceback."""
+    rate, chunk_requests, per_call = RESTART_PACE[api]
     seed, job_csv = seeded(tmp_path, 300)
     server = start_embedded_redis(tmp_path / "redis")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     try:
-        restarted = scene(seed, redis_url=server.url, TAGSWEEP_LEASE_S="5")
+        restarted = scene(
+            seed,
+            redis_url=server.url,
+            TAGSWEEP_LEASE_S="5",
+            HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID,
+        )
         sim = restarted.sim
-        job_id = restarted.submit(job_csv, "--rate", "30", "--chunk-requests", "20")
+        pace = ["--rate", str(rate), "--chunk-requests", str(chunk_requests)]
+        job_id = restarted.submit(job_csv, *pace, "--api", api, "--tms-endpoint", sim.url)
         restarted.wait(job_id, timeout_s=60, until=lambda s: s.done >= 90)
         server.stop()  # SHUTDOWN: the AOF is written
         time.sleep(2)
@@ -66,9 +107,15 @@ def test_redis_restarted_mid_job_loses_and_doubles_nothing(
         assert status.counts == {"deleted": 300}
         client = redis.Redis.from_url(server.url)
         assert len(recorded_rows(client, job_id)) == 300
-        assert sim.stats()["deletions"] <= 300 + 2 * 16 + 20  # in flight, or a chunk re-done
+        # In flight, or a chunk re-done.
+        assert sim.stats()["deletions"] <= 300 + (2 * 16 + chunk_requests) * per_call
     finally:
         server.stop()
+    lines = [json.loads(line) for line in restarted.workers[0].log_path.read_text().splitlines()]
+    assert not [line for line in lines if "never retrieved" in line["event"]]
+    assert not [line for line in lines if "raised unexpected" in line["event"]]
+    said = {line["event"] for line in lines if line["level"] == "warning"}
+    assert said & {"chunk.redis_lost", "redis.write_failed", "redis.task_failed"}
 
 
 def test_a_submit_killed_half_way_resumes_and_queues_only_the_rest(

@@ -53,9 +53,11 @@ def job_of(output: str) -> str:
     return found.group(1)
 
 
-def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
+def test_an_aborted_run_run_again_with_the_right_sk_finishes_every_row_once(
     tmp_path: Path, start_sim_process: Callable[..., SimProcess]
 ) -> None:
+    """The rows never sent and those of the call that revealed the wrong SK (the abort's own
+    cause) are sent on the second run; nothing is sent twice."""
     seed, _ids = scene(tmp_path, 300)
     sim = start_sim_process(seed)
     command = ("run", "job.csv", "--backup", "--rate", "200", "--report", "out.csv")
@@ -69,23 +71,25 @@ def test_an_aborted_run_run_again_with_the_right_sk_sends_only_its_unsent_rows(
     cancelled = [r for r in report if r["status"] == "cancelled"]
     refused = [r for r in report if r["status"] == "unauthorized"]
     assert cancelled
+    assert refused
     assert len(cancelled) + len(refused) == 600
     # The reason the job stopped is on every row it stopped.
     assert len({r["error_message"] for r in cancelled}) == 1
-    assert cancelled[0]["error_message"].startswith("AK/SK signature refused")
+    assert cancelled[0]["error_message"].startswith("AK/SK refused (APIGW.0301: ")
     assert sim.stats()["deletions"] == 0
 
     second = run_cli(sim_user_env(sim), *command, cwd=tmp_path)
-    assert second.returncode == 1, second.stderr  # the refused rows stay unauthorized (final)
-    assert f"job {job_id} was aborted: AK/SK signature refused" in second.stderr
-    assert f"resuming its {len(cancelled):,} unsent rows" in second.stderr
+    assert second.returncode == 0, second.stderr
+    assert f"job {job_id} was aborted: AK/SK refused" in second.stderr
+    assert f"resuming its {len(report):,} unsent or unauthorized rows" in second.stderr
     assert job_of(second.stdout) == job_id
     assert f"undo        tagsweep undo {job_id}" in second.stdout
     report = read_report(tmp_path / "out.csv")
-    assert sum(r["status"] == "deleted" for r in report) == len(cancelled)
-    assert sum(r["status"] == "unauthorized" for r in report) == len(refused)
-    # One call per image whose rows were unsent; none for the rows final before.
-    assert sim.stats()["deletions"] == len({r["image_id"] for r in cancelled})
+    assert len(report) == 600
+    assert {r["status"] for r in report} == {"deleted"}
+    # One call per image, all in the second run.
+    assert sim.stats()["deletions"] == 300
+    assert sim.stats()["max_deletions_per_image"] == 1
 
     fresh = run_cli(sim_user_env(sim), *command, "--new", cwd=tmp_path)
     assert "resuming" not in fresh.stderr

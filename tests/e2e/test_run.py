@@ -122,6 +122,25 @@ def test_run_simulate_prints_each_invalid_row_once(tmp_path: Path) -> None:
     assert result.stderr.count("j.csv:3: image_id 'bad' is not a UUID") == 1, result.stderr
 
 
+def test_a_finished_simulated_run_run_again_only_reports(
+    tmp_path: Path, e2e_redis_url: str
+) -> None:
+    """Running a finished `run --simulate` again started a simulator (and seeded it) to send
+    nothing; now it says the job has ended and reports it."""
+    shutil.copy(REPO / "examples" / "sample.csv", tmp_path / "sample.csv")
+    env = user_env(REDIS_URL=e2e_redis_url)
+    args = ("run", "sample.csv", "--simulate", "--rate", "200", "--report", "out.csv")
+    first = run_cli(env, *args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "simulator: http" in first.stderr
+    again = run_cli(env, *args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "simulator:" not in again.stderr
+    assert "has already ended (completed)" in again.stderr
+    assert "deleted       330" in again.stdout
+    assert len(read_report(tmp_path / "out.csv")) == 330
+
+
 def test_retry_in_a_run_folder_works_the_failed_rows_in_its_private_redis(
     tmp_path: Path, start_sim_process: Callable[..., SimProcess]
 ) -> None:

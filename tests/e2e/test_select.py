@@ -109,6 +109,12 @@ CASES = {
         lambda i: "tmp-build" in i.tags or i.tags.get("env") == "test",
         lambda key: key in ("tmp-build", "env"),
     ),
+    # K1,K2 is two keys, as two --tag-any would be (it was one key holding a comma: no match).
+    "tags_any_comma": Case(
+        ("--tag-any", "tmp-build,cost-center", "--keys", "tmp-build,cost-center"),
+        lambda i: "tmp-build" in i.tags or "cost-center" in i.tags,
+        lambda key: key in ("tmp-build", "cost-center"),
+    ),
     "not_tags": Case(
         ("--tag", "env", "--not-tag", "env=prod", "--not-tag", "owner=team-1"),
         lambda i: "env" in i.tags

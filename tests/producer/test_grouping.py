@@ -16,15 +16,15 @@ def test_an_entry_keeps_its_refs_in_order_and_a_value_holding_the_separator() ->
 def test_spellings_of_a_valid_id_share_the_group_of_its_canonical_form() -> None:
     """Trimmed and lower-cased, the spelling is the id: its rows meet the others in order."""
     groups = ImageGroups()
-    groups[f" {IMG.upper()} "]["k"] = "first"
+    groups.alias(f" {IMG.upper()} ")["k"] = "first"
     assert groups[IMG] == {"k": "first"}
-    assert groups[IMG.upper()] is groups[IMG]
+    assert groups.alias(IMG.upper()) is groups[IMG]
     assert list(groups) == [IMG, f" {IMG.upper()} ", IMG.upper()]
 
 
 def test_spellings_of_an_invalid_id_keep_their_own_groups() -> None:
     """Each is reported as written, so none is folded into another."""
     groups = ImageGroups()
-    groups[" Not-A-UUID "]["k"] = "v"
+    groups.alias(" Not-A-UUID ")["k"] = "v"
     assert groups["not-a-uuid"] == {}
     assert groups[" Not-A-UUID "] == {"k": "v"}

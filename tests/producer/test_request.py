@@ -137,3 +137,16 @@ def test_each_error_a_user_can_cause_is_one_line_and_its_exit_code(
 
 def test_a_bug_is_not_turned_into_a_line() -> None:
     assert error_line(ZeroDivisionError()) is None
+
+
+def test_a_tms_job_is_found_again_only_for_the_same_tms_endpoint_account_and_type() -> None:
+    """Running again with --tms-resource-type (after TMS listed no IMS type) or another
+    account makes a new job, not the aborted one with its old options."""
+
+    def key(**tms: str) -> str | None:
+        options = JobOptions(api=Api.TMS, **tms)
+        return JobRequest(files=("a.csv",), options=options).submission_key("abc")
+
+    keys = {key(), key(tms_resource_type="images"), key(domain_id="d2"), key(tms_endpoint="h")}
+    assert len(keys) == 4
+    assert JobRequest(files=("a.csv",)).submission_key("abc") != key()

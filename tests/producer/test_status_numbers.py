@@ -34,8 +34,11 @@ def status(state: JobState, counts: dict[str, int], **times: int) -> JobStatus:
         finished_at_ms=times.get("finished"),
         reason="cancelled by user" if state is JobState.CANCELLED else "",
         worked_before=times.get("before", 0),
+        active_ms=times.get("active"),
+        active_at_ms=times.get("active_at"),
     )
-    return JobStatus(job, counts, times.get("now", T0 + 60_000))
+    workers = times.get("workers", 1)
+    return JobStatus(job, counts, times.get("now", T0 + 60_000), live_workers=workers)
 
 
 def test_rows_cancelled_unsent_do_not_count_in_the_rate() -> None:
@@ -82,6 +85,58 @@ def test_no_eta_once_the_job_is_over_and_the_missed_count_names_its_goals() -> N
     assert progress_line(over).endswith(", 1 not deleted/not_found")
 
 
+def test_a_running_job_with_no_live_worker_is_interrupted_with_no_eta_nor_idle_time() -> None:
+    """Ctrl-C'd 60 s ago after 27 s of work: interrupted, elapsed 27 s, no ETA; the rate is
+    the work's own."""
+    idle = status(
+        JobState.RUNNING,
+        {"deleted": 2970},
+        started=T0,
+        active=27_000,
+        active_at=T0 + 27_000,
+        now=T0 + 87_000,
+        workers=0,
+    )
+    assert idle.shown_state == "interrupted"
+    assert (idle.elapsed_s, idle.eta_s) == (27.0, None)
+    assert idle.rate_rows_per_s == pytest.approx(110.0)
+    shown = render_status(idle)
+    assert "state       interrupted (no live worker: run the same command again" in shown
+    assert "ETA" not in shown
+    assert progress_line(idle).startswith("interrupted: 2,970/3,070 rows")
+    assert idle.as_json()["waiting"] == "interrupted"
+
+
+def test_after_a_resume_the_idle_time_is_not_counted_but_the_time_since_a_renewal_is() -> None:
+    """27 s of work before the interruption, 5 s since: the 2 minutes between do not count;
+    the 3 s since the last renewal do."""
+    going = status(
+        JobState.RUNNING,
+        {"deleted": 3520},
+        started=T0,
+        active=32_000,
+        active_at=T0 + 177_000,
+        now=T0 + 180_000,
+    )
+    assert going.shown_state == "running"
+    assert going.elapsed_s == 35.0
+    assert going.rate_rows_per_s == pytest.approx(3520 / 35)
+
+
+def test_a_queued_job_with_no_live_worker_says_so() -> None:
+    waiting = status(JobState.QUEUED, {}, workers=0)
+    assert waiting.shown_state == "queued"
+    assert "state       queued (no live worker: start `tagsweep worker`" in render_status(waiting)
+    assert waiting.as_json()["waiting"] == "no_worker"
+
+
+def test_a_cancelled_job_shows_how_far_it_got_not_100_percent() -> None:
+    over = status(
+        JobState.CANCELLED, {"deleted": 20, "cancelled": 80}, started=T0, finished=T0 + 2000
+    )
+    assert "progress    20 / 100 rows (20.0%), 80 cancelled" in render_status(over)
+
+
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     """A client on a database of this module's own, flushed before and after."""
@@ -108,6 +163,8 @@ def write_job(client: redis.Redis, state: JobState, counts: dict[str, int], **fi
     client.hset(keys.job("w1"), mapping=record)
     client.hset(keys.counts("w1"), mapping=counts)
     client.zadd(keys.JOBS, {"w1": now_ms})
+    # A live worker (its heartbeat an hour ahead): a job nothing works is shown otherwise.
+    client.zadd(keys.WORKERS, {"test-host:1": now_ms + 3_600_000})
     return "w1"
 
 

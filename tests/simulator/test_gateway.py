@@ -20,7 +20,7 @@ from simulator.config import SimUser
 from tests.helpers import TEST_AK, TEST_PROJECT, TEST_SK, new_image_id, write_csv
 from worker.cloud.auth import AkSkAuth
 from worker.cloud.credentials import AkSkCredentials
-from worker.cloud.outcomes import classify_response
+from worker.cloud.outcomes import OutcomeKind, classify_response
 
 Start = Callable[..., Any]
 IMAGE = new_image_id()
@@ -32,7 +32,7 @@ def seed(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "seed.csv", rows, ["image_id", "key", "value"])
 
 
-def sdk_signed(url: str, body: str) -> tuple[str, dict[str, str]]:
+def sdk_signed(url: str, body: str, *, ak: str = TEST_AK) -> tuple[str, dict[str, str]]:
     """Sign a v1 batch delete with the official SDK, as its own client would."""
     host = url.removeprefix("http://")
     path = f"/v1/{TEST_PROJECT}/cloudimages/{IMAGE}/tags/delete"
@@ -48,7 +48,7 @@ def sdk_signed(url: str, body: str) -> tuple[str, dict[str, str]]:
         },
         body=body,
     )
-    Signer(BasicCredentials(ak=TEST_AK, sk=TEST_SK)).sign(request)
+    Signer(BasicCredentials(ak=ak, sk=TEST_SK)).sign(request)
     return url + path, {k: str(v) for k, v in request.header_params.items()}
 
 
@@ -82,6 +82,29 @@ async def test_the_same_request_with_one_byte_changed_is_refused(
     assert error["error_code"] == "APIGW.0301"
     assert "verify aksk signature fail" in error["error_msg"]
     assert server.sim.store.tags_of(TEST_PROJECT, IMAGE) == {"env": "prod"}
+
+
+async def test_an_unknown_ak_gets_the_gateway_get_secretkey_message(
+    start_sim: Start, seed: Path
+) -> None:
+    """The real gateway's answer to an AK it does not know (docs/ims-api.md), which the
+    client takes for refused AK/SK credentials."""
+    server = await start_sim(seed)
+    body = json.dumps({"tags": [{"key": "env", "value": "prod"}]})
+    url, headers = sdk_signed(server.url, body, ak="NOSUCHAK4711")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.delete(url, data=body.encode(), headers=headers) as response,
+    ):
+        assert response.status == 401
+        raw = await response.read()
+    error = json.loads(raw)
+    assert error["error_code"] == "APIGW.0301"
+    assert error["error_msg"] == (
+        "Incorrect IAM authentication information: "
+        "Get secretKey failed,ak:NOSUCHAK4711,err:ak not exist"
+    )
+    assert classify_response(401, {}, raw, latency_ms=0).kind is OutcomeKind.SIGNATURE_FAILED
 
 
 async def test_a_request_without_auth_gets_the_gateway_message(

@@ -20,7 +20,7 @@ from worker.cloud.client import ImsClient
 from worker.engine import run_chunk
 from worker.formats import encode_chunk
 from worker.jobs import JobState
-from worker.model import ImageBatch, TagRows
+from worker.model import ImageBatch, RowStatus, TagRows
 from worker.store import ResultStore
 
 
@@ -103,6 +103,48 @@ async def test_a_signature_failure_aborts_the_job_after_one_call(
     found = await results(aredis)
     assert sorted(r[0] for r in found.values()).count("cancelled") == 58
     assert sorted(r[0] for r in found.values()).count("unauthorized") == 2
+
+
+async def test_an_unknown_ak_aborts_the_job_after_one_call_and_resume_resends_its_rows(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """An unknown AK, like a wrong SK, aborts at the first refused call; the job names the
+    rows that call ended (``unauthorized``) as the ones a resume sends again."""
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server, ak="NOSUCHAK4711")
+    await run_chunk(ctx, JOB, 0)
+    job = await ctx.store.load_job(JOB)
+    assert job is not None
+    assert job.state is JobState.ABORTED
+    assert job.reason.startswith("AK/SK refused (APIGW.0301: ")
+    assert "Get secretKey failed,ak:***,err:ak not exist" in job.reason
+    assert "NOSUCHAK4711" not in job.reason
+    assert job.resend is RowStatus.UNAUTHORIZED
+    assert sum(server.sim.stats.by_status.values()) == 1
+    statuses = sorted(r[0] for r in (await results(aredis)).values())
+    assert statuses.count("unauthorized") == 2
+    assert statuses.count("cancelled") == 58
+
+
+async def test_a_token_refused_on_the_first_call_aborts_the_job_at_once(
+    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
+) -> None:
+    """Credentials never accepted are refused to every call: one call, not a hundred."""
+    from worker.cloud.auth import TokenAuth
+    from worker.cloud.credentials import TokenCredentials
+
+    server = await start_sim(seed)
+    ctx = await setup(aredis, session, server)
+    auth = TokenAuth(TokenCredentials("MII-not-a-token"), session=session, iam_endpoint=server.url)
+    client = ImsClient(session, endpoint=server.url, auth=auth)
+    ctx.client_for = lambda _: client
+    await run_chunk(ctx, JOB, 0)
+    job = await ctx.store.load_job(JOB)
+    assert job is not None
+    assert job.state is JobState.ABORTED
+    assert job.reason.startswith("credentials refused (APIGW.0301: ")
+    assert job.resend is RowStatus.UNAUTHORIZED
+    assert sum(server.sim.stats.by_status.values()) == 1
 
 
 async def test_a_wrong_iam_password_aborts_the_job_without_calling_ims(
@@ -201,20 +243,7 @@ async def test_success_is_debug_a_row_that_ended_badly_warning_and_job_finished_
         assert retry["delay_s"] >= 0
     assert lines[-1]["event"] == "job.finished"
     assert lines[-1]["state"] == "completed_with_failures"
-
-
-async def test_a_cancel_is_logged_once_per_chunk_with_the_rows_it_marked(
-    aredis: Any, session: aiohttp.ClientSession, start_sim: Start, seed: Path
-) -> None:
-    server = await start_sim(seed)
-    ctx = await setup(aredis, session, server)
-    await ctx.store.stop_job(JOB, JobState.CANCELLED, "test")
-    with structlog.testing.capture_logs() as captured:
-        await run_chunk(ctx, JOB, 0)
-    cancelled = [e for e in captured if e["event"] == "job.cancelled"]
-    assert [(e["log_level"], e["state"], e["rows"]) for e in cancelled] == [
-        ("warning", "cancelled", 60)
-    ]
+    # (Its totals, and the job.progress lines that add up to them: test_engine_logs.py.)
 
 
 async def test_an_abort_is_an_error_and_the_rows_it_stopped_a_warning(
@@ -227,7 +256,8 @@ async def test_an_abort_is_an_error_and_the_rows_it_stopped_a_warning(
     levels = {e["event"]: e["log_level"] for e in captured}
     assert levels["job.aborted"] == "error"
     assert levels["job.cancelled"] == "warning"
-    assert [e["rows"] for e in captured if e["event"] == "job.cancelled"] == [58]
+    progress = [e["rows"] for e in captured if e["event"] == "job.progress"]
+    assert sum(rows.get("cancelled", 0) for rows in progress) == 58
 
 
 async def test_the_rate_is_logged_when_it_changes_not_at_every_chunk(
@@ -268,8 +298,7 @@ async def test_rows_of_a_worker_killed_before_its_flush_are_worked_again_once(
     ctx = await setup(aredis, session, server, backup=backup)
     good_store = ctx.store
     ctx.store = DiesBeforeFlushing(aredis)
-    with pytest.raises((redis.ConnectionError, ExceptionGroup)):
-        await run_chunk(ctx, JOB, 0)
+    assert await run_chunk(ctx, JOB, 0) == "redis_lost"  # a warning, the lease kept
     sent = server.sim.stats.by_status[204]
     assert sent >= 1
     assert await aredis.hgetall(keys.counts(JOB)) == {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 
 import pytest
 
@@ -16,7 +18,7 @@ from worker.formats import (
     latest_results,
 )
 from worker.jobs import RowResult
-from worker.model import ImageBatch, RowStatus, TagRows
+from worker.model import ImageBatch, ResourceBatch, RowStatus, TagRows, image_batches
 
 BATCHES = [
     ImageBatch("r", "p", "img-1", (TagRows("k", "välue", (0, 5)), TagRows("k2", "", (1,)))),
@@ -53,3 +55,34 @@ def test_the_last_entry_naming_a_row_wins_and_the_first_observation_wins() -> No
     assert decode_results(entries[0]) == ([1, 2], failed)
     assert latest_results(entries) == {1: failed, 2: deleted, 3: deleted}
     assert first_observed(['4,6 ["a",null]', '6 ["later"]']) == {4: "a", 6: None}
+
+
+def test_a_tms_batch_names_its_keys_once_and_comes_back_with_each_images_rows() -> None:
+    """A chunk of a TMS batch (keys once, per image its values and refs, a retry's origin)
+    beside an IMS one decodes to the same records, and is smaller than its images apart."""
+    images = tuple(
+        ImageBatch(
+            "r",
+            "p",
+            f"{i:08d}-0000-4000-8000-000000000000",
+            tuple(TagRows(k, f"v{i}", (i * 3 + n,)) for n, k in enumerate(("a", "b", "c"))),
+            origin=4 if i == 7 else None,
+        )
+        for i in range(20)
+    )
+    group = ResourceBatch("r", "p", ("a", "b", "c"), images)
+    text = encode_chunk([group, BATCHES[0]])
+    assert decode_chunk(text) == [group, BATCHES[0]]
+    assert list(image_batches([group, BATCHES[0]])) == [*images, BATCHES[0]]
+
+    def plain(chunk: str) -> str:
+        return zlib.decompress(base64.b64decode(chunk[1:])).decode()
+
+    assert plain(text).count('"a"') == 1
+    assert len(plain(encode_chunk([group]))) < 0.85 * len(plain(encode_chunk(list(images))))
+
+
+def test_a_tms_batch_whose_image_does_not_match_its_keys_is_malformed() -> None:
+    bad = json.dumps([["r", "p", ["a", "b"], [["img", [["v", [1]]]]]]])
+    with pytest.raises(MalformedChunk):
+        decode_chunk(bad)

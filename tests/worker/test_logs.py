@@ -64,3 +64,26 @@ def test_structlog_and_stdlib_records_are_json_lines_without_secrets(
     assert records[1]["event"] == f"connected with {MASK}"
     assert records[1]["level"] == "warning"
     assert "registered-secret-123" not in "".join(lines)
+
+
+def test_counts_stay_json_numbers_and_sets_of_counts_json_objects(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``jq '.rows.deleted'`` works: a dict is an object (a Counter too), a list an array,
+    numbers numbers, and redaction still reaches the strings inside them."""
+    from collections import Counter
+
+    configure_logging(json_output=True)
+    REDACTOR.register(["nested-secret-456"])
+    structlog.get_logger("t").info(
+        "job.progress",
+        rows=Counter({"deleted": 449, "failed": 2}),
+        keys=["env", "nested-secret-456"],
+        nested={"count": 3, "token": "abc123456", "error": "x nested-secret-456"},
+        requests=451,
+    )
+    line = json.loads(capsys.readouterr().out)
+    assert line["rows"] == {"deleted": 449, "failed": 2}
+    assert line["keys"] == ["env", MASK]
+    assert line["nested"] == {"count": 3, "token": MASK, "error": f"x {MASK}"}
+    assert line["requests"] == 451

@@ -5,15 +5,19 @@ Real Redis (the ``aredis`` fixture); the engine tests use the simulator over HTT
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
+import pytest
 import redis
+import structlog
 
 from producer.store import JobStore
 from tests.helpers import JOB
 from worker import keys
 from worker.engine.recorder import Recorder
-from worker.jobs import JobOptions, RowResult
+from worker.jobs import Job, JobOptions, JobState, RowResult
 from worker.model import RowStatus
 from worker.store import Entry, ResultStore
 
@@ -135,3 +139,48 @@ async def test_final_refs_reads_the_bits_near_or_far_apart_and_past_the_bitmap(
     assert await store.final_refs(JOB, near) == final & set(near)
     far = [*near, 1_000_000, 2_000_000]
     assert await store.final_refs(JOB, far) == final
+
+
+class DroppingStore:
+    """A store whose write waits for ``release``, then finds Redis gone."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def record_entries(self, *_args: Any, **_kwargs: Any) -> None:
+        await self.release.wait()
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:9. Refused.")
+
+
+async def test_a_flush_failing_after_its_chunk_was_cancelled_is_one_warning_naming_redis() -> None:
+    """The write goes on when its chunk is cancelled (a batch failed, Redis dropped); its
+    failure then is logged once, not left to asyncio's "Task exception was never retrieved"."""
+    store = DroppingStore()
+    job = Job(JOB, JobState.RUNNING, total=1, chunks=1, options=JobOptions())
+    recorder = Recorder(store, job)  # type: ignore[arg-type]
+    recorder.add(0, [(0, DELETED)], request=True)
+    loop = asyncio.get_running_loop()
+    unretrieved: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            flushing = asyncio.create_task(recorder.flush())
+            await asyncio.sleep(0)
+            flushing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await flushing
+            store.release.set()
+            for _turn in range(5):
+                await asyncio.sleep(0)
+            gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert unretrieved == []
+    assert logs == [
+        {
+            "event": "redis.write_failed",
+            "write": "results",
+            "error": "Error 111 connecting to 127.0.0.1:9. Refused.",
+            "log_level": "warning",
+        }
+    ]

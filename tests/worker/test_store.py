@@ -150,3 +150,22 @@ async def test_the_best_rate_of_a_schedule_is_only_raised_and_kept_30_days(aredi
     assert await memory.remember_rate("tagsweep:rate:x", 120.0) == 310.5
     assert await memory.best_rate("tagsweep:rate:x") == 310.5
     assert await aredis.ttl(keys.rate_best("tagsweep:rate:x")) > 29 * 24 * 3600
+
+
+async def test_leases_held_side_by_side_count_once_in_the_job_s_active_time(aredis: Any) -> None:
+    """Two chunks held over the same 10 s add 10 s of work, not 20; after a minute no lease
+    spanned (an interrupted run), a release adds only its own 2 s."""
+    store = await make_job(aredis, total=2)
+    assert await store.acquire_lease(JOB, 0, "a", 60_000) == "ok"
+    assert await store.acquire_lease(JOB, 1, "b", 60_000) == "ok"
+    assert await store.renew_lease(JOB, 0, "a", 60_000, worked_ms=10_000)
+    assert await store.renew_lease(JOB, 1, "b", 60_000, worked_ms=10_000)
+    first = int(await aredis.hget(keys.job(JOB), "active_ms"))
+    assert 10_000 <= first < 10_100  # the second renewal adds only the ms between the two
+    counted_to = int(await aredis.hget(keys.job(JOB), "active_at"))
+    await aredis.hset(keys.job(JOB), "active_at", counted_to - 60_000)  # a minute idle
+    await store.release_lease(JOB, 0, "a", complete=False, worked_ms=2_000)
+    second = int(await aredis.hget(keys.job(JOB), "active_ms"))
+    assert first + 2_000 <= second < first + 2_100
+    await store.release_lease(JOB, 1, "b", complete=False, worked_ms=1_000)  # within those 2 s
+    assert int(await aredis.hget(keys.job(JOB), "active_ms")) < second + 100

@@ -26,7 +26,7 @@ from worker.cloud.credentials import (
 )
 from worker.cloud.outcomes import TRANSPORT_ERRORS, parse_error_body
 from worker.cloud.signing import sign_request
-from worker.errors import AuthError
+from worker.errors import AuthError, CredentialsError
 
 Clock = Callable[[], float]
 
@@ -66,7 +66,7 @@ class AkSkAuth:
     ) -> dict[str, str]:
         extra = dict(headers)
         # The SDK sends both for project credentials and temporary AK/SK; both are signed.
-        extra["X-Project-Id"] = project_id
+        extra.update(self.scope_headers(project_id))
         if self.credentials.security_token:
             extra["X-Security-Token"] = self.credentials.security_token
         return sign_request(
@@ -81,8 +81,33 @@ class AkSkAuth:
             now=self.now(),
         )
 
+    def scope_headers(self, project_id: str) -> dict[str, str]:
+        return {"X-Project-Id": project_id}
+
     async def renew(self, project_id: str, *, rejected: Mapping[str, str]) -> bool:
         return False
+
+
+@dataclass
+class DomainAkSkAuth(AkSkAuth):
+    """Signs for a global service (TMS) as the SDK's ``GlobalCredentials`` do: the account's
+    ``X-Domain-Id`` is sent and signed, and no ``X-Project-Id``."""
+
+    domain_id: str = ""
+
+    def scope_headers(self, project_id: str) -> dict[str, str]:
+        return {"X-Domain-Id": self.domain_id}
+
+
+def domain_auth(credentials: Credentials, domain_id: str) -> Auth:
+    """The ``Auth`` of a global service for ``domain_id``. Only AK/SK: TMS takes a token only
+    when it is domain-scoped, and the tokens tagsweep gets (or is given) are project-scoped."""
+    if not isinstance(credentials, AkSkCredentials):
+        raise CredentialsError(
+            "TMS needs AK/SK credentials (HUAWEICLOUD_SDK_AK/SK): it takes only domain-scoped "
+            "tokens and tagsweep's are project-scoped; use --api v1"
+        )
+    return DomainAkSkAuth(credentials, domain_id=domain_id)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ def encode_tags(tags: Sequence[Tag], **extra: str) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class ImsClient:
-    """Calls one IMS endpoint with one identity."""
+class SignedClient:
+    """Calls one endpoint with one identity: each call signed (or given its token), sent
+    once, and its answer classified; the service's calls are a subclass's."""
 
     def __init__(
         self,
@@ -63,52 +64,6 @@ class ImsClient:
     @property
     def identity(self) -> str:
         return self._auth.identity
-
-    async def batch_delete_tags(
-        self, project_id: str, image_id: str, tags: Sequence[Tag]
-    ) -> Outcome:
-        """v1 batch delete (the seed API): ``DELETE .../cloudimages/{image}/tags/delete``."""
-        path = _path("v1", project_id, "cloudimages", image_id, "tags", "delete")
-        return await self._call("DELETE", path, encode_tags(tags), project_id)
-
-    async def tags_action(
-        self,
-        project_id: str,
-        image_id: str,
-        tags: Sequence[Tag],
-        *,
-        action: Literal["create", "delete"],
-    ) -> Outcome:
-        """v2 ``POST .../images/{image}/tags/action`` with ``create`` or ``delete``."""
-        path = _path("v2", project_id, "images", image_id, "tags", "action")
-        return await self._call("POST", path, encode_tags(tags, action=action), project_id)
-
-    async def list_image_tags(self, project_id: str, image_id: str) -> Outcome:
-        """v2 ``GET .../images/{image}/tags``; the outcome carries the tags. A success whose
-        body holds no tag list (a proxy's page, say) is a server error: worth another try."""
-        path = _path("v2", project_id, "images", image_id, "tags")
-        outcome = await self._call("GET", path, b"", project_id)
-        if outcome.kind is OutcomeKind.OK and outcome.tags is None:
-            return replace(
-                outcome,
-                kind=OutcomeKind.SERVER_ERROR,
-                error_message="the response holds no tag list",
-            )
-        return outcome
-
-    async def query_images(self, project_id: str, body: bytes) -> tuple[Outcome, QueryPage | None]:
-        """v2 ``POST .../images/resource_instances/action`` (``filter`` or ``count``, the body
-        from ``ImageQuery.body``); the page is None unless the call succeeded. A success whose
-        body is not such an answer is a server error: worth another try."""
-        path = _path("v2", project_id, "images", "resource_instances", "action")
-        outcome, raw = await self._exchange("POST", path, body, project_id)
-        if outcome.kind is not OutcomeKind.OK:
-            return outcome, None
-        page = parse_page(raw)
-        if page is None:
-            message = "the response is not a query answer"
-            return replace(outcome, kind=OutcomeKind.SERVER_ERROR, error_message=message), None
-        return outcome, page
 
     async def _call(self, method: str, path: str, body: bytes, project_id: str) -> Outcome:
         return (await self._exchange(method, path, body, project_id))[0]
@@ -148,5 +103,56 @@ class ImsClient:
         return outcome, raw
 
 
-def _path(*segments: str) -> str:
+class ImsClient(SignedClient):
+    """Calls one IMS endpoint with one identity."""
+
+    async def batch_delete_tags(
+        self, project_id: str, image_id: str, tags: Sequence[Tag]
+    ) -> Outcome:
+        """v1 batch delete (the seed API): ``DELETE .../cloudimages/{image}/tags/delete``."""
+        path = path_of("v1", project_id, "cloudimages", image_id, "tags", "delete")
+        return await self._call("DELETE", path, encode_tags(tags), project_id)
+
+    async def tags_action(
+        self,
+        project_id: str,
+        image_id: str,
+        tags: Sequence[Tag],
+        *,
+        action: Literal["create", "delete"],
+    ) -> Outcome:
+        """v2 ``POST .../images/{image}/tags/action`` with ``create`` or ``delete``."""
+        path = path_of("v2", project_id, "images", image_id, "tags", "action")
+        return await self._call("POST", path, encode_tags(tags, action=action), project_id)
+
+    async def list_image_tags(self, project_id: str, image_id: str) -> Outcome:
+        """v2 ``GET .../images/{image}/tags``; the outcome carries the tags. A success whose
+        body holds no tag list (a proxy's page, say) is a server error: worth another try."""
+        path = path_of("v2", project_id, "images", image_id, "tags")
+        outcome = await self._call("GET", path, b"", project_id)
+        if outcome.kind is OutcomeKind.OK and outcome.tags is None:
+            return replace(
+                outcome,
+                kind=OutcomeKind.SERVER_ERROR,
+                error_message="the response holds no tag list",
+            )
+        return outcome
+
+    async def query_images(self, project_id: str, body: bytes) -> tuple[Outcome, QueryPage | None]:
+        """v2 ``POST .../images/resource_instances/action`` (``filter`` or ``count``, the body
+        from ``ImageQuery.body``); the page is None unless the call succeeded. A success whose
+        body is not such an answer is a server error: worth another try."""
+        path = path_of("v2", project_id, "images", "resource_instances", "action")
+        outcome, raw = await self._exchange("POST", path, body, project_id)
+        if outcome.kind is not OutcomeKind.OK:
+            return outcome, None
+        page = parse_page(raw)
+        if page is None:
+            message = "the response is not a query answer"
+            return replace(outcome, kind=OutcomeKind.SERVER_ERROR, error_message=message), None
+        return outcome, page
+
+
+def path_of(*segments: str) -> str:
+    """A URL path from raw segments, each quoted whole."""
     return "".join("/" + quote(segment, safe="") for segment in segments)

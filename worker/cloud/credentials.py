@@ -4,7 +4,9 @@ Order: AK/SK from the environment (``HUAWEICLOUD_SDK_AK`` / ``_SK`` / ``_SECURIT
 an IAM token (``TAGSWEEP_AUTH_TOKEN``), then an IAM user and password (``TAGSWEEP_IAM_USER`` /
 ``_PASSWORD`` / ``_DOMAIN``), then the SDK profile file (``HUAWEICLOUD_SDK_CREDENTIALS_FILE`` or
 ``~/.huaweicloud/credentials``, section ``[basic]``). The SDKs define no variables for tokens or
-passwords, so those two names are tagsweep's own.
+passwords, so those two names are tagsweep's own. The account (domain) id that TMS signs with
+is ``HUAWEICLOUD_SDK_DOMAIN_ID``, as the SDK's global credentials name it, else the profile's
+``domain_id``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from worker.errors import CredentialsError
@@ -68,10 +70,30 @@ class CredentialSources:
     credentials: Credentials
     project_id: str | None = None
     iam_endpoint: str | None = None
+    domain_id: str | None = None
 
 
 def load_credentials(env: Mapping[str, str], *, home: Path | None = None) -> CredentialSources:
-    """Find credentials in the environment, then in the SDK profile file."""
+    """Find credentials in the environment, then in the SDK profile file; the domain id in
+    the environment, else in the profile when there is one."""
+    found = _load_secret(env, home)
+    if found.domain_id is None:
+        domain_id = env.get("HUAWEICLOUD_SDK_DOMAIN_ID") or _profile_domain_id(env, home)
+        found = replace(found, domain_id=domain_id)
+    return found
+
+
+def _profile_domain_id(env: Mapping[str, str], home: Path | None) -> str | None:
+    """The profile's ``domain_id``, if a readable profile has one."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(_profile_path(env, home), encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return parser.get(PROFILE_SECTION, "domain_id", fallback=None) or None
+
+
+def _load_secret(env: Mapping[str, str], home: Path | None) -> CredentialSources:
     project_id = env.get("HUAWEICLOUD_SDK_PROJECT_ID") or None
     iam_endpoint = env.get("HUAWEICLOUD_SDK_IAM_ENDPOINT") or env.get("TAGSWEEP_IAM_ENDPOINT")
     ak, sk = env.get("HUAWEICLOUD_SDK_AK"), env.get("HUAWEICLOUD_SDK_SK")

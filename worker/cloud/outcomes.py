@@ -3,7 +3,8 @@
 This is the one place that maps responses to meaning (STYLE: errors). Two body shapes exist:
 IMS's own ``{"error": {"code": "IMG.xxxx", "message": ...}}`` and the API gateway's
 ``{"error_code": "APIGW.0308", "error_msg": ..., "request_id": ...}``, whose prefix is
-``APIG.`` on some services.
+``APIG.`` on some services; TMS nests it in ``"error"``. TMS throttles with the gateway's 429
+and with its own **403** ``TMS.0006``: both are ``THROTTLED``, so both reach the shared limiter.
 
 A throttled call's gateway message may name the limit applied, whose window need not be a
 second: ``The throttling threshold has been reached: policy user over ratelimit,limit:200,
@@ -18,7 +19,7 @@ import asyncio
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -42,6 +43,8 @@ class OutcomeKind(StrEnum):
     SERVER_ERROR = "server_error"
     NETWORK_ERROR = "network_error"
     TIMEOUT = "timeout"
+    # TMS refused a resource's type or key inside a 200: IMS may do it (``--api auto``).
+    UNSUPPORTED = "unsupported"
 
     @property
     def retryable(self) -> bool:
@@ -71,12 +74,15 @@ ROW_STATUS = {
     OutcomeKind.SERVER_ERROR: RowStatus.FAILED,
     OutcomeKind.NETWORK_ERROR: RowStatus.FAILED,
     OutcomeKind.TIMEOUT: RowStatus.FAILED,
+    OutcomeKind.UNSUPPORTED: RowStatus.REJECTED,
 }
 
 # Gateway codes (APIGW.xxxx, or APIG.xxxx on some services) that decide the class on a 401.
 _TOKEN_RENEW_CODE = "0307"
 _BAD_CREDENTIALS_CODE = "0301"
 _THROTTLED_CODE = "0308"
+# TMS's own throttling answer, a 403 (docs/ims-api.md, TMS).
+TMS_THROTTLED_CODE = "TMS.0006"
 # "limit:200,time:5 minute"; units seen or plausible in the gateway's policy text.
 _LIMIT_TEXT = re.compile(
     r"limit\s*:\s*(\d+)\s*,\s*time\s*:\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day)s?",
@@ -85,6 +91,15 @@ _LIMIT_TEXT = re.compile(
 # "policy ip over ratelimit": whose allowance ran out.
 _SCOPE_TEXT = re.compile(r"\bpolicy\s+(user|ip|api)\b", re.IGNORECASE)
 _UNIT_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+# The gateway's 401 messages that refuse the AK/SK itself, so that every call would fail the
+# same way: a bad signature ("verify aksk signature fail"), an AK locked after five of them
+# ("AK access failed to reach the limit,forbidden"), an AK it does not know ("Get secretKey
+# failed,ak:...,err:ak not exist", Huawei's "Common Errors Related to IAM Authentication
+# Information"). Repeating them makes it worse (docs/ims-api.md).
+_AKSK_REFUSED = ("signature", "reach the limit", "secretkey", "ak not exist")
+# That last message names the AK: no AK reaches a log, a Redis value or a report (the workers'
+# log redactor masks it too), so it is masked here, where every answer passes.
+_AK_NAMED = re.compile(r"(\bak:)[^,\s]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,22 @@ def classify_response(
     )
 
 
+def classify_failed_resource(code: str | None, message: str | None, *, answer: Outcome) -> Outcome:
+    """One of TMS's ``failed_resources`` (inside the 200 ``answer``) as that resource's own
+    ``Outcome``: its code, else its words, decide; the rest is rejected (docs/ims-api.md)."""
+    words = f"{code or ''} {message or ''}".lower()
+    kind = next((k for k, said in _FAILED if any(w in words for w in said)), OutcomeKind.REJECTED)
+    return replace(answer, kind=kind, error_code=code, error_message=message, tags=None)
+
+
+# In order: TMS's codes (0006 throttled, 0005 not found), then the words of its messages.
+_FAILED = (
+    (OutcomeKind.THROTTLED, ("tms.0006",)),
+    (OutcomeKind.NOT_FOUND, ("tms.0005", "not exist", "not found", "be found", "no such")),
+    (OutcomeKind.UNSUPPORTED, ("not support", "unsupported", "resource type", "tag key")),
+)
+
+
 def classify_exception(exc: BaseException, *, latency_ms: float) -> Outcome:
     """Turn a transport failure (timeout, refused or dropped connection) into an ``Outcome``."""
     kind = (
@@ -151,6 +182,8 @@ def _kind_for(status: int, code: str | None, message: str | None) -> OutcomeKind
         return OutcomeKind.OK
     if status == 401:
         return _unauthorized_kind(code, message or "")
+    if status == 403 and code == TMS_THROTTLED_CODE:
+        return OutcomeKind.THROTTLED
     fixed = {
         400: OutcomeKind.REJECTED,
         403: OutcomeKind.FORBIDDEN,
@@ -172,8 +205,7 @@ def _unauthorized_kind(code: str | None, message: str) -> OutcomeKind:
         suffix == _BAD_CREDENTIALS_CODE and "token expire" in lowered
     ):
         return OutcomeKind.TOKEN_EXPIRED
-    if "signature" in lowered or "reach the limit" in lowered:
-        # A bad signature, or an AK locked after five of them: repeating makes it worse.
+    if any(sign in lowered for sign in _AKSK_REFUSED):
         return OutcomeKind.SIGNATURE_FAILED
     return OutcomeKind.UNAUTHORIZED
 
@@ -216,10 +248,14 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
         return None, None, None
     nested = data.get("error")
     if isinstance(nested, dict):
-        return _str_or_none(nested.get("code")), _str_or_none(nested.get("message")), None
+        code = nested.get("code", nested.get("error_code"))
+        said = _str_or_none(nested.get("message", nested.get("error_msg")))
+        masked = _AK_NAMED.sub(r"\1***", said) if said else None
+        return _str_or_none(code), masked, _str_or_none(nested.get("request_id"))
+    message = _str_or_none(data.get("error_msg"))
     return (
         _str_or_none(data.get("error_code")),
-        _str_or_none(data.get("error_msg")),
+        _AK_NAMED.sub(r"\1***", message) if message else None,
         _str_or_none(data.get("request_id")),
     )
 

@@ -14,7 +14,7 @@ from worker.engine.calls import Action, Line, call_ims, line_for
 from worker.engine.modes import Decision, decide, status_for
 from worker.engine.probe import Turn
 from worker.engine.recording import fields, result_of
-from worker.limits.limiter import Throttling
+from worker.limits.limiter import SharedRateLimiter, Throttling
 from worker.limits.retrying import Sent, call_under_rate
 from worker.model import ImageBatch, RowStatus, TagRows
 
@@ -37,16 +37,24 @@ async def work_batch(run: ChunkRun, batch: ImageBatch) -> None:
     if not run.job.options.reads_first:
         await act(run, batch, line, "delete")
         return
+    found = await read_first(run, batch, line)
+    if found is not None:
+        await carry_out(run, batch, line, *found)
+
+
+async def read_first(run: ChunkRun, batch: ImageBatch, line: Line) -> tuple[Sent, Decision] | None:
+    """Read the image's tags (or take what the paged read found), keep them, and let the
+    job's mode decide; None when the read failed or the job stopped (its rows are then
+    recorded)."""
     if (kept := listed(run, batch)) is not None:
-        await carry_out(run, batch, line, LISTED, decide_listed(run, batch, kept))
-        return
+        return LISTED, decide_listed(run, batch, kept)
     read = await send(run, batch, line, "list")
     if read is None:
-        return
+        return None
     if read.outcome.kind is not OutcomeKind.OK:
         status = status_for("list", read.outcome, run.job.options.mode)
         await run.finish(batch, read, "list", [status] * len(batch.tags))
-        return
+        return None
     current = {tag.key: tag.value for tag in read.outcome.tags or ()}
     # Kept before anything is changed: a backup survives a crash between read and delete.
     kept = await run.ctx.store.observe(
@@ -54,7 +62,7 @@ async def work_batch(run: ChunkRun, batch: ImageBatch) -> None:
         {tag.refs[0]: current.get(tag.key) for tag in batch.tags},
         chunk=run.rows.chunk_of(batch),
     )
-    await carry_out(run, batch, line, read, decide(run.job.options, batch, current, kept))
+    return read, decide(run.job.options, batch, current, kept)
 
 
 # The answer rows read in pages are recorded with: no call of their own (attempts 0).
@@ -92,11 +100,16 @@ async def carry_out(
     if decision.planned is not None:
         await run.finish(batch, read, "list", decision.planned)
         return
+    await record_settled(run, batch, read, decision)
+    if decision.send:
+        await act(run, replace(batch, tags=decision.send), line, decision.action)
+
+
+async def record_settled(run: ChunkRun, batch: ImageBatch, read: Sent, decision: Decision) -> None:
+    """Record the tags the read settled with no call of their own (value_differs, ...)."""
     for status, tags in decision.settled:
         if tags:
             await run.record(replace(batch, tags=tags), result_of(read, status))
-    if decision.send:
-        await act(run, replace(batch, tags=decision.send), line, decision.action)
 
 
 async def act(run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> None:
@@ -122,25 +135,36 @@ async def send(run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> 
         rng=ctx.rng,
     )
     if isinstance(answer, Sent):
-        return answer
+        # The rate to show is the limiter's latest view, not the one the call's permit was
+        # granted at: a call in flight while a 429 cut the rate or taught the cloud's limit
+        # came back with the rate from before, and showed a spurious "recovered" 2 ms after
+        # "ratelimit.learned" (#24).
+        return replace(answer, rate=line.limiter.effective_rate_per_s or answer.rate)
     await run.record(batch, await run.stop.cancelled(attempts=answer.attempts))
     return None
 
 
-class BatchCall:
+class WatchedCall:
     """One call of a batch as ``call_under_rate`` makes it: the lease checked before each
-    attempt, the credential probe, and the chunk's counters and log lines."""
+    attempt, the credential probe, and the chunk's counters and log lines. ``attempt``
+    makes the call itself (``batch``: what its log lines name)."""
 
-    def __init__(self, run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> None:
+    def __init__(
+        self, run: ChunkRun, batch: ImageBatch, limiter: SharedRateLimiter, action: Action
+    ) -> None:
         self.run = run
         self.batch = batch
-        self.line = line
+        self.limiter = limiter
+        self.bucket = limiter.key  # the credential probe's key too
         self.action = action
         self._turn = Turn.PROVEN
 
+    async def attempt(self) -> Outcome:
+        raise NotImplementedError
+
     async def ready(self) -> bool:
         self.run.lease.check()
-        self._turn = await self.run.probe.gate(self.line.bucket)
+        self._turn = await self.run.probe.gate(self.bucket)
         return self._turn is not Turn.STOPPED
 
     async def stopped(self) -> bool:
@@ -149,20 +173,18 @@ class BatchCall:
     async def call(self) -> Outcome:
         run = self.run
         run.lease.check()
-        outcome = await call_ims(self.line.client, self.batch, self.action, run.job.options.api)
+        outcome = await self.attempt()
         run.rows.tally.calls += 1
         if self._turn is Turn.PROBE:
-            await run.probe.settle(self.line.bucket, outcome)
+            await run.probe.settle(self.bucket, outcome)
         return outcome
 
     async def throttled(self, throttling: Throttling) -> None:
         self.run.rows.tally.throttled += 1
-        await self.run.rates.throttled(throttling, scope=self.line.limiter.scope.value)
+        await self.run.rates.throttled(throttling, scope=self.limiter.scope.value)
 
     def retrying(self, outcome: Outcome, attempt: int, delay_s: float) -> None:
         run = self.run
-        throttled = outcome.kind is OutcomeKind.THROTTLED
-        run.ctx.progress.retried(run.job.job_id, throttled=throttled)
         log.info(
             "batch.retry",
             **fields(self.batch, outcome, attempt, self.action),
@@ -170,3 +192,14 @@ class BatchCall:
             delay_s=round(delay_s, 3),
         )
         run.rows.tally.retries += 1
+
+
+class BatchCall(WatchedCall):
+    """One IMS call of a batch."""
+
+    def __init__(self, run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> None:
+        super().__init__(run, batch, line.limiter, action)
+        self.line = line
+
+    async def attempt(self) -> Outcome:
+        return await call_ims(self.line.client, self.batch, self.action, self.run.job.options.api)

@@ -1,6 +1,10 @@
-"""The circuit breakers that abort a job: at once on a signature failure or a refused token
-(trying again would lock the AK), and when too large a share of its requests failed (counted
-in Redis, all workers together)."""
+"""The circuit breakers that abort a job: at once on refused credentials (a bad signature, an
+unknown AK, a refused token: trying again would lock the AK, or fail the same way), and when
+too large a share of its requests failed (counted in Redis, all workers together).
+
+Refused credentials are the cause of the rows their call ended ``unauthorized``: once they are
+fixed, running the same command again sends those rows with the cancelled ones
+(``resend``); a share of failures names no such cause, so its rows stay final."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from worker.cloud.outcomes import Outcome, OutcomeKind
 from worker.engine.calls import IAM_REFUSED
 from worker.engine.stopping import StopCheck
 from worker.jobs import JobOptions
+from worker.model import RowStatus
 from worker.store import Recorded
 
 
@@ -19,14 +24,14 @@ class Breakers:
         self.stop = stop
 
     async def check_outcome(self, outcome: Outcome) -> None:
-        """Abort the job at once on a signature failure or a refused token."""
+        """Abort the job at once on refused AK/SK credentials or a refused token."""
         reason = None
         if outcome.kind is OutcomeKind.SIGNATURE_FAILED:
-            reason = f"AK/SK signature refused ({outcome.error_code}: {outcome.error_message})"
+            reason = f"AK/SK refused ({outcome.error_code}: {outcome.error_message})"
         elif outcome.error_code == IAM_REFUSED:
             reason = f"no token: {outcome.error_message}"
         if reason:
-            await self.stop.abort(reason)
+            await self.stop.abort(reason, resend=RowStatus.UNAUTHORIZED)
 
     def near(self, known: Recorded | None, held: tuple[int, int]) -> bool:
         """Whether the requests counted at the last flush (``known``) plus those ``held``

@@ -9,20 +9,22 @@ import contextlib
 from collections.abc import Sequence
 
 import structlog
+from redis.exceptions import RedisError
 
 from worker.engine.batch import work_batch
 from worker.engine.breakers import Breakers
 from worker.engine.calls import Action
 from worker.engine.context import EngineContext
+from worker.engine.groups import work_group
 from worker.engine.lease import ChunkLease
 from worker.engine.probe import CredentialProbe
 from worker.engine.rates import RatePublisher
 from worker.engine.recorder import FLUSH_AGE_S
 from worker.engine.recording import ChunkRecording
 from worker.engine.stopping import StopCheck
-from worker.jobs import Job, JobState, RowResult
+from worker.jobs import Job, RowResult
 from worker.limits.retrying import Sent
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, ImageBatch, ResourceBatch, RowStatus, image_batches
 from worker.store import Recorded
 
 log = structlog.get_logger("tagsweep.worker")
@@ -39,9 +41,7 @@ class ChunkRun:
         self.rows = ChunkRecording(ctx, job, lease.number)
         self.breakers = Breakers(job.options, self.stop)
         self.rates = RatePublisher(ctx, job)
-        self.probe = CredentialProbe(ctx, job.job_id, self.stop.stopped)
-        # Set when a record of this chunk finished the job (logged at the chunk's end).
-        self.finished: JobState | None = None
+        self.probe = CredentialProbe(ctx, job.job_id, self.stop)
         # Row ref -> the value the command line's paged read found (``producer.pagedread``).
         self.listed: dict[int, str | None] = {}
 
@@ -50,23 +50,38 @@ class ChunkRun:
         """This chunk recorded the job's last row (then its keys get their retention TTL)."""
         return self.rows.all_final
 
-    async def work(self, batches: list[ImageBatch]) -> None:
+    async def work(self, batches: list[Batch]) -> None:
         """Work every batch; what was recorded is flushed before the lease is released, also
-        when the chunk stops early (lease lost, cancelled, out of memory)."""
+        when the chunk stops early (lease lost, cancelled, out of memory), and the process's
+        last interval for the job logged: it lets go of the job until its next chunk."""
         try:
-            await self._work_all(batches)
+            try:
+                await self._work_all(batches)
+            finally:
+                await self.flush()
         finally:
-            await self.flush()
-        if self.rows.cancelled_rows:
-            # One line per chunk, not per row: the report lists the rows.
-            log.warning("job.cancelled", state=self.stop.state.value, rows=self.rows.cancelled_rows)
-        if self.finished is not None:
+            self.ctx.progress.let_go(self.job.job_id)
+        if self.rows.cancelled_rows and self.job.job_id not in self.ctx.stops_logged:
+            # Once per job and process, not per chunk: job.progress counts the rows.
+            self.ctx.stops_logged.add(self.job.job_id)
+            log.warning("job.cancelled", state=self.stop.state.value, reason=self.stop.reason)
+        if self.rows.all_final:
             # Here, once every batch of the chunk has logged: a batch whose record went before
             # the last one's may log after it, and job.finished is a job's last line.
-            log.info("job.finished", state=self.finished.value, total=self.job.total)
+            await self._log_finished()
 
-    async def _work_all(self, batches: list[ImageBatch]) -> None:
-        refs = [ref for batch in batches for tag in batch.tags for ref in tag.refs]
+    async def _log_finished(self) -> None:
+        """The job's last line, with its totals as Redis holds them (all workers together)."""
+        try:
+            totals = await self.ctx.store.totals(self.job.job_id)
+        except RedisError as exc:  # the rows are recorded; only the line's totals are lost
+            log.info("job.finished", total=self.job.total, error=str(exc))
+            return
+        if totals is not None:
+            log.info("job.finished", total=self.job.total, **totals.as_fields())
+
+    async def _work_all(self, batches: list[Batch]) -> None:
+        refs = [ref for batch in image_batches(batches) for tag in batch.tags for ref in tag.refs]
         self.rows.final = await self.ctx.store.final_refs(self.job.job_id, refs)
         if self.job.options.reads_in_pages:
             self.listed = await self.ctx.store.chunk_observed(self.job.job_id, self.lease.number)
@@ -75,11 +90,14 @@ class ChunkRun:
         left = len(batches)
         all_done = asyncio.Event()
 
-        async def one(batch: ImageBatch) -> None:
+        async def one(batch: Batch) -> None:
             nonlocal left
             try:
                 async with slots:
-                    await work_batch(self, batch)
+                    if isinstance(batch, ResourceBatch):
+                        await work_group(self, batch)
+                    else:
+                        await work_batch(self, batch)
             finally:
                 left -= 1
                 if not left:
@@ -108,11 +126,18 @@ class ChunkRun:
             await self.flush()
 
     async def finish(
-        self, batch: ImageBatch, sent: Sent, action: Action, statuses: Sequence[RowStatus]
+        self,
+        batch: ImageBatch,
+        sent: Sent,
+        action: Action,
+        statuses: Sequence[RowStatus],
+        *,
+        request: bool = True,
     ) -> None:
         """Record the rows a call decided (one status per tag), log it, and check the
-        breakers."""
-        self.rows.answered(batch, sent, action, statuses)
+        breakers. ``request``: count the call (a TMS call answers for several images: it is
+        counted with the first)."""
+        self.rows.answered(batch, sent, action, statuses, request=request)
         await self.breakers.check_outcome(sent.outcome)
         near = self.breakers.near(self.rows.recorded, self.rows.breaker_held())
         if self.rows.recorder.due() or near:
@@ -122,18 +147,17 @@ class ChunkRun:
     async def flush(self, rate: float | None = None) -> None:
         """Write the held results (and the calls made since the last flush); then the job's
         last line or its progress, and the failure-ratio breaker, on what the write returned."""
-        recorded = await self.rows.flush()
+        # The time held goes with results (a pool process killed at Ctrl-C loses only what
+        # came after its last flush); with nothing to write it waits for the next one.
+        worked_ms = self.lease.take_held_ms() if self.rows.recorder.pending else 0
+        recorded = await self.rows.flush(worked_ms=worked_ms)
         if recorded is None:
             return
         self._after_record(recorded, self.rates.last() if rate is None else rate)
         await self.breakers.check_ratio(recorded)
 
     def _after_record(self, recorded: Recorded, rate: float) -> None:
-        """The job's last line once its last row is recorded, else its periodic progress."""
-        job_id = self.job.job_id
+        """The job's periodic progress line; the rate is shown no more once the job finished."""
+        self.ctx.progress.maybe_log(self.job.job_id, rate=rate)
         if recorded.finished is not None:
-            self.finished = recorded.finished
-            self.ctx.progress.forget(job_id)
             self.rates.forget()
-        else:
-            self.ctx.progress.maybe_log(job_id, done=recorded.done, total=self.job.total, rate=rate)

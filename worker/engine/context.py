@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from worker.cloud.client import ImsClient
+from worker.cloud.tms import TmsClient
 from worker.engine.progress import ProgressLog
 from worker.limits.limiter import SharedRateLimiter
 from worker.store import ResultStore
 
 ClientFor = Callable[[str], ImsClient]
+# (TMS endpoint, the job's domain id or None for the worker's own) -> a client for it; raises
+# ``CredentialsError`` when these credentials cannot call TMS.
+TmsClientFor = Callable[[str, str | None], TmsClient]
 
 
 class LimiterFor(Protocol):
@@ -40,7 +44,15 @@ class EngineContext:
     verified: set[tuple[str, str]] = field(default_factory=set)
     # The shared rate last published per job by this process: a change is logged, not a chunk.
     rates_shown: dict[str, float] = field(default_factory=dict)
+    # Jobs this process logged ``job.cancelled`` for: one line per job and process.
+    stops_logged: set[str] = field(default_factory=set)
     progress: ProgressLog = field(init=False)
+    tms_client_for: TmsClientFor | None = None
+    # What TMS named as IMS images' type, per domain (this process's copy of the store's).
+    tms_types: dict[str, str] = field(default_factory=dict)
+    tms_asking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # (job, reason) pairs already logged: TMS unusable, IMS used instead.
+    tms_refusals: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.progress = ProgressLog(self.clock)

@@ -22,6 +22,7 @@ from types import TracebackType
 
 import structlog
 
+from worker.engine.background import finish_anyway, redis_lost
 from worker.errors import LeaseLost
 from worker.store import ResultStore
 
@@ -55,6 +56,7 @@ class ChunkLease:
         self.lease_s = lease_s
         self._clock = clock
         self._deadline = 0.0
+        self._said_at = 0.0  # when the time held was last counted in the job's active time
         self._heartbeat: asyncio.Task[None] | None = None
         self._complete = False
 
@@ -71,7 +73,15 @@ class ChunkLease:
         if answer is LeaseAnswer.OK:
             # Measured from before the call: the lease may have started any time after it.
             self._deadline = started + self.lease_s * 0.9
+            self._said_at = self._clock()
         return answer
+
+    def take_held_ms(self) -> int:
+        """Milliseconds held since the time held was last counted in the job's active time
+        (a flush, a renewal, the release), which it now is."""
+        now = self._clock()
+        held, self._said_at = now - self._said_at, now
+        return max(0, round(held * 1000))
 
     def mark_complete(self) -> None:
         """Every row of the chunk was worked: the release marks the chunk done."""
@@ -98,12 +108,21 @@ class ChunkLease:
             self._heartbeat.cancel()
         if exc is not None and not self._complete:
             # Something broke (Redis gone, a bug): keep the lease so that it expires and the
-            # reaper queues the chunk again; releasing it would leave nobody to do so.
-            log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
+            # reaper queues the chunk again; releasing it would leave nobody to do so. Redis
+            # gone is said once, by ``run_chunk``.
+            if not redis_lost(exc):
+                log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
             return
         # Shielded: a cancelled task must still hand its chunk on (STYLE: protect final writes).
-        await asyncio.shield(
-            self.store.release_lease(self.job_id, self.number, self.owner, complete=self._complete)
+        await finish_anyway(
+            self.store.release_lease(
+                self.job_id,
+                self.number,
+                self.owner,
+                complete=self._complete,
+                worked_ms=self.take_held_ms(),
+            ),
+            what="lease release",
         )
 
     async def _beat(self) -> None:
@@ -111,8 +130,9 @@ class ChunkLease:
             await asyncio.sleep(self.lease_s / 3)
             started = self._clock()
             try:
+                held_ms = self.take_held_ms()
                 renewed = await self.store.renew_lease(
-                    self.job_id, self.number, self.owner, self._ttl_ms
+                    self.job_id, self.number, self.owner, self._ttl_ms, worked_ms=held_ms
                 )
             except Exception as exc:  # a failed beat is retried; the local deadline guards
                 log.warning(

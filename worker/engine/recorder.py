@@ -9,10 +9,10 @@ so the chunk's next delivery works them again (a delete is idempotent) and recor
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable
 
+from worker.engine.background import finish_anyway
 from worker.jobs import Job, RowResult
 from worker.store import CallTally, Entry, Recorded, ResultStore
 
@@ -78,15 +78,16 @@ class Recorder:
             or self._clock() - self._oldest >= self._max_age_s
         )
 
-    async def flush(self, *, calls: CallTally | None = None) -> Recorded | None:
-        """Write what is held and count ``calls`` (None if there was nothing to write).
-        Shielded: a cancelled chunk still writes what it learnt (STYLE: errors)."""
+    async def flush(self, *, calls: CallTally | None = None, worked_ms: int = 0) -> Recorded | None:
+        """Write what is held and count ``calls`` and ``worked_ms`` (the job's active time;
+        None if there was nothing to write). Shielded: a cancelled chunk still writes what it
+        learnt (STYLE: errors), and a failure then is logged once (``finish_anyway``)."""
         counted = calls is not None and (calls.calls or calls.throttled or calls.retries)
         if not self.pending and not counted:
             return None
         entries, requests, failed = self._entries, self._requests, self._failed
         self._entries, self._requests, self._failed = [], 0, 0
-        return await asyncio.shield(
+        return await finish_anyway(
             self.store.record_entries(
                 self.job.job_id,
                 entries,
@@ -94,5 +95,7 @@ class Recorder:
                 failed=failed,
                 goals=self.job.options.goals,
                 calls=calls,
-            )
+                worked_ms=worked_ms,
+            ),
+            what="results",
         )

@@ -46,10 +46,16 @@ class ChunkRecording:
         return self.number if batch.origin is None else batch.origin
 
     def answered(
-        self, batch: ImageBatch, sent: Sent, action: Action, statuses: Sequence[RowStatus]
+        self,
+        batch: ImageBatch,
+        sent: Sent,
+        action: Action,
+        statuses: Sequence[RowStatus],
+        *,
+        request: bool = True,
     ) -> None:
         """Hold the rows a call decided (``statuses``: one per tag of the batch), counting
-        the request, and log it."""
+        the request unless told not to, and log it."""
         outcome = sent.outcome
         base = result_of(sent, outcome.row_status)
         results = {status: replace(base, status=status) for status in set(statuses)}
@@ -59,7 +65,7 @@ class ChunkRecording:
             for ref in tag.refs
         ]
         failed = outcome.kind not in (OutcomeKind.OK, OutcomeKind.NOT_FOUND)
-        self._hold(batch, rows, request=True, failed=failed)
+        self._hold(batch, rows, request=request, failed=failed and request)
         counts = Counter(result.status.value for _, result in rows)
         log.log(
             self.level_for(counts),
@@ -69,12 +75,8 @@ class ChunkRecording:
             latency_ms=round(outcome.latency_ms, 1),
             rate=round(sent.rate, 2),
         )
-        self.ctx.progress.request(
-            self.job.job_id,
-            counts,
-            latency_ms=outcome.latency_ms,
-            throttled=outcome.kind is OutcomeKind.THROTTLED,
-        )
+        if request:  # a TMS call's other images add no request of their own
+            self.ctx.progress.latency(self.job.job_id, outcome.latency_ms)
 
     def settled(self, batch: ImageBatch, result: RowResult) -> None:
         """Hold one result for every row of the batch (no request counted), and log it."""
@@ -89,12 +91,12 @@ class ChunkRecording:
                 project_id=batch.project_id,
                 action="list",
                 tags=len(batch.tags),
+                keys=[tag.key for tag in batch.tags],
                 status=result.status.value,
                 http_status=result.http_status,
                 attempt=result.attempts,
                 request_id=result.request_id,
             )
-        self.ctx.progress.rows(self.job.job_id, Counter({result.status.value: batch.rows}))
 
     def level_for(self, statuses: Counter[str]) -> int:
         """A request's log level (DESIGN: Logs): rows that all ended as the job wished are
@@ -124,12 +126,18 @@ class ChunkRecording:
         """Requests held, not counted in Redis yet: (all, failed)."""
         return self.recorder.requests
 
-    async def flush(self) -> Recorded | None:
-        """Write the held results and the calls made since the last flush; None if there
-        was nothing to write."""
-        recorded = await self.recorder.flush(calls=self.tally.take())
+    async def flush(self, *, worked_ms: int = 0) -> Recorded | None:
+        """Write the held results, the calls made since the last flush and the ms worked
+        (``Recorder.flush``); None if there was nothing to write."""
+        requests, _ = self.recorder.requests
+        calls = self.tally.take()
+        recorded = await self.recorder.flush(calls=calls, worked_ms=worked_ms)
         if recorded is not None:
             self.recorded = recorded
+            # Counted from what the write took: the job.progress lines sum to the job's counts.
+            self.ctx.progress.recorded(
+                self.job.job_id, recorded, total=self.job.total, requests=requests, calls=calls
+            )
             if recorded.added and recorded.done >= self.job.total:
                 self.all_final = True
         return recorded
@@ -151,7 +159,14 @@ def result_of(sent: Sent, status: RowStatus) -> RowResult:
 
 
 def fields(batch: ImageBatch, outcome: Outcome, attempt: int, action: Action) -> dict[str, object]:
-    """The fields of a call's log lines (``batch.done``, ``batch.retry``)."""
+    """The fields of a call's log lines (``batch.done``, ``batch.retry``); a call that failed
+    names its keys and the cloud's error message too (a count of tags says too little)."""
+    failed = {}
+    if outcome.kind is not OutcomeKind.OK:
+        failed = {
+            "keys": [tag.key for tag in batch.tags],
+            "error_message": outcome.error_message,
+        }
     return {
         "image_id": batch.image_id,
         "project_id": batch.project_id,
@@ -162,4 +177,5 @@ def fields(batch: ImageBatch, outcome: Outcome, attempt: int, action: Action) ->
         "error_code": outcome.error_code,
         "attempt": attempt,
         "request_id": outcome.request_id,
+        **failed,
     }

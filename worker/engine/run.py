@@ -13,6 +13,7 @@ from typing import cast
 import structlog
 from redis.exceptions import OutOfMemoryError, RedisError
 
+from worker.engine.background import REDIS_LOST
 from worker.engine.chunk import ChunkRun
 from worker.engine.context import EngineContext
 from worker.engine.lease import ChunkLease, LeaseAnswer
@@ -33,6 +34,7 @@ class ChunkOutcome(StrEnum):
     MALFORMED = "malformed"
     MISSING = "missing"  # the job or the chunk is not in Redis
     OUT_OF_MEMORY = "out_of_memory"
+    REDIS_LOST = "redis_lost"  # Redis dropped while it was worked
 
 
 async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> ChunkOutcome:
@@ -40,10 +42,23 @@ async def run_chunk(ctx: EngineContext, job_id: str, number: int) -> ChunkOutcom
     bound = structlog.contextvars.bound_contextvars(job_id=job_id, chunk=number)
     with bound:
         out_of_memory: OutOfMemoryError | None = None
+        lost: BaseExceptionGroup[Exception] | None = None
         try:
             answer, all_final = await _run_leased(ctx, job_id, number)
         except* OutOfMemoryError as group:
             out_of_memory = cast(OutOfMemoryError, group.exceptions[0])
+        except* REDIS_LOST as group:
+            lost = group
+        if lost is not None and out_of_memory is None:
+            # Redis dropped under the chunk: one warning, not a traceback per task. The lease
+            # is kept: the chunk is worked again once Redis is back (rows recorded stay once).
+            error = lost.exceptions[0]
+            log.warning(
+                "chunk.redis_lost",
+                error=str(error).splitlines()[0] or repr(error),
+                reason="Redis dropped; the chunk is worked again once it is back",
+            )
+            return ChunkOutcome.REDIS_LOST
         if out_of_memory is not None:
             # The lease is kept: it expires and the chunk comes back in a minute, not in a
             # tight loop; what was recorded stays recorded once (its final bit).
@@ -71,8 +86,12 @@ async def _run_leased(ctx: EngineContext, job_id: str, number: int) -> tuple[Chu
         except MalformedChunk as exc:
             log.error("chunk.malformed", error=str(exc))
             return ChunkOutcome.MALFORMED, False
-        if job is None or batches is None:
-            log.error("chunk.missing", job_found=job is not None)
+        if job is None:
+            # Forgotten (or expired) while its message waited: nothing is wrong, nothing to do.
+            log.debug("chunk.dropped", reason="the job is no longer in Redis")
+            return ChunkOutcome.MISSING, False
+        if batches is None:
+            log.error("chunk.missing", job_found=True)
             return ChunkOutcome.MISSING, False
         lost = False
         run = ChunkRun(ctx, job, lease)

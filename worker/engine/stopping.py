@@ -42,6 +42,11 @@ class StopCheck:
             self.state = await self.store.job_state(self.job_id) or self.state
         return self.state in (JobState.CANCELLED, JobState.ABORTED)
 
+    @property
+    def reason(self) -> str:
+        """Why the job stopped, as read for its cancelled rows ("" before)."""
+        return self._reason or ""
+
     async def cancelled(self, *, attempts: int) -> RowResult:
         """The result of a row the job stopped before sending: why it stopped, as the job says
         (read once per chunk)."""
@@ -49,8 +54,9 @@ class StopCheck:
             self._reason = await self.store.stop_reason(self.job_id)
         return RowResult(RowStatus.CANCELLED, error_message=self._reason, attempts=attempts)
 
-    async def abort(self, reason: str) -> None:
-        """Abort the job (unless it is over already) and say why."""
-        if await self.store.stop_job(self.job_id, JobState.ABORTED, reason):
+    async def abort(self, reason: str, *, resend: RowStatus | None = None) -> None:
+        """Abort the job (unless it is over already) and say why; ``resend``: the status the
+        cause gave rows, which a resume sends again (``JobField.RESEND``)."""
+        if await self.store.stop_job(self.job_id, JobState.ABORTED, reason, resend=resend):
             self.state = JobState.ABORTED
             log.error("job.aborted", reason=reason)

@@ -18,13 +18,15 @@ return redis.call('HGET', KEYS[1], 'state')
 """
 )
 
-# Abort or cancel a job that is still going; keeps the first reason.
+# Abort or cancel a job that is still going; keeps the first reason. ARGV: the state, the
+# reason, and (optional, an abort) the status its cause gave rows: the job's ``resend``.
 STOP_JOB = (
     NOW
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'queued' or state == 'running' then
   redis.call('HSET', KEYS[1], 'state', ARGV[1], 'reason', ARGV[2], 'finished_at', now)
+  if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'resend', ARGV[3]) end
   return 1
 end
 return 0
@@ -75,4 +77,23 @@ if final then
   redis.call('PEXPIREAT', record, at)
 end
 return at
+"""
+
+# Count the time a job's rows were worked (``JobField.ACTIVE_MS``): the holder of a lease says
+# (at each flush of results, renewal and release) how long it held it since it last said so
+# (``worked``, ms, its own clock), i.e. the interval [now - worked, now]; only the part after
+# the job's ``active_at`` (the end of what is counted already) is added, so that leases held
+# side by side count once. Intervals arrive in the order of their ends (Redis time), so this
+# adds the union of the leases' holding times, short of a gap no holder spans (at most a
+# renewal period, ``lease_s / 3``). Nothing for a job whose record is gone (forgotten while
+# held). Needs ``now``; ``record`` is the job's record key. Two fields, one HGET and one HSET:
+# cheap beside the result script's own work.
+ADD_ACTIVE = """
+local function add_active(record, worked)
+  if worked <= 0 or redis.call('HEXISTS', record, 'state') == 0 then return end
+  local at = tonumber(redis.call('HGET', record, 'active_at') or '0')
+  local from = math.max(now - worked, at)
+  if now > from then redis.call('HINCRBY', record, 'active_ms', now - from) end
+  if now > at then redis.call('HSET', record, 'active_at', now) end
+end
 """

@@ -7,6 +7,7 @@ on who holds a chunk; ``worker.store.leases`` and ``worker.store.sync`` run them
 from __future__ import annotations
 
 from worker.lua.clock import NOW
+from worker.lua.jobs import ADD_ACTIVE
 
 # Take a chunk's lease. KEYS: leases, owners, done-chunks. ARGV: member, owner, ttl ms, chunk.
 # Returns 'done' (nothing left to do), 'busy' (a live lease is held by another), or 'ok'.
@@ -25,30 +26,39 @@ return 'ok'
 """
 )
 
-# Extend a lease still held. KEYS: leases, owners. ARGV: member, owner, ttl ms.
+# Extend a lease still held, and count the time it was held since the last renewal.
+# KEYS: leases, owners, the job's record. ARGV: member, owner, ttl ms, ms held since last said.
 RENEW_LEASE = (
     NOW
+    + ADD_ACTIVE
     + """
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 'lost' end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+add_active(KEYS[3], tonumber(ARGV[4]))
 return 'ok'
 """
 )
 
 # Mark a chunk done (when complete, and only while its job's record is there: a job forgotten
-# meanwhile is not brought back) and drop its lease if still ours.
-# KEYS: leases, owners, done-chunks, then (needed when complete) the job's record.
-# ARGV: member, owner, chunk, complete (1/0).
-RELEASE_LEASE = """
+# meanwhile is not brought back) and drop its lease if still ours, counting the time it was
+# held since its last renewal (ADD_ACTIVE).
+# KEYS: leases, owners, done-chunks, then (needed when complete or worked) the job's record.
+# ARGV: member, owner, chunk, complete (1/0), then optionally ms held since last said.
+RELEASE_LEASE = (
+    NOW
+    + ADD_ACTIVE
+    + """
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('SADD', KEYS[3], ARGV[3])
 end
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  if KEYS[4] then add_active(KEYS[4], tonumber(ARGV[5] or '0')) end
 end
 return 'ok'
 """
+)
 
 # Take back expired leases: each is given a grace period and no owner, and returned so that the
 # caller re-dispatches it. If the caller dies first, the entry expires again and another reaper

@@ -6,6 +6,7 @@ Each is one atomic step on Redis time (``worker.lua.clock``); ``worker.store.row
 from __future__ import annotations
 
 from worker.lua.clock import NOW
+from worker.lua.jobs import ADD_ACTIVE
 
 # Record rows' results once each, count them, count the requests for the circuit breaker, and
 # finish the job when the last row of all is final: ``completed`` when every row ended in one of
@@ -22,20 +23,22 @@ from worker.lua.clock import NOW
 # worker held a chunk): no part of the job comes back.
 # KEYS: final, counts, job, then the results lists the entries name, then the timeline.
 # ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
-# retries, then the entries in one text, a line each: index of its list among the lists
+# retries, the entries in one text (below), then the ms the chunk was worked since its holder
+# last said (ADD_ACTIVE, optional). The entries, a line each: index of its list among the lists
 # (1-based), status, refs (comma separated) and the result's JSON, separated by spaces (one
 # argument for the whole flush: redis-py packs each argument in Python, four a row was half the
 # cost of a flush; JSON has no raw newline).
-# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state}
+# Returns {rows newly recorded, rows final in all, requests, failed requests, finished state,
+# then status, rows newly recorded in it, ... (what the job's counts gained: the worker's
+# ``job.progress`` lines are these, so that summed they are the job's counts)}
 # ({0, 0, 0, 0, ''} when it wrote nothing).
 # The width of a bucket of the job's timeline (``keys.timeline``), ms.
 TIMELINE_BUCKET_MS = 10_000
+TIMELINE = f"local TIMELINE_BUCKET_MS = {TIMELINE_BUCKET_MS}\n"
 
-RECORD_RESULTS = (
-    NOW
-    + f"local TIMELINE_BUCKET_MS = {TIMELINE_BUCKET_MS}\n"
-    + """
+RECORD_BODY = """
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
+add_active(KEYS[3], tonumber(ARGV[8] or '0'))
 local requests = redis.call('HINCRBY', KEYS[3], 'requests', tonumber(ARGV[1]))
 local failures = redis.call('HINCRBY', KEYS[3], 'failed_requests', tonumber(ARGV[2]))
 local tally = {'calls', 'throttled', 'retries'}
@@ -44,7 +47,7 @@ for i = 1, 3 do
 end
 local goals = {}
 for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
-local added = 0
+local added, gained = 0, {}
 for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
   local list, status, refs, result = string.match(line, '^(%d+) (%S+) (%S*) (.*)$')
   local fresh = {}
@@ -55,12 +58,13 @@ for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
     redis.call('HINCRBY', KEYS[2], status, #fresh)
     redis.call('RPUSH', KEYS[3 + tonumber(list)], table.concat(fresh, ',') .. ' ' .. result)
     added = added + #fresh
+    gained[status] = (gained[status] or 0) + #fresh
   end
 end
 local bucket = string.format('%d', math.floor(now / TIMELINE_BUCKET_MS))
 local throttled = tonumber(ARGV[5])
 if added > 0 or throttled > 0 then
-  local timeline = KEYS[#KEYS]
+  local timeline = timeline_key
   if added > 0 then redis.call('HINCRBY', timeline, 'r' .. bucket, added) end
   if throttled > 0 then redis.call('HINCRBY', timeline, 't' .. bucket, throttled) end
   local ttl = redis.call('PTTL', KEYS[3])
@@ -83,8 +87,40 @@ if added > 0 and done >= total then
     redis.call('HSET', KEYS[3], 'state', finished, 'finished_at', now)
   end
 end
-return {added, done, requests, failures, finished}
+local answer = {added, done, requests, failures, finished}
+for status, n in pairs(gained) do
+  answer[#answer + 1] = status
+  answer[#answer + 1] = n
+end
+return answer
 """
+RECORD_RESULTS = NOW + ADD_ACTIVE + TIMELINE + "local timeline_key = KEYS[#KEYS]\n" + RECORD_BODY
+
+# ``cancel`` of a job: record a chunk's unsent rows ``cancelled`` at once and mark the chunk
+# done, unless a live worker holds its lease (that worker sees the cancel within 0.25 s and
+# records them itself) or it is done. Atomic with ACQUIRE_LEASE (worker/lua/leases.py): a worker
+# that asks for the chunk after this finds it done, so each row still gets one result (the
+# result script's ``final`` bits make sure of it anyway). Then RECORD_RESULTS as above.
+# KEYS: as RECORD_RESULTS (the timeline last), then leases, lease owners, done-chunks.
+# ARGV: as RECORD_RESULTS (ms worked: 0), then the chunk's lease member and its number.
+# Returns as RECORD_RESULTS, with 'busy' as the last item when a live worker holds the chunk.
+CANCEL_UNSENT = (
+    NOW
+    + ADD_ACTIVE
+    + TIMELINE
+    + """
+local leases, owners, done_chunks = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local timeline_key = KEYS[#KEYS - 3]
+if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
+if redis.call('SISMEMBER', done_chunks, ARGV[10]) == 1 then return {0, 0, 0, 0, ''} end
+local expires = redis.call('ZSCORE', leases, ARGV[9])
+local owner = redis.call('HGET', owners, ARGV[9])
+if owner and owner ~= '' and expires and tonumber(expires) > now then
+  return {0, 0, 0, 0, 'busy'}
+end
+redis.call('SADD', done_chunks, ARGV[10])
+"""
+    + RECORD_BODY
 )
 
 # Keep what reads found for rows, the first observation of each row only (its bit in the

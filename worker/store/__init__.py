@@ -4,7 +4,8 @@ the engine is given, made of one part per thing it holds.
 - ``worker.store.jobs``: the job record (state, stop reason, rate, retention) and the marks
   of the credentials a job's calls proved;
 - ``worker.store.rows``: chunks, row results (recorded once each) and what reads found;
-- ``worker.store.leases``: chunk leases.
+- ``worker.store.leases``: chunk leases;
+- ``worker.store.accounts``: what was learnt about an account (TMS's type for IMS images).
 
 The synchronous side (the reaper, heartbeats, server checks) is ``worker.store.sync``, and
 sealed IAM tokens are ``worker.store.tokens``; the best rate each shared schedule ran at
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from worker.store.accounts import AccountFacts
 from worker.store.jobs import CredentialMarks, JobRecords
 from worker.store.leases import LeaseStore
 from worker.store.rows import CallTally, Entry, Recorded, RowStore
@@ -22,7 +24,7 @@ from worker.store.rows import CallTally, Entry, Recorded, RowStore
 __all__ = ["CallTally", "Entry", "Recorded", "ResultStore"]
 
 
-class ResultStore(JobRecords, CredentialMarks, RowStore, LeaseStore):
+class ResultStore(JobRecords, CredentialMarks, RowStore, LeaseStore, AccountFacts):
     """Reads jobs and chunks, records results, and holds chunk leases."""
 
     def __init__(self, client: aioredis.Redis) -> None:
@@ -31,3 +33,4 @@ class ResultStore(JobRecords, CredentialMarks, RowStore, LeaseStore):
         CredentialMarks.__init__(self, client)
         RowStore.__init__(self, client)
         LeaseStore.__init__(self, client)
+        AccountFacts.__init__(self, client)

@@ -3,7 +3,8 @@ its published rate, its retention, and the marks of the credentials its calls pr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -14,7 +15,32 @@ from worker import keys
 from worker.jobs import Job, JobState
 from worker.keys import JobField
 from worker.lua.jobs import APPLY_RETENTION, MARK_RUNNING, STOP_JOB, STOP_JOB_ALLOW_OOM
-from worker.model import CloudLimit
+from worker.model import CloudLimit, RowStatus
+
+
+@dataclass(frozen=True)
+class JobTotals:
+    """A job's counts as Redis holds them (all workers together): its ``job.finished`` line."""
+
+    state: str
+    rows: Mapping[str, int]  # final rows by status (invalid ones, counted by submit, included)
+    requests: int  # requests whose rows were recorded
+    calls: int  # calls to the cloud, retries included
+    throttled: int  # calls answered 429
+    retries: int
+    elapsed_s: float | None  # from the (latest) start of work to the end, Redis time
+
+    def as_fields(self) -> dict[str, object]:
+        """The totals as log fields."""
+        return {
+            "state": self.state,
+            "rows": dict(self.rows),
+            "requests": self.requests,
+            "calls": self.calls,
+            "throttled": self.throttled,
+            "retries": self.retries,
+            "elapsed_s": self.elapsed_s,
+        }
 
 
 class JobRecords:
@@ -35,6 +61,26 @@ class JobRecords:
         state = cast(str | None, await self.redis.hget(keys.job(job_id), JobField.STATE))
         return JobState(state) if state else None
 
+    async def totals(self, job_id: str) -> JobTotals | None:
+        """The job's counts and how long it was worked; None if its record is gone."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.hgetall(keys.counts(job_id))
+        record, counts = await pipe.execute()
+        if not record.get(JobField.STATE):
+            return None
+        started, finished = record.get(JobField.STARTED_AT), record.get(JobField.FINISHED_AT)
+        elapsed_s = (int(finished) - int(started)) / 1000 if started and finished else None
+        return JobTotals(
+            state=record[JobField.STATE],
+            rows={status: int(n) for status, n in counts.items()},
+            requests=int(record.get(JobField.REQUESTS) or 0),
+            calls=int(record.get(JobField.CALLS) or 0),
+            throttled=int(record.get(JobField.THROTTLED) or 0),
+            retries=int(record.get(JobField.RETRIES) or 0),
+            elapsed_s=None if elapsed_s is None else round(elapsed_s, 1),
+        )
+
     async def stop_reason(self, job_id: str) -> str:
         """Why a job was aborted or cancelled ("" if it says nothing)."""
         return cast(str | None, await self.redis.hget(keys.job(job_id), JobField.REASON)) or ""
@@ -42,9 +88,13 @@ class JobRecords:
     async def mark_running(self, job_id: str) -> JobState:
         return JobState(await self._running(keys=[keys.job(job_id)]))
 
-    async def stop_job(self, job_id: str, state: JobState, reason: str) -> bool:
-        """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over."""
-        return bool(await self._stop(keys=[keys.job(job_id)], args=[state.value, reason]))
+    async def stop_job(
+        self, job_id: str, state: JobState, reason: str, *, resend: RowStatus | None = None
+    ) -> bool:
+        """Move a queued or running job to ``aborted`` or ``cancelled``; False if it was over.
+        ``resend``: the status the abort's cause gave rows, sent again by a resume."""
+        args = [state.value, reason, resend.value if resend else ""]
+        return bool(await self._stop(keys=[keys.job(job_id)], args=args))
 
     async def abort_out_of_memory(self, job_id: str, reason: str) -> bool:
         """``stop_job`` (aborted) when Redis is out of memory: with the script flag that

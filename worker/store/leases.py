@@ -26,15 +26,28 @@ class LeaseStore:
             )
         )
 
-    async def renew_lease(self, job_id: str, number: int, owner: str, ttl_ms: int) -> bool:
+    async def renew_lease(
+        self, job_id: str, number: int, owner: str, ttl_ms: int, *, worked_ms: int = 0
+    ) -> bool:
+        """Extend the lease; ``worked_ms``: how long it was held since it was last said (it
+        counts in the job's active time)."""
         answer = await self._renew(
-            keys=[keys.LEASES, keys.LEASE_OWNERS],
-            args=[keys.lease_member(job_id, number), owner, ttl_ms],
+            keys=[keys.LEASES, keys.LEASE_OWNERS, keys.job(job_id)],
+            args=[keys.lease_member(job_id, number), owner, ttl_ms, worked_ms],
         )
         return bool(answer == "ok")
 
-    async def release_lease(self, job_id: str, number: int, owner: str, *, complete: bool) -> None:
+    async def release_lease(
+        self, job_id: str, number: int, owner: str, *, complete: bool, worked_ms: int = 0
+    ) -> None:
+        """Drop the lease (the chunk done when ``complete``); ``worked_ms`` as for renew."""
         await self._release(
             keys=[keys.LEASES, keys.LEASE_OWNERS, keys.done_chunks(job_id), keys.job(job_id)],
-            args=[keys.lease_member(job_id, number), owner, number, "1" if complete else "0"],
+            args=[
+                keys.lease_member(job_id, number),
+                owner,
+                number,
+                "1" if complete else "0",
+                worked_ms,
+            ],
         )

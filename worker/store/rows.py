@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.client import NEVER_DECODE
@@ -25,7 +25,7 @@ from worker.formats import (
 )
 from worker.jobs import GOALS, JobState, Mode, RowResult
 from worker.lua.rows import OBSERVE, RECORD_RESULTS
-from worker.model import ImageBatch, RowStatus
+from worker.model import Batch, RowStatus
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class Recorded:
     requests: int
     failed_requests: int
     finished: JobState | None
+    # Rows newly recorded, by status (what the job's counts gained).
+    gained: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class RowStore:
         self._record = client.register_script(RECORD_RESULTS)
         self._observe = client.register_script(OBSERVE)
 
-    async def load_chunk(self, job_id: str, number: int) -> list[ImageBatch] | None:
+    async def load_chunk(self, job_id: str, number: int) -> list[Batch] | None:
         text = await self.redis.get(keys.chunk(job_id, number))
         return None if text is None else decode_chunk(text)
 
@@ -129,10 +131,12 @@ class RowStore:
         failed: int = 0,
         goals: Iterable[RowStatus] = GOALS[Mode.DELETE],
         calls: CallTally | None = None,
+        worked_ms: int = 0,
     ) -> Recorded:
         """Record entries in one script call (a flush of ``worker.engine.recorder``), counting
-        ``requests`` requests of which ``failed`` failed, and the ``calls`` made since the
-        last recording (the job's counters)."""
+        ``requests`` requests of which ``failed`` failed, the ``calls`` made since the last
+        recording (the job's counters), and ``worked_ms``, how long the chunk was held since
+        its holder last said (the job's active time)."""
         tally = calls or CallTally()
         lists: dict[int, int] = {}
         args: list[str | int] = [requests, failed, " ".join(sorted(goals))]
@@ -142,10 +146,10 @@ class RowStore:
             index = lists.setdefault(entry.chunk, len(lists) + 1)
             refs = ",".join(map(str, entry.refs))
             lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
-        args.append("\n".join(lines))
+        args += ["\n".join(lines), worked_ms]
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
         fixed = [keys.final(job_id), keys.counts(job_id), keys.job(job_id)]
-        added, done, requests_, failures, finished = await self._record(
+        added, done, requests_, failures, finished, *gained = await self._record(
             keys=[*fixed, *result_keys, keys.timeline(job_id)], args=args
         )
         return Recorded(
@@ -154,6 +158,7 @@ class RowStore:
             int(requests_),
             int(failures),
             JobState(finished) if finished else None,
+            {status: int(n) for status, n in zip(gained[::2], gained[1::2], strict=True)},
         )
 
     async def observe(

@@ -80,6 +80,11 @@ def test_the_gateway_body_shape_gives_code_message_and_request_id() -> None:
         ("0301", "AK access failed to reach the limit,forbidden.", OutcomeKind.SIGNATURE_FAILED),
         (
             "0301",
+            "Incorrect IAM authentication information: Get secretKey failed,ak:X,err:ak not exist",
+            OutcomeKind.SIGNATURE_FAILED,
+        ),
+        (
+            "0301",
             "Incorrect IAM authentication information: x-auth-token not found",
             OutcomeKind.UNAUTHORIZED,
         ),
