@@ -448,6 +448,43 @@ class Scene:
 MakeScene = Callable[..., Scene]
 
 
+# A real browser: headless Chromium, one process per page (what the ``browser`` fixture gives).
+
+# Chromium's flags on a machine with no display, GPU, sandbox or network beyond loopback.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+@dataclass
+class Browser:
+    """Headless Chromium: a page's DOM once its script ran, or a screenshot of it."""
+
+    binary: str
+    profile: Path
+
+    def _run(self, url: str, *args: str) -> str:
+        command = [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", *args, url]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout
+
+    def dom(self, url: str) -> str:
+        """The page's DOM after 2 s of (virtual) time: its script has run."""
+        return self._run(url, "--virtual-time-budget=2000", "--dump-dom")
+
+    def screenshot(self, url: str, path: Path, *, size: str = "1280,900") -> Path:
+        budget = "--virtual-time-budget=2000"
+        self._run(url, budget, f"--screenshot={path}", f"--window-size={size}")
+        return path
+
+
 # The shipped monitoring (deploy/): alert rules and the Grafana board.
 
 DEPLOY = REPO / "deploy"

@@ -10,10 +10,9 @@ import hashlib
 
 PREFIX = "tagsweep"
 
-# Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms).
-# Written by workers (acquire, renew, release), by the reaper (expired -> re-dispatched) and by
-# ``run`` (RELEASE_LEASE: a private Redis's leases left by an interrupted run); counted by the
-# exporter.
+# Sorted set of live chunk leases, "{job}:{chunk}" scored by expiry (Redis time, ms). Written
+# by workers, the reaper (expired -> re-dispatched) and ``run`` (RELEASE_LEASE: a private
+# Redis's leases left by an interrupted run); counted by the exporter.
 LEASES = f"{PREFIX}:leases"
 # Hash "{job}:{chunk}" -> owner token of the lease above ("" once the reaper took it back).
 LEASE_OWNERS = f"{PREFIX}:lease-owners"
@@ -76,6 +75,8 @@ class JobField:
     # The shared rate now and the limit a 429 named, written by workers for status.
     EFFECTIVE_RATE = "effective_rate"
     CLOUD_LIMIT = "cloud_limit"
+    # The scope (user, ip, api) of the schedule whose 429 named that limit (the job page).
+    CLOUD_LIMIT_SCOPE = "cloud_limit_scope"
     # Retention (written by submit and undo; ``expires_at`` by the retention script).
     KEEP_MS = "keep_ms"
     RESUME_KEY = "resume_key"  # the job's ``resume`` key, which it shares with newer jobs
@@ -174,6 +175,13 @@ def identities(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:identities"
 
 
+def timeline(job_id: str) -> str:
+    """Hash: per 10 s of Redis time (bucket ``ms // 10,000``), "r{bucket}" -> rows made final,
+    "t{bucket}" -> calls answered 429 (buckets with some only). Added by the result script's
+    flush; read by the job page (``producer.page``). Some 43 kB for an hour's job."""
+    return f"{PREFIX}:job:{job_id}:timeline"
+
+
 def job_keys(job_id: str, chunks: int, identity_keys: list[str]) -> list[str]:
     """Every key of one job (``chunks``: its ``next_chunk``), the record first: what retention
     gives a TTL and ``forget`` deletes. The job's resume key is named in its record."""
@@ -186,6 +194,7 @@ def job_keys(job_id: str, chunks: int, identity_keys: list[str]) -> list[str]:
         observed(job_id),
         identities(job_id),
         final(job_id),
+        timeline(job_id),
     ]
     # Results and observations are kept per original chunk; naming them for retry chunks too
     # (which have none) costs an EXPIRE of a missing key, not a read of the record's "chunks".
@@ -248,12 +257,10 @@ def rate_bucket(endpoint: str, holder: str, *, api: str = "ims", scope: str = "u
 
 
 def rate_memory(bucket: str) -> str:
-    """Hash: what the cloud taught about one schedule (``rate_bucket``: an API, endpoint and
-    scope holder), so that the next job starts there instead of stampeding: ``limit`` and
-    ``window_ms`` (from a 429 message) or ``known`` (calls/s measured). Written by the
-    THROTTLED script, read when a schedule is created and by ``tagsweep doctor``
-    (``worker.store.accounts``); kept 30 days after the last lesson. ``bucket`` is
-    ``rate_bucket(...)``."""
+    """Hash: what the cloud taught about one schedule (``bucket``: ``rate_bucket(...)``), so the
+    next job starts there instead of stampeding: ``limit`` and ``window_ms`` (a 429 message) or
+    ``known`` (calls/s measured). Written by THROTTLED, read when a schedule is created and by
+    ``tagsweep doctor`` (``worker.store.accounts``); kept 30 days after the last lesson."""
     return f"{bucket}:learnt"
 
 

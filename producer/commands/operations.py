@@ -92,6 +92,18 @@ def _celery_worker(app: Any, argv: list[str]) -> int:
     return int(code or 0)
 
 
+def _say_listening(host: str, port: int) -> None:
+    """Where the metrics and the page are; who can read them when not on loopback."""
+    click.echo(f"exporter listening on http://{host}:{port}/metrics", err=True)
+    click.echo(f"job page on http://{host}:{port}/", err=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            f"the job page and metrics are readable by anyone who reaches {host}"
+            " (no login): job ids, image ids, error messages",
+            err=True,
+        )
+
+
 @click.command(short_help="Serve Prometheus metrics read from Redis.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0: every interface.")
 @click.option(
@@ -104,7 +116,8 @@ def _celery_worker(app: Any, argv: list[str]) -> int:
 def exporter(host: str, port: int) -> None:
     """Serve Prometheus metrics on /metrics, read from Redis at each scrape (one exporter for
     every worker): rows by status, requests, 429s, retries, rates, ETA, states, queue,
-    leases, live workers.
+    leases, live workers. The same port serves the job page (read-only): / lists the jobs,
+    /jobs/JOB shows one.
 
     Redis: REDIS_URL; without it, the private Redis of ./.tagsweep/ when `run` made one
     here, else redis://127.0.0.1:6379/0.
@@ -112,9 +125,10 @@ def exporter(host: str, port: int) -> None:
     import signal
     import time
 
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
     from producer.exporter import TagsweepCollector
+    from producer.page.app import PageApp, serve
 
     # SIGTERM (docker stop, systemd) ends it like Ctrl-C: a private Redis it started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -124,10 +138,11 @@ def exporter(host: str, port: int) -> None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(TagsweepCollector(client))
         try:
-            server, thread = start_http_server(port, addr=host, registry=registry)
+            app = PageApp(client, make_wsgi_app(registry))
+            server, thread = serve(app, host, port)
         except OSError as exc:  # port taken, unknown host
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        click.echo(f"exporter listening on http://{host}:{server.server_port}/metrics", err=True)
+        _say_listening(host, server.server_port)
         try:
             while thread.is_alive():
                 time.sleep(1)

@@ -11,7 +11,8 @@ fields are named in ``worker.keys``, and the scripts both sides run are the work
 - ``retention``: ``--keep``, the TTLs, expiry and ``forget``;
 - ``listing``: many jobs at once (``jobs``, the exporter);
 - ``queue``: a job's chunk messages still in the broker's queue (``forget`` drops them);
-- ``upgrade``: converting a job written by an earlier version.
+- ``upgrade``: converting a job written by an earlier version;
+- ``page``: the job page's timeline and chunks.
 
 ``server`` holds what concerns the Redis server rather than a job (PING, SHUTDOWN, copying keys).
 """
@@ -20,13 +21,22 @@ from __future__ import annotations
 
 from producer.store.dispatch import DispatchStore
 from producer.store.listing import ListingStore
+from producer.store.page import PageStore
 from producer.store.queue import QueueStore
 from producer.store.records import RecordStore
 from producer.store.retention import RetentionStore
 from producer.store.upgrade import UpgradeStore
 
 
-class JobStore(RecordStore, DispatchStore, RetentionStore, ListingStore, QueueStore, UpgradeStore):
+class JobStore(
+    RecordStore,
+    DispatchStore,
+    RetentionStore,
+    ListingStore,
+    QueueStore,
+    UpgradeStore,
+    PageStore,
+):
     """Jobs in Redis as the commands read and change them (sync; ``client`` decodes
     responses). ``UpgradeStore`` brings ``RowStore``."""
 

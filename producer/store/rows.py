@@ -71,6 +71,7 @@ class RowStore(StorePart):
                 keys.counts(job_id),
                 keys.job(job_id),
                 *result_keys,
+                keys.timeline(job_id),
                 keys.LEASES,
                 keys.LEASE_OWNERS,
                 keys.done_chunks(job_id),

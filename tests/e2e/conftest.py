@@ -3,6 +3,7 @@ against the real Redis server (a database of its own, flushed before and after).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.helpers import (
     TEST_AK,
     TEST_PROJECT,
     TEST_SK,
+    Browser,
     MakeScene,
     Scene,
     SimProcess,
@@ -135,3 +137,15 @@ def start_exporter() -> Iterator[Callable[..., str]]:
         process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Browser:
+    """Debian's headless Chromium (``apt-get install chromium``); the test is skipped, saying
+    why, where it is not installed."""
+    found = shutil.which("chromium")
+    if found is None:
+        reason = "chromium is not installed (apt-get install -y chromium): no browser test"
+        print(reason)
+        pytest.skip(reason)
+    return Browser(found, tmp_path / "chromium-profile")

@@ -22,7 +22,7 @@ from worker.formats import encode_chunk
 from worker.jobs import JobState
 from worker.limits.limiter import Throttling
 from worker.limits.slots import Permit
-from worker.model import CloudLimit, ImageBatch, TagRows
+from worker.model import CloudLimit, ImageBatch, Scope, TagRows
 
 Start = Callable[..., Any]
 
@@ -132,6 +132,7 @@ class StalePermits:
     the permits of calls in flight at that moment do; its own view is the new rate."""
 
     key = "stale"
+    scope = Scope.USER
 
     def __init__(self, rate_per_s: float) -> None:
         self.effective_rate_per_s = rate_per_s

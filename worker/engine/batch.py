@@ -14,7 +14,7 @@ from worker.engine.calls import Action, Line, call_ims, line_for
 from worker.engine.modes import Decision, decide, status_for
 from worker.engine.probe import Turn
 from worker.engine.recording import fields, result_of
-from worker.limits.limiter import Throttling
+from worker.limits.limiter import SharedRateLimiter, Throttling
 from worker.limits.retrying import Sent, call_under_rate
 from worker.model import ImageBatch, RowStatus, TagRows
 
@@ -149,10 +149,13 @@ class WatchedCall:
     attempt, the credential probe, and the chunk's counters and log lines. ``attempt``
     makes the call itself (``batch``: what its log lines name)."""
 
-    def __init__(self, run: ChunkRun, batch: ImageBatch, bucket: str, action: Action) -> None:
+    def __init__(
+        self, run: ChunkRun, batch: ImageBatch, limiter: SharedRateLimiter, action: Action
+    ) -> None:
         self.run = run
         self.batch = batch
-        self.bucket = bucket
+        self.limiter = limiter
+        self.bucket = limiter.key  # the credential probe's key too
         self.action = action
         self._turn = Turn.PROVEN
 
@@ -178,7 +181,7 @@ class WatchedCall:
 
     async def throttled(self, throttling: Throttling) -> None:
         self.run.rows.tally.throttled += 1
-        await self.run.rates.throttled(throttling)
+        await self.run.rates.throttled(throttling, scope=self.limiter.scope.value)
 
     def retrying(self, outcome: Outcome, attempt: int, delay_s: float) -> None:
         run = self.run
@@ -195,7 +198,7 @@ class BatchCall(WatchedCall):
     """One IMS call of a batch."""
 
     def __init__(self, run: ChunkRun, batch: ImageBatch, line: Line, action: Action) -> None:
-        super().__init__(run, batch, line.bucket, action)
+        super().__init__(run, batch, line.limiter, action)
         self.line = line
 
     async def attempt(self) -> Outcome:

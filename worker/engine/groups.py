@@ -174,7 +174,7 @@ class GroupCall(WatchedCall):
     """One TMS batch delete; its last answer kept (each image's outcome in it)."""
 
     def __init__(self, run: ChunkRun, images: list[ImageBatch], line: TmsLine) -> None:
-        super().__init__(run, images[0], line.bucket, "delete")
+        super().__init__(run, images[0], line.limiter, "delete")
         self.images = images
         self.line = line
         self.answer: TmsAnswer | None = None

@@ -32,7 +32,9 @@ class RatePublisher:
         """The job is over: nothing more to publish for it from this process."""
         self.ctx.rates_shown.pop(self.job.job_id, None)
 
-    async def show(self, rate: float, limit: CloudLimit | None = None) -> None:
+    async def show(
+        self, rate: float, limit: CloudLimit | None = None, *, scope: str | None = None
+    ) -> None:
         """Publish the effective rate (and the cloud's limit, once learnt) when the rate
         moved (1% of the ceiling) or every 2 s."""
         ceiling = self.job.options.rate_per_s
@@ -49,11 +51,12 @@ class RatePublisher:
             log.info("ratelimit.adjusted", rate=round(rate, 2), cause="recovered")
         self.ctx.rates_shown[job_id] = rate
         self._shown_at = now
-        await self.ctx.store.publish_rate(job_id, rate, limit)
+        await self.ctx.store.publish_rate(job_id, rate, limit, scope=scope)
 
-    async def throttled(self, throttling: Throttling) -> None:
+    async def throttled(self, throttling: Throttling, *, scope: str | None = None) -> None:
         """Say what a 429 changed in the shared schedule (info: rate changes and throttling);
-        a limit learnt is published now, since a hold may last minutes."""
+        a limit learnt is published now, since a hold may last minutes, with ``scope``: the
+        scope of the schedule the calls are now counted on."""
         rate = round(throttling.rate_per_s, 2)
         if throttling.learned is not None:
             limit = throttling.learned
@@ -63,4 +66,4 @@ class RatePublisher:
         if throttling.held:
             log.info("ratelimit.held", reason="window quota spent", rate=rate)
         if throttling.learned is not None:
-            await self.show(throttling.rate_per_s, throttling.learned)
+            await self.show(throttling.rate_per_s, throttling.learned, scope=scope)

@@ -16,9 +16,12 @@ from worker.lua.jobs import ADD_ACTIVE
 # newly made final are appended, with the entry's result, to its chunk's results list.
 # Also adds the calls made since the worker last recorded (calls, 429 answers, retries: the
 # exporter's per-job counters, carried here so that they cost no round trip of their own).
+# Adds the rows it made final and the 429s to the job's timeline (its bucket of 10 s of Redis
+# time; ``keys.timeline``), which takes the record's TTL if it has none (a flush after the
+# job's keys got theirs must not leave it behind).
 # Writes nothing when the job's record has no state (the job was forgotten or expired while a
 # worker held a chunk): no part of the job comes back.
-# KEYS: final, counts, job, then the results lists the entries name.
+# KEYS: final, counts, job, then the results lists the entries name, then the timeline.
 # ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
 # retries, the entries in one text (below), then the ms the chunk was worked since its holder
 # last said (ADD_ACTIVE, optional). The entries, a line each: index of its list among the lists
@@ -29,6 +32,10 @@ from worker.lua.jobs import ADD_ACTIVE
 # then status, rows newly recorded in it, ... (what the job's counts gained: the worker's
 # ``job.progress`` lines are these, so that summed they are the job's counts)}
 # ({0, 0, 0, 0, ''} when it wrote nothing).
+# The width of a bucket of the job's timeline (``keys.timeline``), ms.
+TIMELINE_BUCKET_MS = 10_000
+TIMELINE = f"local TIMELINE_BUCKET_MS = {TIMELINE_BUCKET_MS}\n"
+
 RECORD_BODY = """
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
 add_active(KEYS[3], tonumber(ARGV[8] or '0'))
@@ -54,6 +61,15 @@ for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
     gained[status] = (gained[status] or 0) + #fresh
   end
 end
+local bucket = string.format('%d', math.floor(now / TIMELINE_BUCKET_MS))
+local throttled = tonumber(ARGV[5])
+if added > 0 or throttled > 0 then
+  local timeline = timeline_key
+  if added > 0 then redis.call('HINCRBY', timeline, 'r' .. bucket, added) end
+  if throttled > 0 then redis.call('HINCRBY', timeline, 't' .. bucket, throttled) end
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl > 0 and redis.call('PTTL', timeline) == -1 then redis.call('PEXPIRE', timeline, ttl) end
+end
 local done, good = 0, 0
 local counts = redis.call('HGETALL', KEYS[2])
 for i = 1, #counts, 2 do
@@ -78,21 +94,23 @@ for status, n in pairs(gained) do
 end
 return answer
 """
-RECORD_RESULTS = NOW + ADD_ACTIVE + RECORD_BODY
+RECORD_RESULTS = NOW + ADD_ACTIVE + TIMELINE + "local timeline_key = KEYS[#KEYS]\n" + RECORD_BODY
 
 # ``cancel`` of a job: record a chunk's unsent rows ``cancelled`` at once and mark the chunk
 # done, unless a live worker holds its lease (that worker sees the cancel within 0.25 s and
 # records them itself) or it is done. Atomic with ACQUIRE_LEASE (worker/lua/leases.py): a worker
 # that asks for the chunk after this finds it done, so each row still gets one result (the
 # result script's ``final`` bits make sure of it anyway). Then RECORD_RESULTS as above.
-# KEYS: as RECORD_RESULTS, then leases, lease owners, done-chunks.
+# KEYS: as RECORD_RESULTS (the timeline last), then leases, lease owners, done-chunks.
 # ARGV: as RECORD_RESULTS (ms worked: 0), then the chunk's lease member and its number.
 # Returns as RECORD_RESULTS, with 'busy' as the last item when a live worker holds the chunk.
 CANCEL_UNSENT = (
     NOW
     + ADD_ACTIVE
+    + TIMELINE
     + """
 local leases, owners, done_chunks = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local timeline_key = KEYS[#KEYS - 3]
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
 if redis.call('SISMEMBER', done_chunks, ARGV[10]) == 1 then return {0, 0, 0, 0, ''} end
 local expires = redis.call('ZSCORE', leases, ARGV[9])

@@ -112,13 +112,20 @@ class JobRecords:
         return False
 
     async def publish_rate(
-        self, job_id: str, rate_per_s: float, limit: CloudLimit | None = None
+        self,
+        job_id: str,
+        rate_per_s: float,
+        limit: CloudLimit | None = None,
+        *,
+        scope: str | None = None,
     ) -> None:
-        """Show the effective shared rate, and the limit the cloud named, in the job record
-        (read by ``status``)."""
+        """Show the effective shared rate, and the limit the cloud named (and the scope of the
+        schedule it was learnt on), in the job record (read by ``status`` and the page)."""
         fields: dict[FieldT, EncodableT] = {JobField.EFFECTIVE_RATE: f"{rate_per_s:.3f}"}
         if limit is not None:
             fields[JobField.CLOUD_LIMIT] = f"{limit.count}/{limit.window_s:g}"
+            if scope is not None:
+                fields[JobField.CLOUD_LIMIT_SCOPE] = scope
         await self.redis.hset(keys.job(job_id), mapping=fields)
 
     async def key_fields(

@@ -148,9 +148,9 @@ class RowStore:
             lines.append(f"{index} {entry.result.status.value} {refs} {entry.result.to_json()}")
         args += ["\n".join(lines), worked_ms]
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
+        fixed = [keys.final(job_id), keys.counts(job_id), keys.job(job_id)]
         added, done, requests_, failures, finished, *gained = await self._record(
-            keys=[keys.final(job_id), keys.counts(job_id), keys.job(job_id), *result_keys],
-            args=args,
+            keys=[*fixed, *result_keys, keys.timeline(job_id)], args=args
         )
         return Recorded(
             int(added),
