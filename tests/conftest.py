@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis
 
@@ -158,3 +159,10 @@ async def aredis(redis_url: str) -> AsyncIterator[object]:
     yield client
     await client.flushdb()
     await client.aclose()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp client session for the test, closed after it."""
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session

@@ -75,8 +75,8 @@ def test_a_worker_started_before_its_redis_waits_for_it_and_its_main_process_sto
 
 
 # Per API: calls/s, requests per chunk, images per call: TMS's 15 calls (20 images each) go at
-# 1/s, one a chunk, so that Redis goes away mid-job as it does for v1's 300 calls at 30/s.
-RESTART_PACE = {"v1": (30, 20, 1), "tms": (1, 1, 20)}
+# 2/s, one a chunk, so that Redis goes away mid-job as it does for v1's 300 calls at 30/s.
+RESTART_PACE = {"v1": (30, 20, 1), "tms": (2, 1, 20)}
 
 
 @pytest.mark.parametrize("api", sorted(RESTART_PACE))

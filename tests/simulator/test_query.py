@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +127,6 @@ def test_ten_keys_of_ten_values_are_accepted() -> None:
 
 
 # Over HTTP: signed by the worker's client, answered by the simulator.
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 async def test_filter_pages_through_every_match_and_count_agrees(

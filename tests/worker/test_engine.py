@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,6 @@ from worker.store import ResultStore
 def seed(tmp_path: Path) -> Path:
     rows = [{"image_id": i, "key": k, "value": "v"} for i in IMAGES for k in ("a", "b")]
     return write_csv(tmp_path / "seed.csv", rows, ["image_id", "key", "value"])
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 Start = Callable[..., Any]

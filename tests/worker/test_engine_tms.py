@@ -82,12 +82,6 @@ def seed(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
 async def tms(start_sim: Start, seed: Path) -> AsyncIterator[ScriptedTms]:
     scripted = ScriptedTms(await start_sim(seed))
     app = web.Application()

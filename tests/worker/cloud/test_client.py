@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,6 @@ def seed(tmp_path: Path) -> Path:
         {"image_id": OTHER_IMAGE, "key": "env", "value": "dev"},
     ]
     return write_csv(tmp_path / "seed.csv", rows, ["image_id", "key", "value"])
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 Start = Callable[..., Any]
