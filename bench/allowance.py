@@ -33,7 +33,7 @@ from pathlib import Path
 
 import redis
 
-from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from bench.common import bench_redis_url, sim_worker_env, submit_job, wait_finished
 from producer.local import start_simulator, start_worker, tagsweep_command
 from producer.store.server import empty_database
 from simulator.config import DEMO_DOMAIN_ID
@@ -94,16 +94,14 @@ def simulated(
     environment of workers and commands aimed at it."""
     limits = ["--rate-limit", args.rate_limit, "--tms-rate-limit", args.tms_rate_limit]
     sim = start_simulator(seed, "--ak", AK, "--sk", SK, "--project-id", PROJECT, *limits)
-    env = client_env(
-        REDIS_URL=redis_url,
-        HUAWEICLOUD_SDK_AK=AK,
-        HUAWEICLOUD_SDK_SK=SK,
-        HUAWEICLOUD_SDK_PROJECT_ID=PROJECT,
+    env = sim_worker_env(
+        redis_url,
+        sim.url,
+        ak=AK,
+        sk=SK,
+        project_id=PROJECT,
         HUAWEICLOUD_SDK_DOMAIN_ID=DEMO_DOMAIN_ID,
-        TAGSWEEP_ENDPOINT=sim.url,
         TAGSWEEP_TMS_ENDPOINT=sim.url,
-        TAGSWEEP_REGION="bench-1",
-        TAGSWEEP_LOG_FORMAT="json",
     )
     try:
         yield sim.url, env

@@ -26,6 +26,33 @@ def client_env(**values: str) -> dict[str, str]:
     return env
 
 
+BENCH_PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def sim_worker_env(
+    redis_url: str,
+    sim_url: str,
+    *,
+    ak: str,
+    sk: str,
+    project_id: str = BENCH_PROJECT,
+    region: str = "bench-1",
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of workers and commands aimed at a simulator on ``sim_url`` with its
+    AK/SK, sharing ``redis_url``, logging JSON; ``extra`` adds or overrides settings."""
+    return client_env(
+        REDIS_URL=redis_url,
+        HUAWEICLOUD_SDK_AK=ak,
+        HUAWEICLOUD_SDK_SK=sk,
+        HUAWEICLOUD_SDK_PROJECT_ID=project_id,
+        TAGSWEEP_ENDPOINT=sim_url,
+        TAGSWEEP_REGION=region,
+        TAGSWEEP_LOG_FORMAT="json",
+        **extra,
+    )
+
+
 def submit_job(env: dict[str, str], *args: str) -> str:
     """``tagsweep submit ARGS``; the job id."""
     out = subprocess.run(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import redis
 
-from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from bench.common import bench_redis_url, client_env, sim_worker_env, submit_job, wait_finished
 from bench.measure import measure
 from producer.local import start_simulator, tagsweep_command
 from producer.store.server import empty_database, keys_bytes
@@ -69,15 +69,7 @@ def run_job(
     url = bench_redis_url(FOOTPRINT_DB)
     client = redis.Redis.from_url(url, decode_responses=True)
     sim = start_simulator(csv_path, "--ak", AK, "--sk", SK)
-    env = client_env(
-        REDIS_URL=url,
-        HUAWEICLOUD_SDK_AK=AK,
-        HUAWEICLOUD_SDK_SK=SK,
-        HUAWEICLOUD_SDK_PROJECT_ID=PROJECT,
-        TAGSWEEP_ENDPOINT=sim.url,
-        TAGSWEEP_REGION="bench-1",
-        TAGSWEEP_LOG_FORMAT="json",
-    )
+    env = sim_worker_env(url, sim.url, ak=AK, sk=SK, project_id=PROJECT)
     log_path = work / f"{name}-worker.log"
     with log_path.open("wb") as out:
         worker = subprocess.Popen(

@@ -28,7 +28,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from bench.common import bench_redis_url, sim_worker_env, submit_job, wait_finished
 from producer.local import start_simulator, start_worker
 from producer.store.server import empty_database
 from worker.store import ResultStore
@@ -93,15 +93,8 @@ def main() -> None:
         seed, job_csv = write_files(folder, args.rows)
         faults = ("--fail-rate", "503=0.1", "--drop-rate", "0.02", "--rate-limit", "150")
         sim = start_simulator(seed, "--ak", AK, "--sk", SK, "--project-id", PROJECT, *faults)
-        env = client_env(
-            REDIS_URL=url,
-            HUAWEICLOUD_SDK_AK=AK,
-            HUAWEICLOUD_SDK_SK=SK,
-            HUAWEICLOUD_SDK_PROJECT_ID=PROJECT,
-            TAGSWEEP_ENDPOINT=sim.url,
-            TAGSWEEP_REGION="bench-1",
-            TAGSWEEP_LOG_FORMAT="json",
-            TAGSWEEP_CONCURRENCY="32",
+        env = sim_worker_env(
+            url, sim.url, ak=AK, sk=SK, project_id=PROJECT, TAGSWEEP_CONCURRENCY="32"
         )
         workers = [
             start_worker(env, processes=1, log_path=folder / f"worker-{n}.log")

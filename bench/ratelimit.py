@@ -29,7 +29,7 @@ from pathlib import Path
 
 import redis
 
-from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from bench.common import bench_redis_url, sim_worker_env, submit_job, wait_finished
 from producer.local import start_simulator, start_worker
 from producer.store.server import empty_database
 
@@ -87,14 +87,11 @@ def run_case(case: Case, work: Path, redis_url: str) -> CaseResult:
         case.sim_limit,
         *case.sim_extra,
     )
-    env = client_env(
-        REDIS_URL=redis_url,
-        HUAWEICLOUD_SDK_AK="BENCHAK",
-        HUAWEICLOUD_SDK_SK="bench-sk-0000",
-        HUAWEICLOUD_SDK_PROJECT_ID="0123456789abcdef0123456789abcdef",
-        TAGSWEEP_ENDPOINT=sim.url,
-        TAGSWEEP_REGION="bench-1",
-        TAGSWEEP_LOG_FORMAT="json",
+    env = sim_worker_env(
+        redis_url,
+        sim.url,
+        ak="BENCHAK",
+        sk="bench-sk-0000",
         TAGSWEEP_LOG_LEVEL="debug",  # the per-request lines carry the effective rate plotted
     )
     log_path = OUT / f"ratelimit-{name}-worker.log"

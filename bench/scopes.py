@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 
-from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from bench.common import bench_redis_url, sim_worker_env, submit_job, wait_finished
 from producer.local import LocalWorker, start_simulator, start_worker
 from producer.store.server import empty_database
 
@@ -62,15 +62,7 @@ def run_case(case: Case, seed: Path, redis_url: str) -> Figures:
     sim = start_simulator(
         seed, "--ak", AK, "--sk", SK, "--rate-limit", "40", "--rate-limit-policy", "ip"
     )
-    env = client_env(
-        REDIS_URL=redis_url,
-        HUAWEICLOUD_SDK_AK=AK,
-        HUAWEICLOUD_SDK_SK=SK,
-        HUAWEICLOUD_SDK_PROJECT_ID="0123456789abcdef0123456789abcdef",
-        TAGSWEEP_ENDPOINT=sim.url,
-        TAGSWEEP_REGION="bench-1",
-        TAGSWEEP_LOG_FORMAT="json",
-    )
+    env = sim_worker_env(redis_url, sim.url, ak=AK, sk=SK)
     workers: list[LocalWorker] = []
     try:
         for n, egress in enumerate(case.egress_ids, 1):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import redis
 
-from bench.common import bench_redis_url, client_env, submit_job, wait_finished
+from bench.common import bench_redis_url, sim_worker_env, submit_job, wait_finished
 from producer.local import LocalWorker, start_simulator, start_worker, tagsweep_command
 from producer.store import JobStore
 from producer.store.server import empty_database
@@ -63,15 +63,7 @@ def main() -> None:
             "--drop-rate",
             "0.02",
         )
-        env = client_env(
-            REDIS_URL=url,
-            HUAWEICLOUD_SDK_AK=AK,
-            HUAWEICLOUD_SDK_SK=SK,
-            HUAWEICLOUD_SDK_PROJECT_ID="0123456789abcdef0123456789abcdef",
-            TAGSWEEP_ENDPOINT=sim.url,
-            TAGSWEEP_REGION="soak-1",
-            TAGSWEEP_LOG_FORMAT="json",
-        )
+        env = sim_worker_env(url, sim.url, ak=AK, sk=SK, region="soak-1")
         workers: list[LocalWorker] = []
         spawned = 0
 
