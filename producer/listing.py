@@ -141,10 +141,12 @@ async def read_pass(
     number: int,
     progress: Progress,
     page_size: int,
+    count: int | None = None,
 ) -> Pass:
-    """Count, then read every page once."""
-    counted = await caller.call(project_id, query.body("count"), what="the count")
-    reading = Pass(counted.total_count)
+    """Count (unless the caller just did: ``count``), then read every page once."""
+    if count is None:
+        count = (await caller.call(project_id, query.body("count"), what="the count")).total_count
+    reading = Pass(count)
     progress.start_pass(project_id, number, reading.count)
     offset = 0
     while offset < max([reading.count, *reading.totals]):
@@ -196,15 +198,23 @@ async def list_project(
     progress: Progress,
     max_passes: int = DEFAULT_MAX_PASSES,
     page_size: int = PAGE_LIMIT,
+    count: int | None = None,
 ) -> Listing:
-    """Read passes until one can be trusted (see the module's docstring)."""
+    """Read passes until one can be trusted (see the module's docstring); ``count``: what a
+    count the caller has just made said, taken as the first pass's."""
     previous: Pass | None = None
     pages, reason = 0, ""
     for number in range(1, max_passes + 1):
         if previous is not None:
             progress.changed(project_id, reason)
         current = await read_pass(
-            caller, project_id, query, number=number, progress=progress, page_size=page_size
+            caller,
+            project_id,
+            query,
+            number=number,
+            progress=progress,
+            page_size=page_size,
+            count=count if number == 1 else None,
         )
         pages += current.pages
         doubt = distrust(current, previous)

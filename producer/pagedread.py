@@ -60,15 +60,6 @@ class ProjectTags:
             self.rows[batch.image_id].append((chunk, tag.key, tag.refs[0]))
 
 
-@dataclass
-class PagedRead:
-    """What reading in pages did, per project: a line each for the user."""
-
-    lines: list[str] = field(default_factory=list)
-    calls: int = 0
-    images: int = 0
-
-
 def gather(chunks: Iterable[tuple[int, list[ImageBatch]]]) -> list[ProjectTags]:
     """The job's projects with their keys and rows (retry chunks' batches are not taken)."""
     projects: dict[tuple[str, str], ProjectTags] = {}
@@ -116,8 +107,9 @@ class _Quiet:
 
 
 async def _read_project(
-    runtime: Runtime, job_id: str, options: JobOptions, project: ProjectTags, done: PagedRead
-) -> None:
+    runtime: Runtime, job_id: str, options: JobOptions, project: ProjectTags
+) -> str:
+    """Read one project in pages where that pays; the line that says what was done."""
     from worker.cloud.client import ims_endpoint
 
     context = await runtime.context()
@@ -128,20 +120,16 @@ async def _read_project(
     counted = await caller.call(project.project_id, query.body("count"), what="the count")
     images = len(project.rows)
     if not pages_pay(images, counted.total_count, options.read):
-        done.calls += caller.calls
-        done.lines.append(
+        return (
             f"read        project {project.project_id}: per image ({images:,} images; "
             f"{counted.total_count:,} hold these keys)"
         )
-        return
-    listing = await list_project(caller, project.project_id, query, progress=_Quiet())
-    found = observations(project, listing)
-    for chunk, values in found.items():
+    listing = await list_project(
+        caller, project.project_id, query, progress=_Quiet(), count=counted.total_count
+    )
+    for chunk, values in observations(project, listing).items():
         await context.store.observe(job_id, values, chunk=chunk)
-    listed = sum(len(values) for values in found.values())
-    done.calls += caller.calls
-    done.images += listed
-    done.lines.append(
+    return (
         f"read        project {project.project_id}: in pages ({caller.calls:,} calls for "
         f"{images:,} images; the rest, if any, per image)"
     )
@@ -149,17 +137,17 @@ async def _read_project(
 
 async def _read_all(
     runtime: Runtime, job_id: str, options: JobOptions, projects: list[ProjectTags]
-) -> PagedRead:
-    done = PagedRead()
+) -> list[str]:
+    lines = []
     for project in projects:
         if len(project.keys) > MAX_KEYS:
-            done.lines.append(
+            lines.append(
                 f"read        project {project.project_id}: per image "
                 f"({len(project.keys)} keys; one query takes {MAX_KEYS})"
             )
             continue
-        await _read_project(runtime, job_id, options, project, done)
-    return done
+        lines.append(await _read_project(runtime, job_id, options, project))
+    return lines
 
 
 def read_in_pages(
@@ -168,10 +156,10 @@ def read_in_pages(
     job_id: str,
     options: JobOptions,
     chunks: Iterable[tuple[int, list[ImageBatch]]],
-) -> PagedRead:
+) -> list[str]:
     """Read the job's projects in pages where that pays, keeping what was found as the rows'
-    observations; ``ListingFailed`` when a listing could not be read (nothing is lost: the
-    workers read what was not observed)."""
+    observations; a line per project saying what was done. ``ListingFailed`` when a listing
+    could not be read (nothing is lost: the workers read what was not observed)."""
     projects = gather(chunks)
     runtime = Runtime(dataclasses.replace(Settings.from_env(), redis_url=redis_url), sources)
     try:
@@ -197,9 +185,9 @@ def read_before_queueing(
     store = JobStore(client)
     chunks = store.numbered_chunks(job_id, store.next_chunk(job_id))
     try:
-        done = read_in_pages(redis_url, sources, job_id, options, chunks)
+        lines = read_in_pages(redis_url, sources, job_id, options, chunks)
     except ListingFailed as exc:
         click.echo(f"read        per image: reading in pages failed ({exc})", err=True)
         return
-    for line in done.lines:
+    for line in lines:
         click.echo(line, err=True)
