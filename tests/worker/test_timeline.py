@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.worker.test_store import JOB, make_job
 from worker import keys
-from worker.jobs import JobOptions, RowResult
+from worker.jobs import RowResult
 from worker.lua.rows import TIMELINE_BUCKET_MS
 from worker.model import RowStatus
 from worker.store import CallTally, ResultStore
-
-JOB = "job1"
-
-
-async def make_job(aredis: Any, total: int) -> ResultStore:
-    await aredis.hset(
-        keys.job(JOB),
-        mapping={"state": "queued", "total": total, "chunks": 1, "options": JobOptions().to_json()},
-    )
-    return ResultStore(aredis)
 
 
 async def redis_bucket(aredis: Any) -> int:
