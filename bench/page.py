@@ -1,7 +1,8 @@
 """The job page of a 500,000-row job: how long ``/`` and ``/jobs/JOB`` take, and the bytes of
-its timeline.
+its timeline and failure index.
 
     python -m bench.page [--images 125000] [--tags 4] [--failed 100] [--repeat 20]
+                         [--without-index] [--profile]
 
 Builds a finished job of IMAGES x TAGS rows through the stores, as submit and the workers
 write it (``producer.submit.write_record``, ``JobStore.write_chunks``, the workers'
@@ -9,12 +10,13 @@ write it (``producer.submit.write_record``, ``JobStore.write_chunks``, the worke
 over the job, the last in its last chunk), started an hour ago. The result script puts every
 row in the bucket of now (Redis time cannot be set); the bench then spreads the timeline
 over the hour as workers would have written it, 360 buckets of rows and 429s, and prints its
-MEMORY USAGE per input row. Then serves the page (``PageApp`` on a loopback port, as the
-exporter does) and prints the median and the slowest of REPEAT GETs of ``/`` and of
-``/jobs/JOB`` (its groups of failed rows kept from the first load, which is timed apart: it
-reads the results until every failed row is found), then the same job's page as if it were
-still running (read again once, then kept while no more rows fail). Uses REDIS_URL's server,
-database 6, flushed before and after. Takes about a minute.
+MEMORY USAGE per input row, and that of the job's failure index (``--without-index`` drops
+the index: a job recorded before it, whose page reads every chunk). Then serves the page
+(``PageApp`` on a loopback port, as the exporter does) and prints the median and the slowest
+of REPEAT GETs of ``/`` and of ``/jobs/JOB`` (its groups of failed rows kept from the first
+load, which is timed apart: it reads the results until every failed row is found), then the
+same job's page as if it were still running (read again once, then kept while no more rows
+fail). Uses REDIS_URL's server, database 6, flushed before and after. Takes about a minute.
 """
 
 from __future__ import annotations
@@ -158,6 +160,9 @@ def main() -> None:
     parser.add_argument("--failed", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--profile", action="store_true", help="Profile the first load.")
+    parser.add_argument(
+        "--without-index", action="store_true", help="Drop the failure index (an older job)."
+    )
     args = parser.parse_args()
     url = bench_redis_url(PAGE_DB)
     client = redis.Redis.from_url(url, decode_responses=True)
@@ -179,6 +184,10 @@ def main() -> None:
         print(f"job state {record['state']}, counts {JobStore(client).read_counts(JOB)}")
         size = spread_timeline(client, rows, started_ms, int(record["finished_at"]))
         print(f"timeline: {size:,} bytes ({size / rows:.3f} bytes per input row)")
+        size = JobStore(client).failed_chunks_bytes(JOB)
+        print(f"failure index: {size:,} bytes ({size / rows:.4f} bytes per input row)")
+        if args.without_index:
+            JobStore(client).drop_failed_chunks(JOB)
         if args.profile:
             profile_failures(client)
         time_pages(client, args.repeat)

@@ -182,30 +182,26 @@ def timeline(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:timeline"
 
 
+def failed_chunks(job_id: str) -> str:
+    """String used as a bitmap: bit ``number`` is 1 once original chunk ``number``'s results
+    list got a row of a status outside the job's goals (chunks / 8 bytes). Set by the result
+    script (and ``cancel``'s); read by the job page, which reads those lists only: a superset,
+    as a row sent again may have ended well since. A job recorded before it existed has none."""
+    return f"{PREFIX}:job:{job_id}:failed-chunks"
+
+
 def job_keys(job_id: str, chunks: int, identity_keys: list[str]) -> list[str]:
     """Every key of one job (``chunks``: its ``next_chunk``), the record first: what retention
     gives a TTL and ``forget`` deletes. The job's resume key is named in its record."""
-    fixed = [
-        job(job_id),
-        counts(job_id),
-        results(job_id),
-        done_chunks(job_id),
-        invalid_rows(job_id),
-        observed(job_id),
-        identities(job_id),
-        final(job_id),
-        timeline(job_id),
-    ]
+    fixed = [job(job_id), counts(job_id), results(job_id), done_chunks(job_id)]
+    fixed += [invalid_rows(job_id), observed(job_id), identities(job_id), final(job_id)]
+    fixed += [timeline(job_id), failed_chunks(job_id)]
     # Results and observations are kept per original chunk; naming them for retry chunks too
     # (which have none) costs an EXPIRE of a missing key, not a read of the record's "chunks".
     per_chunk = [
-        key
+        make(job_id, number)
         for number in range(chunks)
-        for key in (
-            chunk(job_id, number),
-            chunk_results(job_id, number),
-            chunk_observed(job_id, number),
-        )
+        for make in (chunk, chunk_results, chunk_observed)
     ]
     return fixed + [verified(job_id, identity) for identity in identity_keys] + per_chunk
 

@@ -1,31 +1,32 @@
 """The rows of a job that did not end well, grouped by status and error, the first of each.
 
-Workers keep results per request in a list per chunk, not per status, so finding them means
-reading the chunks' results. A read-only script tells which chunks hold an entry of such a
-status (``worker.lua.scan``, 50 chunks a call); only those are read and decoded, as ``report``
-reads them (a row's last result wins, and only while its final bit is set). The reading
-stops once every such row is found (the counts say how many), and what a job that has ended
-gave is kept in memory: it no longer changes, and the page refreshes itself. Measured
-(``python -m bench.page``, 500,000 rows, 100 failed requests spread over the job): decoding
-every chunk in Python took 6.6 s, skipping chunks after reading them 2.3 s, the script
-0.6 s (half of it decoding chunks for rows no group had room for: no longer done).
+Workers keep results per request in a list per chunk, not per status, and name in the job's
+failure index (``keys.failed_chunks``) each chunk that got a row outside the job's goals. A
+read-only script (``worker.lua.scan``, 25 chunks a call) reads those chunks' lists and returns
+the rows still outside the goals, counted by group, and the first entries of each group (a
+row's last result wins, and only while its final bit is set); only the chunks of rows shown
+are decoded, for their image ids. A job recorded before the index existed has none: when the
+chunks it names hold fewer rows than the counts say, the other chunks are read the same way.
+What a job that has ended gave is kept in memory: it no longer changes, and the page refreshes
+itself. Measured (``python -m bench.page``, 500,000 rows, 100 failed requests spread over the
+job): decoding every chunk in Python took 6.6 s; a script telling which chunks to read, then
+reading them, 0.2-0.35 s; the index and the grouping script, see docs/decisions.md.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from producer.page.views import JobSummary
 from producer.status import JobStatus
 from producer.store import JobStore
-from worker.formats import latest_results
+from producer.store.page import FailedEntries
 from worker.jobs import RowResult
 
-# Chunks whose results are read a round trip.
-CHUNKS_A_READ = 50
+# Chunks whose results are read a script call.
+CHUNKS_A_READ = 25
 # Rows shown per group.
 SHOWN_ROWS = 20
 # Jobs whose groups are kept in memory.
@@ -54,6 +55,7 @@ class FailureGroup:
 
 
 def group_key(result: RowResult) -> tuple[str, str]:
+    """As ``worker.lua.scan.FAILED_ENTRIES`` groups rows."""
     error = result.error_code or (str(result.http_status) if result.http_status else "")
     return result.status.value, error
 
@@ -61,41 +63,58 @@ def group_key(result: RowResult) -> tuple[str, str]:
 class _Groups:
     """Groups being filled: each row counted, the first ``SHOWN_ROWS`` kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: JobStore, job_id: str) -> None:
+        self.store, self.job_id = store, job_id
         self.groups: dict[tuple[str, str], FailureGroup] = {}
+        self._where: dict[int, dict[int, tuple[str, str, str]]] = {}  # chunk: ref: where
 
-    def shown(self, results: Iterable[RowResult]) -> bool:
-        """Whether a row of any of these results would be shown (its group has room)."""
-        return any(
-            key not in self.groups or len(self.groups[key].rows) < SHOWN_ROWS
-            for key in map(group_key, results)
-        )
+    def group(self, key: tuple[str, str], message: str | None) -> FailureGroup:
+        return self.groups.setdefault(key, FailureGroup(*key, message or ""))
 
     def add(self, result: RowResult, where: tuple[str, str, str] | None) -> None:
-        key = group_key(result)
-        group = self.groups.setdefault(key, FailureGroup(*key, result.error_message or ""))
+        group = self.group(group_key(result), result.error_message)
         group.count += 1
         if where is not None and len(group.rows) < SHOWN_ROWS:
             group.rows.append(FailedRow(*where, result))
 
+    def add_found(self, found: list[FailedEntries]) -> int:
+        """Add the groups a script call found; return the rows they count."""
+        for part in found:
+            message = part.entries[0][2].error_message if part.entries else None
+            group = self.group((part.status, part.error_code), message)
+            group.count += part.rows
+            for number, refs, result in part.entries:
+                for ref in refs[: SHOWN_ROWS - len(group.rows)]:
+                    where = self.where(number, ref)  # None: the chunk expired meanwhile
+                    if where is not None:
+                        group.rows.append(FailedRow(*where, result))
+        return sum(part.rows for part in found)
 
-def _add_chunk(groups: _Groups, store: JobStore, status: JobStatus, number: int) -> int:
-    """Add the rows of chunk ``number`` outside the job's goals; return how many."""
-    job_id, goals = status.job.job_id, status.job.options.goals
-    latest = latest_results(store.results_entries(job_id, number))  # a row's last result wins
-    found = {ref: result for ref, result in latest.items() if result.status not in goals}
-    final = store.final_refs(job_id, list(found))  # not made pending again by a retry
-    found = {ref: result for ref, result in found.items() if ref in final}
-    if not found:
-        return 0
-    added = len(found)
-    shown = groups.shown(found.values())  # decoding the chunk only names rows to show
-    for batch in (store.chunk_batches(job_id, number) or ()) if shown else ():
-        for tag in batch.tags:
-            for ref in set(tag.refs) & found.keys():
-                groups.add(found.pop(ref), (batch.image_id, tag.key, batch.project_id))
-    for result in found.values():  # rows the chunk no longer names (it expired meanwhile)
-        groups.add(result, None)
+    def where(self, number: int, ref: int) -> tuple[str, str, str] | None:
+        """(image, key, project) of row ``ref`` of chunk ``number`` (the chunk decoded once)."""
+        if number not in self._where:
+            batches = self.store.chunk_batches(self.job_id, number) or ()
+            self._where[number] = {
+                row: (batch.image_id, tag.key, batch.project_id)
+                for batch in batches
+                for tag in batch.tags
+                for row in tag.refs
+            }
+        return self._where[number].get(ref)
+
+
+def _read(groups: _Groups, status: JobStatus, numbers: list[int], left: int) -> int:
+    """Add the rows outside the job's goals of chunks ``numbers``, until ``left`` are found;
+    return how many were."""
+    wished = {goal.value for goal in status.job.options.goals}
+    added = 0
+    for first in range(0, len(numbers), CHUNKS_A_READ):
+        if added >= left:
+            break
+        part = numbers[first : first + CHUNKS_A_READ]
+        added += groups.add_found(
+            groups.store.failed_entries(status.job.job_id, part, wished, SHOWN_ROWS)
+        )
     return added
 
 
@@ -103,18 +122,16 @@ def find_failures(store: JobStore, status: JobStatus) -> list[FailureGroup]:
     """The job's rows outside its goals, grouped, largest group first."""
     job, goals = status.job, status.job.options.goals
     left = status.missed
-    wished = {goal.value for goal in goals}
-    groups = _Groups()
+    groups = _Groups(store, job.job_id)
     for _, columns, result in store.invalid_rows(job.job_id) if left else ():
         if result is not None and result.status not in goals:
             groups.add(result, (columns[0], columns[1], columns[3]))
             left -= 1
-    for first in range(0, job.chunks, CHUNKS_A_READ):
-        numbers = range(first, min(first + CHUNKS_A_READ, job.chunks))
-        for number in store.chunks_with_other_status(job.job_id, numbers, wished):
-            if left <= 0:
-                break
-            left -= _add_chunk(groups, store, status, number)
+    indexed = store.failed_chunks(job.job_id) if left > 0 else []
+    left -= _read(groups, status, indexed, left)
+    if left > 0:  # rows the index does not name: a job recorded before it existed
+        named = set(indexed)
+        _read(groups, status, [n for n in range(job.chunks) if n not in named], left)
     return sorted(groups.groups.values(), key=lambda group: -group.count)
 
 

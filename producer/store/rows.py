@@ -72,6 +72,7 @@ class RowStore(StorePart):
                 keys.job(job_id),
                 *result_keys,
                 keys.timeline(job_id),
+                keys.failed_chunks(job_id),
                 keys.LEASES,
                 keys.LEASE_OWNERS,
                 keys.done_chunks(job_id),

@@ -19,9 +19,13 @@ from worker.lua.jobs import ADD_ACTIVE
 # Adds the rows it made final and the 429s to the job's timeline (its bucket of 10 s of Redis
 # time; ``keys.timeline``), which takes the record's TTL if it has none (a flush after the
 # job's keys got theirs must not leave it behind).
+# Sets the bit of each chunk that got rows outside the goals in the job's failure index
+# (``keys.failed_chunks``; the chunk's number ends its results list's key), which takes the
+# record's TTL as the timeline does: the job page reads those chunks only.
 # Writes nothing when the job's record has no state (the job was forgotten or expired while a
 # worker held a chunk): no part of the job comes back.
-# KEYS: final, counts, job, then the results lists the entries name, then the timeline.
+# KEYS: final, counts, job, then the results lists the entries name, then the timeline and the
+# failure index.
 # ARGV: requests (count), failed requests (count), goal statuses (space separated), calls, 429s,
 # retries, the entries in one text (below), then the ms the chunk was worked since its holder
 # last said (ADD_ACTIVE, optional). The entries, a line each: index of its list among the lists
@@ -47,7 +51,7 @@ for i = 1, 3 do
 end
 local goals = {}
 for status in string.gmatch(ARGV[3], '%S+') do goals[status] = true end
-local added, gained = 0, {}
+local added, gained, failing = 0, {}, false
 for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
   local list, status, refs, result = string.match(line, '^(%d+) (%S+) (%S*) (.*)$')
   local fresh = {}
@@ -56,7 +60,12 @@ for line in string.gmatch(ARGV[7] or '', '[^\\n]+') do
   end
   if #fresh > 0 then
     redis.call('HINCRBY', KEYS[2], status, #fresh)
-    redis.call('RPUSH', KEYS[3 + tonumber(list)], table.concat(fresh, ',') .. ' ' .. result)
+    local results = KEYS[3 + tonumber(list)]
+    redis.call('RPUSH', results, table.concat(fresh, ',') .. ' ' .. result)
+    if not goals[status] then
+      redis.call('SETBIT', failed_key, tonumber(string.match(results, '(%d+)$')), 1)
+      failing = true
+    end
     added = added + #fresh
     gained[status] = (gained[status] or 0) + #fresh
   end
@@ -69,6 +78,10 @@ if added > 0 or throttled > 0 then
   if throttled > 0 then redis.call('HINCRBY', timeline, 't' .. bucket, throttled) end
   local ttl = redis.call('PTTL', KEYS[3])
   if ttl > 0 and redis.call('PTTL', timeline) == -1 then redis.call('PEXPIRE', timeline, ttl) end
+end
+if failing and redis.call('PTTL', failed_key) == -1 then
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl > 0 then redis.call('PEXPIRE', failed_key, ttl) end
 end
 local done, good = 0, 0
 local counts = redis.call('HGETALL', KEYS[2])
@@ -94,14 +107,21 @@ for status, n in pairs(gained) do
 end
 return answer
 """
-RECORD_RESULTS = NOW + ADD_ACTIVE + TIMELINE + "local timeline_key = KEYS[#KEYS]\n" + RECORD_BODY
+RECORD_RESULTS = (
+    NOW
+    + ADD_ACTIVE
+    + TIMELINE
+    + "local timeline_key, failed_key = KEYS[#KEYS - 1], KEYS[#KEYS]\n"
+    + RECORD_BODY
+)
 
 # ``cancel`` of a job: record a chunk's unsent rows ``cancelled`` at once and mark the chunk
 # done, unless a live worker holds its lease (that worker sees the cancel within 0.25 s and
 # records them itself) or it is done. Atomic with ACQUIRE_LEASE (worker/lua/leases.py): a worker
 # that asks for the chunk after this finds it done, so each row still gets one result (the
 # result script's ``final`` bits make sure of it anyway). Then RECORD_RESULTS as above.
-# KEYS: as RECORD_RESULTS (the timeline last), then leases, lease owners, done-chunks.
+# KEYS: as RECORD_RESULTS (the timeline and the failure index last), then leases, lease
+# owners, done-chunks.
 # ARGV: as RECORD_RESULTS (ms worked: 0), then the chunk's lease member and its number.
 # Returns as RECORD_RESULTS, with 'busy' as the last item when a live worker holds the chunk.
 CANCEL_UNSENT = (
@@ -110,7 +130,7 @@ CANCEL_UNSENT = (
     + TIMELINE
     + """
 local leases, owners, done_chunks = KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
-local timeline_key = KEYS[#KEYS - 3]
+local timeline_key, failed_key = KEYS[#KEYS - 4], KEYS[#KEYS - 3]
 if redis.call('HEXISTS', KEYS[3], 'state') == 0 then return {0, 0, 0, 0, ''} end
 if redis.call('SISMEMBER', done_chunks, ARGV[10]) == 1 then return {0, 0, 0, 0, ''} end
 local expires = redis.call('ZSCORE', leases, ARGV[9])

@@ -150,7 +150,8 @@ class RowStore:
         result_keys = [keys.chunk_results(job_id, number) for number in lists]
         fixed = [keys.final(job_id), keys.counts(job_id), keys.job(job_id)]
         added, done, requests_, failures, finished, *gained = await self._record(
-            keys=[*fixed, *result_keys, keys.timeline(job_id)], args=args
+            keys=[*fixed, *result_keys, keys.timeline(job_id), keys.failed_chunks(job_id)],
+            args=args,
         )
         return Recorded(
             int(added),
