@@ -157,7 +157,7 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, directory: Path) 
             process.kill()
             log = (directory / "redis.log").read_text(errors="replace")[-500:]
             raise ConfigError(f"the private Redis did not start: {log.strip()}")
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:

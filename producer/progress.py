@@ -32,8 +32,10 @@ def follow_job(
     interval_s: float = 1.0,
     plain_every_s: float = 10.0,
     check: Callable[[], None] | None = None,
+    pause: Callable[[float], object] = time.sleep,
 ) -> JobStatus:
-    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died).
+    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died);
+    ``pause`` waits between two reads (it may end early: the job's end is near).
     With a ``check`` the command runs its own workers, which ``check`` watches: the job is
     not shown as one no worker works while they start (before their first heartbeat).
 
@@ -48,7 +50,7 @@ def follow_job(
         return replace(status, live_workers=None) if check else status
 
     def wait() -> JobStatus:
-        time.sleep(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
+        pause(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
         if check:
             check()
         return read()

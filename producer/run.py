@@ -23,10 +23,11 @@ import click
 
 from producer.connection import connect_redis
 from producer.embedded import STATE_DIR
-from producer.errors import InputError, WorkersGone
+from producer.errors import InputError
 from producer.exits import ENDING, ExitCode, exit_code
 from producer.jobspec import checked_collection, prepare_job
-from producer.local import LocalWorker, local_redis, local_workers, start_simulator
+from producer.lane import LocalCrew, started_lane
+from producer.local import local_redis, local_workers, start_simulator
 from producer.progress import follow_job
 from producer.redis_check import check_redis
 from producer.report import write_job_report
@@ -123,11 +124,6 @@ def simulated(
         yield dataclasses.replace(aimed, options=options), collection
     finally:
         sim.stop()
-
-
-def check_alive(workers: list[LocalWorker]) -> None:
-    if all(w.process.poll() is not None for w in workers):
-        raise WorkersGone(f"the local workers exited; see {STATE_DIR / 'worker.log'}")
 
 
 def finish(client: redis.Redis, status: JobStatus, report: str) -> ExitCode:
@@ -232,11 +228,9 @@ def _run(
         load_credentials(env)
     stack.enter_context(stopped_like_ctrl_c())
     redis_url, start_redis = stack.enter_context(local_redis(env))
-    # Started first, before Redis and before the files are read and checked: a worker takes
-    # most of a second to be ready (its imports), more than the rest takes for a small job.
-    workers = stack.enter_context(
-        local_workers(worker_environment(redis_url, env), local.processes)
-    )
+    worker_env = worker_environment(redis_url, env)
+    # Started before Redis starts and the files are read: its imports are most of its start.
+    lane = stack.enter_context(started_lane(worker_env, STATE_DIR / "worker.log"))
     start_redis()
     check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
     client = connect_redis(redis_url)
@@ -245,11 +239,17 @@ def _run(
         job, collection = stack.enter_context(simulated(job, env, client, new=local.new))
     job_id, resumed = make_job(client, job, local, collection, read=(redis_url, env))
     queued.append(job_id)
-    chunks = chunks_to_send(client, job_id, job, resumed=resumed, private=not env.get("REDIS_URL"))
-    dispatch(redis_url, job_id, chunks)
-    status = follow_job(client, job_id, tty=is_tty(), check=lambda: check_alive(workers))
-    for worker in workers:
-        worker.ask_to_stop()  # every row is final: they stop while the report is written
+    crew = LocalCrew(
+        lane,
+        client,
+        job_id,
+        start_workers=lambda: stack.enter_context(local_workers(worker_env, local.processes)),
+        dispatch=lambda numbers: dispatch(redis_url, job_id, numbers),
+    )
+    private = not env.get("REDIS_URL")  # this run's own Redis
+    crew.begin(chunks_to_send(client, job_id, job, resumed=resumed, private=private))
+    status = follow_job(client, job_id, tty=is_tty(), check=crew.check, pause=crew.pause)
+    crew.finish()  # every row is final: the workers stop while the report is written
     return finish(client, status, local.report or f"tagsweep-report-{job_id}.csv")
 
 

@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -84,8 +84,10 @@ class Redactor:
 REDACTOR = Redactor()
 
 
-def configure_logging(*, json_output: bool | None = None, level: int | str = "INFO") -> None:
-    """Route structlog and stdlib logging to stdout through one renderer."""
+def configure_logging(
+    *, json_output: bool | None = None, level: int | str = "INFO", stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging to ``stream`` (stdout) through one renderer."""
     if json_output is None:
         json_output = not sys.stdout.isatty()
     shared: list[Any] = [
@@ -113,7 +115,7 @@ def configure_logging(*, json_output: bool | None = None, level: int | str = "IN
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

@@ -23,6 +23,8 @@ class ReserveArgs(ScriptArgs):
     fast_recovery_per_s: float  # ... and well below it (under 90% of ``known``)
     start_rate_per_s: float  # a schedule with nothing learnt starts here, ramping
     ramp_per_s: float  # factor the ramping rate grows by a second
+    steep_above_per_s: float  # ... and above this rate, taken without a 429:
+    steep_ramp_per_s: float  # ... this factor a second
     learnt_share: float  # share of a learnt limit (or measured rate) a new schedule runs at
     probe_unknown_ms: int  # probe spacing while holding at an unknown window
     block_span_ms: float  # one reservation takes the slots falling due within this
@@ -106,6 +108,9 @@ end
 local dt = math.max(0, now - updated) / 1000
 if holding then
   dt = 0
+elseif ramp and rate >= tonumber(argv.steep_above_per_s) then
+  -- Past the rates most limits sit at with no 429 yet: the ramp steepens (worker/limits/tuning).
+  rate = rate * tonumber(argv.steep_ramp_per_s) ^ dt
 elseif ramp then
   rate = rate * tonumber(argv.ramp_per_s) ^ dt
 else
