@@ -180,7 +180,7 @@ class LocalCrew:
         job_id: str,
         *,
         start_workers: Callable[[], list[LocalWorker]],
-        dispatch: Callable[[list[int]], None],
+        redis_url: str,
     ) -> None:
         self.lane = lane
         self.workers: list[LocalWorker] = []
@@ -189,7 +189,7 @@ class LocalCrew:
         self._job_id = job_id
         self._chunks: list[int] = []
         self._start_workers = start_workers
-        self._dispatch = dispatch
+        self._redis_url = redis_url
         self._began = 0.0
         self._seen: deque[tuple[float, int]] = deque()  # (when, rows done) of late
         self._beat_at = -BEAT_EVERY_S
@@ -228,10 +228,21 @@ class LocalCrew:
         stop while the report is written."""
         self.lane.stop_taking()
         self.lane.join()
-        with contextlib.suppress(redis.RedisError):
-            self._store.leave(self._name)
+        self._leave()
         for worker in self.workers:
             worker.ask_to_stop()
+
+    def __enter__(self) -> LocalCrew:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """However the run ends (Ctrl-C), the lane is no longer counted as a live worker:
+        ``status`` then says the job is interrupted."""
+        self._leave()
+
+    def _leave(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._store.leave(self._name)
 
     def _needs_workers(self) -> bool:
         """Whether to start the workers: the lane stopped (or failed) with the job not over,
@@ -262,7 +273,12 @@ class LocalCrew:
                 err=True,
             )
         self.workers = self._start_workers()
-        self._dispatch([n for n in self._chunks if n not in self.lane.finished])
+        from worker.broker import dispatch_chunk, use_broker  # Celery: when needed only
+
+        use_broker(self._redis_url)
+        for number in self._chunks:
+            if number not in self.lane.finished:
+                dispatch_chunk(self._job_id, number)
 
     def _beat(self) -> None:
         now = time.monotonic()

@@ -32,7 +32,7 @@ def follow_job(
     interval_s: float = 1.0,
     plain_every_s: float = 10.0,
     check: Callable[[], None] | None = None,
-    pause: Callable[[float], object] = time.sleep,
+    pause: Callable[[float], object] | None = None,
 ) -> JobStatus:
     """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died);
     ``pause`` waits between two reads (it may end early: the job's end is near).
@@ -50,7 +50,7 @@ def follow_job(
         return replace(status, live_workers=None) if check else status
 
     def wait() -> JobStatus:
-        pause(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
+        (pause or time.sleep)(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
         if check:
             check()
         return read()

@@ -212,20 +212,25 @@ def run_job(job: JobRequest | MakeJob, local: LocalRun) -> ExitCode:
         return interrupted(queued[0])
 
 
+def run_environment(job: JobRequest | MakeJob, local: LocalRun) -> tuple[dict[str, str], bool]:
+    """The run's environment, and whether it is a simulated request's (demo credentials)."""
+    env = dict(os.environ)
+    if local.simulate and isinstance(job, JobRequest):
+        return demo_environment(env), True
+    if not local.simulate:
+        # A run, a plan or an undo: without credentials every chunk would fail in the local
+        # workers while 0 rows/s showed. Checked before Redis starts or a job is written.
+        load_credentials(env)
+    return env, False
+
+
 def _run(
     stack: contextlib.ExitStack[bool | None],
     job: JobRequest | MakeJob,
     local: LocalRun,
     queued: list[str],
 ) -> ExitCode:
-    env = dict(os.environ)
-    simulate = local.simulate and isinstance(job, JobRequest)
-    if simulate:
-        env = demo_environment(env)
-    elif not local.simulate:
-        # A run, a plan or an undo: without credentials every chunk would fail in the local
-        # workers while 0 rows/s showed. Checked before Redis starts or a job is written.
-        load_credentials(env)
+    env, simulate = run_environment(job, local)
     stack.enter_context(stopped_like_ctrl_c())
     redis_url, start_redis = stack.enter_context(local_redis(env))
     worker_env = worker_environment(redis_url, env)
@@ -239,12 +244,14 @@ def _run(
         job, collection = stack.enter_context(simulated(job, env, client, new=local.new))
     job_id, resumed = make_job(client, job, local, collection, read=(redis_url, env))
     queued.append(job_id)
-    crew = LocalCrew(
-        lane,
-        client,
-        job_id,
-        start_workers=lambda: stack.enter_context(local_workers(worker_env, local.processes)),
-        dispatch=lambda numbers: dispatch(redis_url, job_id, numbers),
+    crew = stack.enter_context(
+        LocalCrew(
+            lane,
+            client,
+            job_id,
+            start_workers=lambda: stack.enter_context(local_workers(worker_env, local.processes)),
+            redis_url=redis_url,
+        )
     )
     private = not env.get("REDIS_URL")  # this run's own Redis
     crew.begin(chunks_to_send(client, job_id, job, resumed=resumed, private=private))
@@ -290,11 +297,3 @@ def chunks_to_send(
     if private:
         clear_stale_leases(client, job_id, chunks)
     return chunks
-
-
-def dispatch(redis_url: str, job_id: str, chunks: list[int]) -> None:
-    from worker.broker import dispatch_chunk, use_broker
-
-    use_broker(redis_url)
-    for number in chunks:
-        dispatch_chunk(job_id, number)

@@ -73,3 +73,21 @@ def test_a_process_shutting_down_lets_go_of_every_job() -> None:
             progress.recorded(job, flushed(3, deleted=3), total=9, requests=1, calls=CallTally(1))
         progress.close()
     assert sorted((e["job_id"], e["requests"]) for e in captured) == [("a", 1), ("b", 1)]
+
+
+def test_two_chunks_flushes_answered_out_of_order_never_make_a_negative_rate() -> None:
+    """``run``'s lane works two chunks of a job in one process: a flush answered after a later
+    one reports fewer rows done; the line keeps the highest, and its rate is not negative."""
+    clock = FakeClock()
+    progress = ProgressLog(clock, every_s=10.0)
+    with structlog.testing.capture_logs() as captured:
+        progress.recorded("j", flushed(400, deleted=40), total=800, requests=20, calls=CallTally())
+        progress.let_go("j")  # one chunk ends
+        clock.now += 0.5
+        progress.recorded("j", flushed(374, deleted=4), total=800, requests=2, calls=CallTally())
+        progress.let_go("j")
+    assert [(e["done"], e["rows"]) for e in captured] == [
+        (400, {"deleted": 40}),
+        (400, {"deleted": 4}),
+    ]
+    assert all(e["rows_per_s"] >= 0 for e in captured)

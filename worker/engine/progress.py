@@ -76,7 +76,9 @@ class ProgressLog:
             window = self._windows[job_id] = _Window(
                 started_at=self._clock(), done_at_start=recorded.done - recorded.added
             )
-        window.done, window.total = recorded.done, total
+        # The highest seen: two chunks of a job in one process (``run``'s lane) may see
+        # their flushes answered out of order.
+        window.done, window.total = max(window.done, recorded.done), total
         window.rows.update(recorded.gained)
         window.requests += requests
         window.calls += calls.calls

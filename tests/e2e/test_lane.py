@@ -1,0 +1,81 @@
+"""``run``'s own lane (producer/lane.py): a small job is worked in the run process before any
+worker would have been ready; a longer one is handed over to the workers it then starts. Either
+way every row ends once, in the report, and the workers' log adds up to the job's counts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import SimProcess, read_report, run_cli, sim_user_env, write
+
+HEADER = ["image_id", "key", "value"]
+
+
+def log_lines(folder: Path) -> list[dict[str, Any]]:
+    """The workers' log of a run in ``folder``, every line a JSON object."""
+    text = (folder / ".tagsweep" / "worker.log").read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def added_up(lines: list[dict[str, Any]]) -> tuple[Counter[str], int]:
+    """Rows by status and requests, summed over every ``job.progress`` line."""
+    rows: Counter[str] = Counter()
+    requests = 0
+    for line in lines:
+        if line["event"] == "job.progress":
+            rows.update(line["rows"])
+            requests += line["requests"]
+            assert line["rows_per_s"] >= 0, line  # two chunks of one job in one process
+    return rows, requests
+
+
+def celery_started(lines: list[dict[str, Any]]) -> bool:
+    return any(line.get("logger", "").startswith("celery") for line in lines)
+
+
+def a_job(tmp_path: Path, start: Callable[..., SimProcess], n: int) -> dict[str, str]:
+    """``n`` images with two tags each, seeded in a simulator; the user's environment."""
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    rows = [[i, key, "a"] for i in ids for key in ("env", "team")]
+    write(tmp_path / "job.csv", HEADER, rows)
+    return sim_user_env(start(write(tmp_path / "seed.csv", HEADER, rows)))
+
+
+def test_a_small_run_is_done_in_its_own_process_and_its_log_adds_up(
+    tmp_path: Path, start_sim_process: Callable[..., SimProcess]
+) -> None:
+    env = a_job(tmp_path, start_sim_process, 10)
+    done = run_cli(env, "run", "job.csv", "--report", "out.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert {r["status"] for r in read_report(tmp_path / "out.csv")} == {"deleted"}
+    lines = log_lines(tmp_path)
+    assert not celery_started(lines), "a 10-image job needed no worker"
+    rows, requests = added_up(lines)
+    assert (rows, requests) == (Counter(deleted=20), 10)
+    (finished,) = [line for line in lines if line["event"] == "job.finished"]
+    assert finished["rows"] == {"deleted": 20}
+
+
+def test_a_longer_run_is_handed_over_to_its_workers_and_every_row_ends_once(
+    tmp_path: Path, start_sim_process: Callable[..., SimProcess]
+) -> None:
+    """At --rate 200, 1,000 images (10 chunks) take 5 s: the lane's pace stays flat after its
+    first second, so the workers start; once they beat, the lane takes no new chunk and they
+    work the rest."""
+    env = a_job(tmp_path, start_sim_process, 1000)
+    done = run_cli(env, "run", "job.csv", "--rate", "200", "--report", "out.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = read_report(tmp_path / "out.csv")
+    assert len(report) == 2000
+    assert Counter((r["image_id"], r["key"]) for r in report).most_common(1)[0][1] == 1
+    assert {r["status"] for r in report} == {"deleted"}
+    lines = log_lines(tmp_path)
+    assert celery_started(lines), "a 5 s job at a flat pace is handed over"
+    by_workers = [line for line in lines if line.get("data", {}).get("return_value") == "'worked'"]
+    assert 0 < len(by_workers) < 10, "the workers worked some chunks, the lane the first"
+    assert added_up(lines) == (Counter(deleted=2000), 1000)
