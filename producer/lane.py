@@ -122,7 +122,9 @@ class Lane:
             self.settled.set()
             # Its last ``job.progress`` interval is written here (the logs add up).
             runtime.run(runtime.aclose())
-            runtime.loop.close()
+            with self._lock:
+                self._loop = None
+                runtime.loop.close()
 
     def _runtime(self) -> Runtime:
         """The imports (most of the lane's start) and the runtime, while ``run`` goes on."""
@@ -235,9 +237,12 @@ class LocalCrew:
     def __enter__(self) -> LocalCrew:
         return self
 
-    def __exit__(self, *_: object) -> None:
-        """However the run ends (Ctrl-C), the lane is no longer counted as a live worker:
-        ``status`` then says the job is interrupted."""
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """However the run ends, the lane is no longer counted as a live worker (``status``
+        then says an interrupted job is); cut short (Ctrl-C), it stops before the simulator
+        and Redis do."""
+        if exc_type is not None:
+            self.lane.cancel()
         self._leave()
 
     def _leave(self) -> None:

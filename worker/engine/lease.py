@@ -106,10 +106,11 @@ class ChunkLease:
     ) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        if exc is not None and not self._complete:
+        if exc is not None and not self._complete and not isinstance(exc, asyncio.CancelledError):
             # Something broke (Redis gone, a bug): keep the lease so that it expires and the
             # reaper queues the chunk again; releasing it would leave nobody to do so. Redis
-            # gone is said once, by ``run_chunk``.
+            # gone is said once, by ``run_chunk``. A chunk cancelled (``run``'s lane on
+            # Ctrl-C) is handed back at once: the run that resumes it queues it again.
             if not redis_lost(exc):
                 log.error("chunk.crashed", job_id=self.job_id, chunk=self.number, error=repr(exc))
             return

@@ -28,6 +28,9 @@ class RecordingSleep:
 
 
 def limiter_on(aredis: Any, clock: Clock, key: str = "e", **options: Any) -> SharedRateLimiter:
+    """A limiter on ``clock``; a new schedule starts at 20/s unless ``options`` say otherwise
+    (the start of an earlier default, which keeps these tests' figures round)."""
+    options.setdefault("start_rate_per_s", 20.0)
     return SharedRateLimiter(
         aredis,
         bucket_key(key, "ak:A"),
@@ -114,18 +117,22 @@ async def test_the_rate_recovers_towards_the_ceiling(aredis: Any) -> None:
 async def test_a_new_schedule_ramps_up_from_a_modest_rate_until_the_first_429(
     aredis: Any,
 ) -> None:
-    """No stampede: 20/s at first, doubling every fifth of a second (32 times a second
-    later), until a 429 ends it."""
+    """No stampede: 80/s at first, 32 times more a second up to 100/s, then doubling every
+    fifteenth of a second (past the rates most limits sit at), until a 429 ends it."""
     clock = Clock()
-    limiter = limiter_on(aredis, clock)
-    assert (await limiter.acquire(4000)).rate_per_s == 20
-    clock.advance(0.2)
-    assert (await limiter.acquire(4000)).rate_per_s == pytest.approx(40)
-    clock.advance(0.8)
-    assert (await limiter.acquire(4000)).rate_per_s == pytest.approx(640)
-    assert (await limiter.throttled()).rate_per_s == pytest.approx(320)
+    # The default tuning, but a slot a reservation: each acquire asks the schedule.
+    limiter = limiter_on(aredis, clock, start_rate_per_s=RateTuning().start_rate_per_s, max_block=1)
+    assert (await limiter.acquire(40_000)).rate_per_s == 80
+    clock.advance(0.05)
+    assert (await limiter.acquire(40_000)).rate_per_s == pytest.approx(80 * 32**0.05)
+    clock.advance(0.2)  # from 95 (under 100): gently
+    assert (await limiter.acquire(40_000)).rate_per_s == pytest.approx(80 * 32**0.25)
+    clock.advance(0.2)  # from 190: steeply
+    assert (await limiter.acquire(40_000)).rate_per_s == pytest.approx(80 * 32**0.25 * 8)
+    throttled = (await limiter.throttled()).rate_per_s
+    assert throttled == pytest.approx(80 * 32**0.25 * 4)
     clock.advance(1)
-    assert (await limiter.acquire(4000)).rate_per_s == pytest.approx(320 * 1.02)  # no more ramp
+    assert (await limiter.acquire(40_000)).rate_per_s == pytest.approx(throttled * 1.02)
 
 
 async def test_a_named_limit_sets_the_ceiling_of_every_limiter_at_once_and_is_told_once(

@@ -1,5 +1,5 @@
 """The best 429-free rate of a schedule, remembered (#24): a job starts where the last one ran
-without a 429, not at 20/s, when nothing says the limit is low. On a real Redis with an
+without a 429, not at the start rate, when nothing says the limit is low. On a real Redis with an
 injected clock: nothing really sleeps."""
 
 from __future__ import annotations
