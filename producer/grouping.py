@@ -118,36 +118,36 @@ class RowGrouper:
         keys, base, top, after = self._keys, span.base, MAX_VALUE_LEN, span.base + 1
         scoped = self._scoped_rows(layout)
         images = self._scope(self._default_region, self._default_project)
-        ref = after + 1  # the ref of the next row: the line after the last one read, plus base
+        next_ref = after + 1  # the line after the last one read, plus base
         while True:
             try:
                 for row in reader:
-                    start, ref = ref, reader.line_num + after
+                    row_ref, next_ref = next_ref, reader.line_num + after
                     if len(row) != width:
-                        self._reject_width(span, start - base, row, layout)
+                        self._reject_width(span, row_ref - base, row, layout)
                         continue
                     key, value = row[i_key], (row[i_value] if i_value >= 0 else "")
                     if (tag := keys.get(key)) is None or len(value) > top or not value.isascii():
                         problem = tag_problem(key, value)
                         if problem:
-                            self._reject(span, start - base, problem, row, layout)
+                            self._reject(span, row_ref - base, problem, row, layout)
                             continue
                         tag = keys.setdefault(key, key)
                     if scoped:
                         found = self._scope_of(row, layout)
                         if isinstance(found, str):
-                            self._reject(span, start - base, found, row, layout)
+                            self._reject(span, row_ref - base, found, row, layout)
                             continue
                         images = found
-                    entry = f"{start}\x1f{value}"  # SEP, spelled out: no global lookup
+                    entry = f"{row_ref}\x1f{value}"  # SEP, spelled out: no global lookup
                     tags = images[image_id := row[i_image]]
                     if not tags and image_id.strip().lower() != image_id:  # a new spelling
                         tags = images.alias(image_id)
                     if tags.setdefault(tag, entry) is not entry:
-                        self._repeat(tags, tag, value, start, span, row, layout)
+                        self._repeat(tags, tag, value, row_ref, span, row, layout)
                 return int(reader.line_num)
             except (csv.Error, *GZIP_ERRORS) as exc:
-                ref = self._malformed(exc, span, ref - after, reader.line_num) + after
+                next_ref = self._malformed(exc, span, next_ref - after, reader.line_num) + after
 
     def _malformed(self, exc: Exception, span: FileSpan, end: int, line_num: int) -> int:
         """A record csv cannot parse is one invalid row; reading goes on after it. A broken

@@ -37,16 +37,16 @@ _ID_CLASSES = bytes(
     for byte in range(256)
 )
 # Ids tested at once: their joined copies stay small (150 KB) beside the collection.
-_ID_BATCH = 4096
-_ID_SHAPES = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n" * _ID_BATCH
+IMAGE_ID_BATCH = 4096
+_ID_SHAPES = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\n" * IMAGE_ID_BATCH
 
 
 def all_image_ids(ids: Iterable[str]) -> bool:
-    """Whether every id is a normalised UUID, tested ``_ID_BATCH`` at a time (a few C passes
+    """Whether every id is a normalised UUID, tested ``IMAGE_ID_BATCH`` at a time (a few C passes
     over their bytes, 6 times faster than ``is_image_id`` on each of 250,000): joined with
     "\n", their bytes' classes must be the shape of as many UUIDs, less the last "\n"."""
     remaining = iter(ids)
-    while batch := list(islice(remaining, _ID_BATCH)):
+    while batch := list(islice(remaining, IMAGE_ID_BATCH)):
         joined = "\n".join(batch)
         shape = _ID_SHAPES[: 37 * len(batch) - 1]
         if not joined.isascii() or joined.encode().translate(_ID_CLASSES) != shape:
