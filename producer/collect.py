@@ -38,11 +38,11 @@ class Collection:
     @property
     def valid(self) -> int:
         """Distinct valid tags (exact duplicates merged)."""
-        return sum(len(tags) for images in self.scopes.values() for tags in images.values())
+        return sum(sum(map(len, images.values())) for images in self.scopes.values())
 
     @property
     def images(self) -> int:
-        return sum(len(images) for images in self.scopes.values())
+        return sum(map(len, self.scopes.values()))
 
     @property
     def rows_read(self) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from producer.grouping import SEP, ImageGroups, add_ref, split_entry
+from producer.validation import IMAGE_ID_BATCH, all_image_ids, is_image_id
 
 IMG = "67e17426-359e-49fb-aa12-0bd1756ec240"
 
@@ -28,3 +31,25 @@ def test_spellings_of_an_invalid_id_keep_their_own_groups() -> None:
     groups.alias(" Not-A-UUID ")["k"] = "v"
     assert groups["not-a-uuid"] == {}
     assert groups[" Not-A-UUID "] == {"k": "v"}
+
+
+def test_image_ids_checked_at_once_agree_with_the_check_of_each() -> None:
+    """``all_image_ids`` (the fast path of ``RowGrouper.finish``) says what ``is_image_id`` on
+    each says: a spelling off by a character, its case, a space, a newline joining two ids or
+    a batch boundary (``IMAGE_ID_BATCH``) gives no false yes."""
+    ids = [str(uuid.UUID(int=n, version=4)) for n in range(IMAGE_ID_BATCH + 3)]
+    cases = [
+        [],
+        [""],
+        ids,
+        ids[:IMAGE_ID_BATCH],
+        [*ids, IMG.upper()],
+        [*ids[:IMAGE_ID_BATCH], f" {IMG}"],
+        [IMG, "x" * 8 + IMG[8:]],
+        [IMG, IMG.replace("-", "0")],
+        [f"{IMG}\n{IMG}", ""],
+        [IMG[:35], IMG + "0"],
+        [IMG, "é" + IMG[1:]],
+    ]
+    for case in cases:
+        assert all_image_ids(case) is all(map(is_image_id, case)), case
