@@ -52,7 +52,12 @@ class Lane:
     runtime at once (``start``), works once given the chunks (``begin``)."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        from worker.settings import Settings
+
         self._env = dict(env)  # a worker's environment: REDIS_URL, credentials, TAGSWEEP_*
+        # Read here, not in the thread: a wrong setting is the run's one-line error (exit 2),
+        # before anything starts, as a worker's would be.
+        self._settings = Settings.from_env(self._env)
         self._log_path = log_path
         self._job: tuple[str, deque[int]] | None = None
         self._given = threading.Event()  # begin or stop was called
@@ -130,9 +135,8 @@ class Lane:
         """The imports (most of the lane's start) and the runtime, while ``run`` goes on."""
         from worker.cloud.credentials import load_credentials
         from worker.runtime import Runtime
-        from worker.settings import Settings
 
-        return Runtime(Settings.from_env(self._env), load_credentials(self._env))
+        return Runtime(self._settings, load_credentials(self._env))
 
     def _log_to_file(self, runtime: Runtime) -> None:
         """From now on structlog and logging write JSON lines to the workers' log: the run's

@@ -237,5 +237,6 @@ workers_option = click.option(
     type=click.IntRange(min=1),
     default=2,
     show_default=True,
-    help="Local worker processes (each with many calls in flight).",
+    help="Local worker processes (each with many calls in flight), started when the job "
+    "outlasts the run's own first second or two of work in its own process.",
 )

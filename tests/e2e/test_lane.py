@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import SimProcess, read_report, run_cli, sim_user_env, write
+from tests.helpers import SimProcess, read_report, run_cli, sim_user_env, user_env, write
 
 HEADER = ["image_id", "key", "value"]
 
@@ -79,3 +79,15 @@ def test_a_longer_run_is_handed_over_to_its_workers_and_every_row_ends_once(
     by_workers = [line for line in lines if line.get("data", {}).get("return_value") == "'worked'"]
     assert 0 < len(by_workers) < 10, "the workers worked some chunks, the lane the first"
     assert added_up(lines) == (Counter(deleted=2000), 1000)
+
+
+def test_a_wrong_setting_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """The lane reads the workers' settings in the run's own thread: a misspelt one is the
+    run's error (exit 2), not a failure of its lane handed on to workers that fail alike."""
+    write(tmp_path / "job.csv", HEADER, [[str(uuid.uuid4()), "env", "a"]])
+    env = user_env(TAGSWEEP_RAET="10")
+    done = run_cli(env, "run", "job.csv", "--simulate", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "unknown setting(s) TAGSWEEP_RAET" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / ".tagsweep").exists()
