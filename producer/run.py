@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 import click
 
 from producer.connection import connect_redis
+from producer.crew import LocalCrew
 from producer.embedded import STATE_DIR
 from producer.errors import InputError
 from producer.exits import ENDING, ExitCode, exit_code
 from producer.jobspec import checked_collection, prepare_job
-from producer.lane import LocalCrew, started_lane
+from producer.lane import started_lane
 from producer.local import local_redis, local_workers, start_simulator
 from producer.progress import follow_job
 from producer.redis_check import check_redis
@@ -234,7 +235,6 @@ def _run(
     stack.enter_context(stopped_like_ctrl_c())
     redis_url, start_redis = stack.enter_context(local_redis(env))
     worker_env = worker_environment(redis_url, env)
-    # Started before Redis starts and the files are read: its imports are most of its start.
     lane = stack.enter_context(started_lane(worker_env, STATE_DIR / "worker.log"))
     start_redis()
     check_redis(redis_url, allow_eviction=local.allow_eviction, distributed=False)
@@ -244,16 +244,17 @@ def _run(
         job, collection = stack.enter_context(simulated(job, env, client, new=local.new))
     job_id, resumed = make_job(client, job, local, collection, read=(redis_url, env))
     queued.append(job_id)
+    private = not env.get("REDIS_URL")  # this run's own Redis: its workers work this job only
+    workers_env = {**worker_env, "TAGSWEEP_RUN_JOB": job_id} if private else worker_env
     crew = stack.enter_context(
         LocalCrew(
             lane,
             client,
             job_id,
-            start_workers=lambda: stack.enter_context(local_workers(worker_env, local.processes)),
+            start_workers=lambda: stack.enter_context(local_workers(workers_env, local.processes)),
             redis_url=redis_url,
         )
     )
-    private = not env.get("REDIS_URL")  # this run's own Redis
     crew.begin(chunks_to_send(client, job_id, job, resumed=resumed, private=private))
     status = follow_job(client, job_id, tty=is_tty(), check=crew.check, pause=crew.pause)
     crew.finish()  # every row is final: the workers stop while the report is written

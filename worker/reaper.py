@@ -12,7 +12,7 @@ import redis
 import structlog
 from celery import bootsteps
 
-from worker.broker import dispatch_chunk
+from worker.broker import dispatch_chunk, settings
 from worker.jobs import JobState
 from worker.store.sync import SyncStore
 
@@ -25,14 +25,19 @@ REDISPATCH_GRACE_MS = 60_000
 REDISPATCH_PRIORITY = 0
 
 
-def reap_once(client: redis.Redis, send: Any, *, limit: int = 100) -> list[str]:
-    """Re-dispatch every chunk whose lease expired; return their lease members."""
+def reap_once(
+    client: redis.Redis, send: Any, *, limit: int = 100, only_job: str | None = None
+) -> list[str]:
+    """Re-dispatch every chunk whose lease expired; return their lease members. ``only_job``
+    (a ``run``'s workers on its private Redis): another job's lease is freed instead, for its
+    own run to queue the chunk again when it is resumed."""
     store = SyncStore(client)
     members = store.reap_expired(REDISPATCH_GRACE_MS, limit)
     for member in members:
         job_id, _, number = member.rpartition(":")
         state = store.job_state(job_id)
-        if state is None or (state.finished and not _stopped(state)):
+        other = only_job is not None and job_id != only_job
+        if other or state is None or (state.finished and not _stopped(state)):
             store.free_lease(job_id, int(number))
             continue
         send(job_id, int(number))
@@ -69,7 +74,9 @@ class ReaperStep(bootsteps.StartStopStep):  # type: ignore[misc]
         assert self._client is not None
         try:
             reap_once(
-                self._client, lambda job, n: dispatch_chunk(job, n, priority=REDISPATCH_PRIORITY)
+                self._client,
+                lambda job, n: dispatch_chunk(job, n, priority=REDISPATCH_PRIORITY),
+                only_job=settings.run_job,
             )
         except redis.RedisError as exc:
             log.warning("reaper.failed", error=str(exc))

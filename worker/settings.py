@@ -37,6 +37,7 @@ KNOWN = frozenset(
         "TAGSWEEP_KEEP",
         "TAGSWEEP_EGRESS_ID",
         "TAGSWEEP_SOURCE_ADDRESS",
+        "TAGSWEEP_RUN_JOB",
     }
 )
 
@@ -60,6 +61,9 @@ class Settings:
     # The local address outgoing connections are bound to (multi-homed hosts; tests on loopback:
     # 127.0.0.1 and 127.0.0.2); None: the system's choice.
     source_address: str | None = None
+    # Set by ``run`` for the workers it starts on its private Redis: they work that job only
+    # (another job's chunks there wait for that job's own run; docs/decisions.md).
+    run_job: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +82,7 @@ class Settings:
                 log_level=_log_level(env.get("TAGSWEEP_LOG_LEVEL", "INFO")),
                 egress_id=env.get("TAGSWEEP_EGRESS_ID") or socket.gethostname(),
                 source_address=_source_address(env.get("TAGSWEEP_SOURCE_ADDRESS") or None),
+                run_job=env.get("TAGSWEEP_RUN_JOB") or None,
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting: {exc}") from None

@@ -22,4 +22,10 @@ def process_chunk(job_id: Any, number: Any) -> str:
         )
         return "rejected"
     runtime = get_runtime()
+    own = runtime.settings.run_job
+    if own is not None and job_id != own:
+        # A message left by another run on this private Redis (interrupted): that job's own
+        # run queues its chunks again; these workers are this run's.
+        log.info("chunk.left", job_id=job_id, chunk=number, reason="another run's job")
+        return "left"
     return runtime.run(runtime.run_chunk(job_id, number))

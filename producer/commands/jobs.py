@@ -73,8 +73,10 @@ def run(
 ) -> ExitCode:
     """Validate, submit, work and report the files on this machine; resumable.
 
-    Redis: REDIS_URL; without it, a private one that keeps the job under ./.tagsweep/ (which
-    status, jobs, report, cancel and the exporter then use here too). Exit code 0: every row
+    The job is worked in this process first; local workers (--workers) start when it needs
+    more than a second or two. Redis: REDIS_URL; without it, a private one that keeps the job
+    under ./.tagsweep/ (which status, jobs, report, cancel and the exporter then use here too),
+    and the workers work this job only. Exit code 0: every row
     deleted or not_found; 1: some rows in another final status; 2: bad input; 3: the job was
     aborted or cancelled (or not confirmed); 130: interrupted (run the same command again to
     resume). With --backup, `tagsweep undo JOB` can put the deleted tags back.

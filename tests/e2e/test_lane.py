@@ -5,12 +5,16 @@ way every row ends once, in the report, and the workers' log adds up to the job'
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from producer.local import tagsweep_command
 from tests.helpers import SimProcess, read_report, run_cli, sim_user_env, user_env, write
 
 HEADER = ["image_id", "key", "value"]
@@ -91,3 +95,39 @@ def test_a_wrong_setting_is_one_line_before_anything_starts(tmp_path: Path) -> N
     assert "unknown setting(s) TAGSWEEP_RAET" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".tagsweep").exists()
+
+
+def test_a_run_works_its_own_job_only_not_one_interrupted_in_the_same_folder(
+    tmp_path: Path, start_sim_process: Callable[..., SimProcess]
+) -> None:
+    """Job B is interrupted while its workers hold chunks (their leases then expire) and its
+    other chunks wait in the queue; job A run next in the same folder must not work them (with
+    real credentials it would carry on a job its user stopped). B resumes with its own run."""
+    ids_a, ids_b = ([str(uuid.uuid4()) for _ in range(600)] for _ in range(2))
+    write(tmp_path / "a.csv", HEADER, [[i, "env", "a"] for i in ids_a])
+    write(tmp_path / "b.csv", HEADER, [[i, "env", "a"] for i in ids_b])
+    seed = write(tmp_path / "seed.csv", HEADER, [[i, "env", "a"] for i in ids_a + ids_b])
+    sim = start_sim_process(seed)
+    env = sim_user_env(sim, TAGSWEEP_LEASE_S="2")
+    b_command = tagsweep_command("run", "b.csv", "--rate", "100", "--report", "b.csv.out")
+    first = subprocess.Popen(b_command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while sim.stats()["deletions"] < 350:  # handed over: its workers hold chunks
+        assert time.monotonic() < deadline, "job B made no progress"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)
+    _out, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+    time.sleep(3)  # B's leases expire
+    before = sim.stats()["deletions"]
+
+    a = run_cli(env, "run", "a.csv", "--rate", "100", "--report", "a.csv.out", cwd=tmp_path)
+    assert a.returncode == 0, a.stderr
+    assert sim.stats()["deletions"] - before == 600, "job A's run worked job B's chunks"
+    assert {r["status"] for r in read_report(tmp_path / "a.csv.out")} == {"deleted"}
+
+    b = run_cli(env, "run", "b.csv", "--rate", "100", "--report", "b.csv.out", cwd=tmp_path)
+    assert b.returncode == 0, b.stderr
+    report = read_report(tmp_path / "b.csv.out")
+    assert len(report) == 600
+    assert {r["status"] for r in report} == {"deleted"}
