@@ -161,3 +161,26 @@ async def test_no_recovered_line_follows_a_limit_learnt_from_calls_already_in_fl
     events = [(e["event"], e.get("cause")) for e in captured if e["event"].startswith("rate")]
     assert ("ratelimit.learned", None) in events
     assert ("ratelimit.adjusted", "recovered") not in events
+
+
+async def test_job_finished_says_the_time_worked_as_status_does_not_a_pause(aredis: Any) -> None:
+    """A job interrupted for a minute and resumed: ``job.finished``'s ``elapsed_s`` is the
+    time its rows were worked (the leases' active time and the time held since it was last
+    counted), as ``status`` says it, not the wall time from its start that holds the pause."""
+    from worker.store.jobs import JobRecords
+
+    record = {
+        keys.JobField.STATE: "completed",
+        keys.JobField.STARTED_AT: "1000000",
+        keys.JobField.FINISHED_AT: "1081000",  # 81 s of wall time, 60 of them a pause
+        keys.JobField.ACTIVE_MS: "19000",
+        keys.JobField.ACTIVE_AT: "1079000",  # 2 s held since last counted
+    }
+    await aredis.hset(keys.job("paused"), mapping=record)
+    totals = await JobRecords(aredis).totals("paused")
+    assert totals is not None
+    assert totals.elapsed_s == 21.0
+    await aredis.hdel(keys.job("paused"), keys.JobField.ACTIVE_MS, keys.JobField.ACTIVE_AT)
+    older = await JobRecords(aredis).totals("paused")  # recorded before active time counted
+    assert older is not None
+    assert older.elapsed_s == 81.0
