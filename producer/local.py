@@ -58,8 +58,10 @@ def start_simulator(
     if seed is not None:
         command += ["--seed", str(seed)]
     # S603: the command is this interpreter running tagsweep itself, with our own arguments.
+    # A session of its own: a Ctrl-C at the terminal is its caller's to handle (``run`` stops
+    # it after its lane), not a second "interrupted" line and a simulator gone under the lane.
     process = subprocess.Popen(  # noqa: S603
-        command + list(args), stdout=subprocess.PIPE, text=True, env=env
+        command + list(args), stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
     )
     assert process.stdout is not None
     line = process.stdout.readline()
