@@ -4,8 +4,9 @@ whole process, on the same unlimited simulator, in the same run.
     python -m bench.peers.small [--images 1200] [--runs 3]
 
 Each pair gets a fresh simulator (no limit, no latency) seeded from the same CSV (two tags per
-image). ``tagsweep run`` runs in a fresh folder, as a user would type it: its private Redis, two
-local workers, ``--rate 1000000 -y``; the SDK script is bench/peers/sdk_threads.py. Both are
+image). ``tagsweep run`` runs in a fresh folder, as a user would type it: its private Redis, its
+own lane (and its two local workers if the job needs them), ``--rate 1000000 -y``; the SDK
+script is bench/peers/sdk_threads.py. Both are
 timed from their start to their exit; which goes first alternates from pair to pair. Each line
 splits a tool's wall time at the simulator's first and last call: start (to the first call),
 work, end (from the last call to the exit). Prints the medians and tagsweep's wall time as a
