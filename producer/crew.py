@@ -17,9 +17,7 @@ import click
 import redis
 
 from producer.errors import WorkersGone
-from producer.status import read_status
-from producer.store import JobStore
-from worker import keys
+from producer.status import JobStatus, read_status
 from worker.store.sync import SyncStore
 
 if TYPE_CHECKING:
@@ -63,18 +61,19 @@ class LocalCrew:
         self._beat()
         self.lane.begin(self._job_id, chunks)
 
-    def check(self) -> None:
-        """Beat for the lane; hand over to workers when the job needs them; raise
-        ``WorkersGone`` when nothing is left to work it."""
+    def check(self, status: JobStatus) -> None:
+        """Given each status ``follow_job`` reads: beat for the lane; hand over to workers
+        when the job needs them; raise ``WorkersGone`` when nothing is left to work it."""
         if self.lane.working:
             self._beat()
         if not self.workers:
-            if self._needs_workers():
+            if self._needs_workers(status):
                 self._hand_over()
             return
         if all(w.process.poll() is not None for w in self.workers):
             raise WorkersGone(f"the local workers exited; see {self.workers[0].log_path}")
-        if self.lane.working and self._others_live():
+        # The lane's own beat is one of the live workers while it works.
+        if self.lane.working and (status.live_workers or 0) > 1:
             self.lane.stop_taking()
 
     def pause(self, seconds: float) -> None:
@@ -109,16 +108,16 @@ class LocalCrew:
         with contextlib.suppress(redis.RedisError):
             self._store.leave(self._name)
 
-    def _needs_workers(self) -> bool:
+    def _needs_workers(self, status: JobStatus) -> bool:
         """Whether to start the workers: the lane stopped (or failed) with the job not over,
         or, ``HANDOVER_S`` on, its pace has stopped growing (the limiter's ramp is over) and
         leaves more than a worker's start (``HANDOVER_S``) of work."""
         now = time.monotonic()
-        if self.lane.working and now - self._began < HANDOVER_S:
+        if status.over or (self.lane.working and now - self._began < HANDOVER_S):
             return False
-        status = read_status(self._client, self._job_id)
-        if status.over or not self.lane.working:
-            return not status.over
+        if not self.lane.working:
+            # Read again: its last rows may have been recorded since ``status`` was read.
+            return not read_status(self._client, self._job_id).over
         if not self.lane.untaken:
             return False  # it holds the last chunks: workers would find nothing to do
         self._seen.append((now, status.done))
@@ -152,9 +151,3 @@ class LocalCrew:
         if now - self._beat_at >= BEAT_EVERY_S:
             self._beat_at = now
             self._store.beat(self._name)
-
-    def _others_live(self) -> bool:
-        """Whether a worker other than the lane beats (its own beat is counted while it
-        works)."""
-        since_ms = JobStore(self._client).now_ms() - keys.WORKER_LIVE_S * 1000
-        return self._store.live_workers(since_ms) > 1

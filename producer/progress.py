@@ -31,11 +31,12 @@ def follow_job(
     tty: bool,
     interval_s: float = 1.0,
     plain_every_s: float = 10.0,
-    check: Callable[[], None] | None = None,
+    check: Callable[[JobStatus], None] | None = None,
     pause: Callable[[float], object] | None = None,
 ) -> JobStatus:
-    """Show progress until the job ends; ``check`` may raise to stop (e.g. workers died);
-    ``pause`` waits between two reads (it may end early: the job's end is near).
+    """Show progress until the job ends; ``check`` is given each status read and may raise to
+    stop (e.g. workers died); ``pause`` waits between two reads (it may end early: the job's
+    end is near).
     With a ``check`` the command runs its own workers, which ``check`` watches: the job is
     not shown as one no worker works while they start (before their first heartbeat).
 
@@ -47,12 +48,13 @@ def follow_job(
 
     def read() -> JobStatus:
         status = read_status(client, job_id)
-        return replace(status, live_workers=None) if check else status
+        if check is None:
+            return status
+        check(status)  # with the live workers it counts
+        return replace(status, live_workers=None)
 
     def wait() -> JobStatus:
         (pause or time.sleep)(min(interval_s, max(0.1, (time.monotonic() - started) / 20)))
-        if check:
-            check()
         return read()
 
     current = read()

@@ -176,7 +176,7 @@ def test_the_bar_shows_one_eta_after_a_resume(
     job_id = write_job(client, JobState.RUNNING, {"deleted": 600}, worked_before=590)
     ticks = iter(range(1, 4))
 
-    def advance() -> None:
+    def advance(_status: object) -> None:
         step = next(ticks, None)
         if step is None:
             client.hset(keys.job(job_id), mapping={"state": "completed", "finished_at": 1})

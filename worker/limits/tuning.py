@@ -30,7 +30,7 @@ class RateTuning:
     start_rate_per_s: float = 80.0
     # Doubling every fifth of a second (16, every quarter, until #24): docs/decisions.md.
     ramp_per_s: float = 32.0
-    # From 100/s on, doubling every tenth of a second: a limit that low is met in the gentle
+    # From 100/s on, doubling every fifteenth of a second: a limit that low is met in the gentle
     # part (the gentle-start bound is at 40/s), and the ramp to an unlimited endpoint's pace
     # (1,500 calls/s for one process) took 1.1 s of a 2 s small job (docs/decisions.md).
     steep_above_per_s: float = 100.0
