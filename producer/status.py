@@ -29,13 +29,6 @@ MISSED_LABEL = {
 }
 
 
-# While a job is worked, its active time (``Job.active_ms``) is brought up to date at each
-# flush of results and lease renewal (every lease_s / 3, 10 s by default); a status read in
-# between adds the time since, up to this much (beyond it nothing has been holding the job's
-# chunks).
-ACTIVE_GAP_S = 15.0
-
-
 class Waiting(StrEnum):
     """Why nothing works a job that has not ended."""
 
@@ -99,16 +92,8 @@ class JobStatus:
         """Time the rows were worked in this pass (``Job.active_ms``: idle time, such as an
         interrupted run's, is left out); before the first result is recorded, from the start
         of work to now or the end. 0 before work started."""
-        job = self.job
-        if job.active_ms is None:
-            if job.started_at_ms is None:
-                return 0.0
-            end = job.finished_at_ms or self.now_ms
-            return max(0.0, (end - job.started_at_ms) / 1000)
-        since_ms = self.now_ms - (job.active_at_ms or self.now_ms)
-        worked = not job.state.finished and self.waiting is None
-        live_ms = since_ms if worked and 0 < since_ms <= ACTIVE_GAP_S * 1000 else 0
-        return (job.active_ms + live_ms) / 1000
+        held = not self.job.state.finished and self.waiting is None
+        return self.job.worked_s(self.now_ms, held=held) or 0.0
 
     @property
     def rate_rows_per_s(self) -> float:

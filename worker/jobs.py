@@ -73,6 +73,10 @@ STATUSES: dict[Mode, tuple[RowStatus, ...]] = {
 
 # What --api tms/auto means for a user, said wherever a job is described.
 KEY_ONLY = "by key through TMS: a key is removed whatever its value"
+# While a job is worked, its active time (``Job.active_ms``) is brought up to date at each
+# flush of results and lease renewal (every lease_s / 3, 10 s by default); a read in between
+# adds the time since, up to this much (beyond it nothing has been holding the job's chunks).
+ACTIVE_GAP_MS = 15_000
 
 
 class Api(StrEnum):
@@ -212,6 +216,18 @@ class Job:
     active_ms: int | None = None
     active_at_ms: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def worked_s(self, now_ms: int, *, held: bool) -> float | None:
+        """Time the rows were worked up to ``now_ms``: the leases' active time (a pause left
+        out), and the time since it was counted when ``held`` (``ACTIVE_GAP_MS`` at most);
+        for a job from before active time, from its start. None before work started."""
+        if self.active_ms is None:
+            if self.started_at_ms is None:
+                return None
+            return max(0.0, ((self.finished_at_ms or now_ms) - self.started_at_ms) / 1000)
+        since_ms = now_ms - (self.active_at_ms or now_ms)
+        held_ms = since_ms if held and 0 < since_ms <= ACTIVE_GAP_MS else 0
+        return (self.active_ms + held_ms) / 1000
 
     @classmethod
     def from_record(cls, job_id: str, record: Mapping[str, str]) -> Job:

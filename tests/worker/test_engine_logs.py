@@ -171,6 +171,8 @@ async def test_job_finished_says_the_time_worked_as_status_does_not_a_pause(ared
 
     record = {
         keys.JobField.STATE: "completed",
+        keys.JobField.TOTAL: "10",
+        keys.JobField.CHUNKS: "1",
         keys.JobField.STARTED_AT: "1000000",
         keys.JobField.FINISHED_AT: "1081000",  # 81 s of wall time, 60 of them a pause
         keys.JobField.ACTIVE_MS: "19000",

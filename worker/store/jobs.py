@@ -43,23 +43,13 @@ class JobTotals:
         }
 
 
-# A gap longer than this since the active time was last counted is idle (status: ACTIVE_GAP_S).
-ACTIVE_GAP_MS = 15_000
-
-
-def _worked_s(record: Mapping[str, str]) -> float | None:
-    """How long the job's rows were worked, as ``status`` says it: the active time counted by
-    the leases (an interrupted run's pause left out) and the held time since, up to its end;
-    from its start to its end for a job recorded before active time was counted."""
-    started, finished = record.get(JobField.STARTED_AT), record.get(JobField.FINISHED_AT)
-    if not (started and finished):
+def _worked_s(job: Job) -> float | None:
+    """How long a finished job's rows were worked, as ``status`` says it (``Job.worked_s``),
+    to its end: its last chunk's lease is still held when ``job.finished`` is logged."""
+    if job.finished_at_ms is None:
         return None
-    active = record.get(JobField.ACTIVE_MS)
-    if active is None:
-        return round((int(finished) - int(started)) / 1000, 1)
-    since_ms = int(finished) - int(record.get(JobField.ACTIVE_AT) or finished)
-    held_ms = since_ms if 0 < since_ms <= ACTIVE_GAP_MS else 0
-    return round((int(active) + held_ms) / 1000, 1)
+    worked = job.worked_s(job.finished_at_ms, held=True)
+    return None if worked is None else round(worked, 1)
 
 
 class JobRecords:
@@ -95,7 +85,7 @@ class JobRecords:
             calls=int(record.get(JobField.CALLS) or 0),
             throttled=int(record.get(JobField.THROTTLED) or 0),
             retries=int(record.get(JobField.RETRIES) or 0),
-            elapsed_s=_worked_s(record),
+            elapsed_s=_worked_s(Job.from_record(job_id, record)),
         )
 
     async def stop_reason(self, job_id: str) -> str:
