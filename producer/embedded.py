@@ -68,7 +68,11 @@ class EmbeddedRedis:
                 raise ConfigError(
                     f"could not fold {self.directory / SINGLE_AOF} in: {exc}"
                 ) from None
-        (self.directory / URL_FILE).write_text(self.url + "\n")
+        # Written whole, then renamed: a command beside the run (``status``) reading it as it
+        # is written read an empty URL.
+        written = self.directory / (URL_FILE + ".new")
+        written.write_text(self.url + "\n")
+        written.replace(self.directory / URL_FILE)
 
     def stop(self) -> None:
         """Shut down with a final AOF write (SHUTDOWN), or terminate if it does not answer."""
