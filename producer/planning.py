@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from producer.batching import count_requests, iter_requests
 from producer.collect import Collection
+from producer.tally import Tally
 from worker.jobs import KEY_ONLY, Api
 from worker.model import ResourceBatch
 
@@ -63,6 +64,24 @@ def make_plan(
         calls_per_request=calls_per_request,
         api=api.value,
         tms_requests=tms_requests,
+    )
+
+
+def quick_plan(tally: Tally, *, max_tags: int, rate_per_s: float, api: Api = Api.V1) -> Plan:
+    """The plan of files ``producer.tally`` found clean: every row valid and distinct, one
+    IMS request per image and ``max_tags`` tags (TMS plans group images: ``make_plan``)."""
+    return Plan(
+        files=tally.files,
+        rows_read=tally.rows,
+        valid=tally.rows,
+        invalid=0,
+        duplicate=0,
+        images=tally.images,
+        requests=tally.requests,
+        max_tags_per_request=max_tags,
+        rate_per_s=rate_per_s,
+        estimated_s=tally.requests / rate_per_s if rate_per_s > 0 else 0.0,
+        api=api.value,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -82,8 +82,13 @@ def report_problems(collection: Collection, *, all_errors: bool = False) -> None
     """Print warnings, file errors and invalid rows on stderr, one per line (written
     ``ECHO_LINES`` at a time: an echo per line was seconds for a million invalid rows)."""
     warnings = (f"warning: {warning}" for warning in collection.warnings)
-    lines = itertools.chain(warnings, problems_of(collection, all_errors=all_errors))
-    while batch := list(itertools.islice(lines, ECHO_LINES)):
+    echo_lines(itertools.chain(warnings, problems_of(collection, all_errors=all_errors)))
+
+
+def echo_lines(lines: Iterable[str]) -> None:
+    """Print lines on stderr, ``ECHO_LINES`` at a time."""
+    remaining = iter(lines)
+    while batch := list(itertools.islice(remaining, ECHO_LINES)):
         click.echo("\n".join(batch), err=True)
 
 

@@ -11,7 +11,7 @@ import json
 
 import click
 
-from producer.collect import collect
+from producer.collect import Collection, collect
 from producer.exits import ENDING, ExitCode
 from producer.file_options import (
     all_errors_option,
@@ -22,8 +22,9 @@ from producer.file_options import (
     project_option,
     region_option,
 )
-from producer.planning import make_plan, render_plan
-from producer.problems import no_rows, problems_of, report_problems
+from producer.planning import Plan, make_plan, quick_plan, render_plan
+from producer.problems import echo_lines, no_rows, problems_of, report_problems
+from producer.tally import quick_tally
 from worker.jobs import Api
 
 
@@ -49,11 +50,37 @@ def validate(
     """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
 
     A file that cannot be read is one line and no plan. Exit code 0 when every row is valid,
-    2 otherwise (a file without a data row too: run would have nothing to do).
+    2 otherwise (a file without a data row too: run would have nothing to do). Files whose
+    every row is valid and distinct are counted by a quick path (``producer.tally``); any
+    other goes through the full pass that ``submit`` and ``run`` use, which tells the problems.
     """
-    collection = collect(list(files), default_project_id=project_id, default_region=region)
-    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate, api=Api(api))
     ENDING.skip_teardown = True
+    names, chosen = list(files), Api(api)
+    if not chosen.uses_tms:  # a TMS plan groups images by their keys: the full pass
+        quick = quick_tally(
+            names,
+            default_project_id=project_id,
+            default_region=region,
+            max_tags=max_tags_per_request,
+        )
+        if quick is not None:
+            plan = quick_plan(quick, max_tags=max_tags_per_request, rate_per_s=rate, api=chosen)
+            if as_json:
+                document = {"plan": plan.as_json(), "errors": [], "warnings": quick.warnings}
+                click.echo(json.dumps(document, indent=2))
+            else:
+                echo_lines(f"warning: {warning}" for warning in quick.warnings)
+                click.echo(render_plan(plan))
+            return ExitCode.OK
+    collection = collect(names, default_project_id=project_id, default_region=region)
+    plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate, api=chosen)
+    return print_checked(collection, plan, all_errors=all_errors, as_json=as_json)
+
+
+def print_checked(
+    collection: Collection, plan: Plan, *, all_errors: bool, as_json: bool
+) -> ExitCode:
+    """The full pass's plan and problems: exit 2 for any invalid row or unreadable file."""
     empty = no_rows(collection)
     if as_json:
         errors = list(problems_of(collection, all_errors=all_errors))
