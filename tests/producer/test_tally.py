@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from producer import tally
 from producer.collect import collect
 from producer.planning import make_plan, quick_plan
 from producer.tally import quick_tally
+from tests.producer.test_cli_validate import tagsweep
 
 POOL = [str(uuid.UUID(int=i * 7919 + 3, version=4)) for i in range(12)]
 KEYS = [f"k{i}" for i in range(8)] + ["ünï", "k" * 127]
@@ -141,14 +141,7 @@ def test_stdin_gzip_scope_columns_and_no_default_scope_go_to_the_full_pass(
 
 
 def validate(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer.cli", "validate", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())},
-    )
+    return tagsweep("validate", *args, stdin=stdin)
 
 
 def test_validate_says_the_same_of_a_clean_file_as_the_full_pass_says_of_stdin(
