@@ -4,11 +4,13 @@
 
 Targets (issue #24): at most 3x the plain pass's time as the median of paired runs, peak RSS at
 most 200 MB (and at least 150,000 rows/s). The file is clean, so validate takes its quick path
-(producer/tally.py); the same file with its first row repeated at the end is its worst case,
-the quick path's whole time and then the full pass (what submit and run read with), printed
-after it. Both sides run as fresh processes, so both include
-interpreter start-up, and take turns run after run: this VM's speed drifts by a third within
-minutes, which measured one side after the other gave ratios from 2.1x to 3.5x in one hour.
+(producer/tally.py). Printed after it: the file with its first row repeated at the end (the
+quick path reads the repeated pairs' rows again), and with an invalid last row, the worst
+case: the quick path's whole time, then the full pass (what submit and run read with).
+
+Both sides run as fresh processes, so both include interpreter start-up, and take turns run
+after run: this VM's speed drifts by a third within minutes, which measured one side after
+the other gave ratios from 2.1x to 3.5x in one hour.
 Each pair's ratio is taken under one load; their median (wall and CPU time) is the figure, the
 best run of each side is printed beside it.
 """
@@ -18,10 +20,12 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.measure import paired_ratios
@@ -56,18 +60,29 @@ def build_file(rows: int, tags_per_image: int, *, seed: int = 7) -> Path:
     return path
 
 
-def with_repeat(path: Path) -> Path:
-    """The file with its first data row repeated as its last: clean until the last row."""
-    repeated = path.with_name(path.stem + "-repeat.csv")
-    if not repeated.exists():
-        with path.open(encoding="utf-8") as source:
-            source.readline()
-            first = source.readline()
-        repeated.write_text(path.read_text(encoding="utf-8") + first, encoding="utf-8")
-    return repeated
+def with_last_row(path: Path, name: str, last: Callable[[list[str]], list[str]]) -> Path:
+    """The file with one more row, made from its first data row: clean until its last row."""
+    changed = path.with_name(f"{path.stem}-{name}.csv")
+    if not changed.exists():
+        with path.open(encoding="utf-8", newline="") as source:
+            reader = csv.reader(source)
+            next(reader)
+            first = next(reader)
+        shutil.copyfile(path, changed)
+        with changed.open("a", encoding="utf-8", newline="") as out:
+            csv.writer(out, lineterminator="\n").writerow(last(first))
+    return changed
 
 
-def compare(runs: int, path: Path, rows: int, name: str, *, target: str = "") -> None:
+def variants(path: Path) -> tuple[Path, Path]:
+    """The file with its first row repeated at the end, and with an invalid last row."""
+    repeat = with_last_row(path, "repeat", lambda first: first)
+    return repeat, with_last_row(path, "invalid", lambda first: [first[0], "", first[2]])
+
+
+def compare(
+    runs: int, path: Path, rows: int, name: str, *, target: str = "", exit_code: int = 0
+) -> None:
     """Print the paired figures of ``tagsweep validate`` against the plain pass on one file."""
     tagsweep = str(Path(sys.executable).with_name("tagsweep"))
     pairs = paired_ratios(
@@ -75,8 +90,8 @@ def compare(runs: int, path: Path, rows: int, name: str, *, target: str = "") ->
         [sys.executable, "-c", PLAIN_PASS, str(path)],
         [tagsweep, "validate", str(path), "--project-id", "p", "--region", "r"],
     )
-    if any(ours.returncode != 0 for _, ours in pairs):
-        sys.exit("tagsweep validate exited with an error")
+    if any(ours.returncode != exit_code for _, ours in pairs):
+        sys.exit(f"tagsweep validate did not exit {exit_code}")
     ratio = statistics.median(ours.wall_s / plain.wall_s for plain, ours in pairs)
     cpu_ratio = statistics.median(ours.cpu_s / plain.cpu_s for plain, ours in pairs)
     plain = min((plain for plain, _ in pairs), key=lambda m: m.wall_s)
@@ -100,7 +115,7 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_only:
-        build_file(args.rows, args.tags_per_image)
+        variants(build_file(args.rows, args.tags_per_image))
         return
     # Built in a child process: a fork of this one would start with its memory, and peak RSS
     # (a high-water mark) would count it.
@@ -111,7 +126,10 @@ def main() -> None:
     print(f"{args.rows:,} rows, {args.rows // args.tags_per_image:,} images\n")
     compare(args.runs, path, args.rows, "clean file", target=" (target <= 3x)")
     print()
-    compare(args.runs, with_repeat(path), args.rows + 1, "its first row repeated at the end")
+    repeat, invalid = variants(path)
+    compare(args.runs, repeat, args.rows + 1, "its first row repeated at the end")
+    print()
+    compare(args.runs, invalid, args.rows + 1, "an invalid last row", exit_code=2)
 
 
 if __name__ == "__main__":
