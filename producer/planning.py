@@ -68,13 +68,13 @@ def make_plan(
 
 
 def quick_plan(tally: Tally, *, max_tags: int, rate_per_s: float, api: Api = Api.V1) -> Plan:
-    """The plan of files ``producer.tally`` found clean: every row valid, repeats identical;
-    IMS requests of ``max_tags`` tags per image (TMS plans group images: ``make_plan``)."""
+    """The plan of files ``producer.tally`` counted: IMS requests of ``max_tags`` tags per
+    image (TMS plans group images by their keys: ``make_plan``)."""
     return Plan(
         files=tally.files,
-        rows_read=tally.rows,
-        valid=tally.rows - tally.duplicates,
-        invalid=0,
+        rows_read=tally.rows_read,
+        valid=tally.valid,
+        invalid=len(tally.errors),
         duplicate=tally.duplicates,
         images=tally.images,
         requests=tally.requests,

@@ -1,144 +1,89 @@
-"""``validate``'s quick path: the plan of files whose rows are all valid, counted in column
-passes in C instead of grouped row by row.
+"""``validate``'s quick path: the plan and the problems of files counted in column passes in C
+instead of grouped row by row.
 
-The plan of a valid file needs counts only: its rows, duplicates, images and the rows of each
-image (requests). ``producer.grouping`` builds every image's group of tags, which ``submit``
-and ``run`` need, at a Python loop iteration and random dict accesses per row; here a block of
-lines is taken apart into columns (one ``str.split`` and a slice per column: what
-``csv.reader`` reads when there is no quote), and each column checked whole:
-- every row has the header's width, every value at most ``MAX_VALUE_LEN`` ASCII characters,
-  every new key passes ``tag_problem``;
-- the hashes of the (image, key) pairs go into one set; a pair seen before (or a clash of two
-  hashes) is noted, and once the files are read the rows of the noted pairs alone are read
-  again (``Counts.sort_repeats``): the same value is a duplicate, another a conflict;
+The plan needs counts only: rows, duplicates, invalid rows, images and the rows of each image
+(requests). ``producer.grouping`` builds every image's group of tags, which ``submit`` and
+``run`` need, at a Python loop iteration and random dict accesses per row. Here
+(``producer.blockread``) a block of lines is taken apart into columns (one ``str.split`` and a
+slice per column) and each column checked whole; a block where a row breaks a width, key or
+value rule is judged line by line instead, as the full pass would. Then:
+- the hashes of the valid rows' (image, key) pairs go into one set; a pair seen before (or a
+  clash of two hashes) is noted, and once the files are read the rows of the noted pairs alone
+  are read again (``Counts.sort_repeats``): the same value is a duplicate, another a conflict;
 - rows counted per image (``Counter.update``, in C), and every image id at the end a
   lower-case UUID (``all_image_ids``).
 
-Anything else hands the files to the full pass (``collect``), which finds and tells the
-problem: a conflicting or invalid row, a quote anywhere (a quoted field may hold a comma or a
-line end), another spelling of an id, a project or region column, a blank line, stdin or gzip.
-A file with a problem therefore costs this path's time up to the block that shows it on top
-of the full pass.
+What it does not judge goes to the full pass (``collect``), which reads the files again: an
+image id that is not a lower-case UUID (another spelling is an alias there), a quote anywhere
+(a quoted field may hold a comma or a line end), a project or region column, stdin or gzip.
+Such a file costs this path's time up to the block that shows it on top of the full pass.
 
 Measured (bench/validate.py, 1,000,000 rows, the plain ``csv.reader`` pass as 1x): a valid
-file 2.5-2.75x (the full pass about 4.2x); its first row repeated at the end 3.4-3.7x; an
-invalid last row, the worst case, 6.8-6.9x. The set and the counter are most of the time
-(random access into a million hashes and 250,000 ids). Two processes, each counting the rows
-of half the images, were no faster on this 2-core VM: each ran at half speed beside the other.
+file 2.5-2.75x (the full pass about 4.2x); its first row repeated at the end 3.4-3.7x. The set
+and the counter are most of the time (random access into a million hashes and 250,000 ids).
+Two processes, each counting the rows of half the images, were no faster on this 2-core VM:
+each ran at half speed beside the other.
 """
 
 from __future__ import annotations
 
-import csv
-import os
-import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from typing import BinaryIO
+from itertools import compress
 
-from producer.errors import InputError
-from producer.reading import STDIN, Layout, ignored_warning, read_layout
-from producer.validation import MAX_VALUE_LEN, all_image_ids, tag_problem
-
-# Bytes read at a time, cut at the last line end: about 15,000 rows of a typical file (4 MiB
-# blocks were 30 MB more at the peak and no faster).
-BLOCK_BYTES = 1 << 20
-
-
-class NotClean(Exception):
-    """Something the quick path does not judge: the full pass will."""
+from producer.blockread import Block, Columns, NotClean, Range, blocks, data_range
+from producer.errors import RowError
+from producer.reading import ignored_warning
+from producer.validation import all_image_ids, conflict_problem, tag_problem
 
 
 @dataclass(frozen=True)
 class Tally:
-    """What a clean set of files holds: every row valid and distinct."""
+    """What a set of files holds, and their invalid rows, as the full pass would tell them."""
 
     files: tuple[str, ...]
-    rows: int
+    rows_read: int
     duplicates: int  # rows merged with an identical earlier row
     images: int
     requests: int
     warnings: list[str]
+    errors: list[RowError]
+    last_lines: dict[str, int]  # each file's last physical line
 
-
-@dataclass(frozen=True)
-class Range:
-    """The data rows of a file between two byte offsets, each at a line start."""
-
-    name: str
-    layout: Layout
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Columns:
-    """A block's rows a column at a time (values ``""`` without a value column)."""
-
-    ids: list[str]
-    keys: list[str]
-    values: list[str]
-
-    def pair_hashes(self) -> list[int]:
-        return list(map(hash, zip(self.ids, self.keys, strict=True)))
-
-
-def columns(block: str, layout: Layout) -> Columns:
-    """Whole lines of a file with no quote and no lone CR, checked and taken apart a column at
-    a time: what ``csv.reader`` reads as ``line.split(",")``."""
-    if '"' in block or "\0" in block:
-        raise NotClean("a quoted field, or NUL")
-    text = block.removesuffix("\n").removesuffix("\r")
-    if "\r" in text and "\r" in (text := text.replace("\r\n", "\n")):
-        raise NotClean("a lone CR")
-    lines = text.split("\n")
-    longest = max(map(len, lines))
-    if longest > csv.field_size_limit():
-        raise NotClean("a line over csv's field size limit")
-    if set(map(str.count, lines, repeat(","))) != {layout.width - 1}:
-        raise NotClean("a row of another width, or a blank line")
-    fields, width = text.replace("\n", ",").split(","), layout.width
-    ids, keys = fields[layout.image_id :: width], fields[layout.key :: width]
-    if layout.value < 0:
-        return Columns(ids, keys, [""] * len(ids))
-    values = fields[layout.value :: width]
-    # A line no longer than this holds no value over the limit; an ASCII block, no value
-    # that is not.
-    if (longest > MAX_VALUE_LEN + width - 1 or not text.isascii()) and (
-        max(map(len, values)) > MAX_VALUE_LEN or not "".join(values).isascii()
-    ):
-        raise NotClean("a long or non-ASCII value")
-    return Columns(ids, keys, values)
-
-
-def read_columns(ranges: list[Range]) -> Iterator[Columns]:
-    for part in ranges:
-        with open(part.name, "rb") as source:
-            for block in blocks(source, part.start, part.end):
-                yield columns(block, part.layout)
+    @property
+    def valid(self) -> int:
+        return self.rows_read - self.duplicates - len(self.errors)
 
 
 @dataclass
 class Counts:
-    """The rows, pairs, images and keys of the files read so far."""
+    """The rows, pairs, images, keys and invalid rows of the files read so far."""
 
-    rows: int = 0
+    scope: tuple[str, str]  # the default (project, region) every row takes
+    rows: int = 0  # rows that passed the row rules (a conflict is found later)
+    rejected: int = 0  # rows that did not
     duplicates: int = 0
-    pairs: set[int] = field(default_factory=set)  # hash((image_id, key)) of every row
+    pairs: set[int] = field(default_factory=set)  # hash((image_id, key)) of those rows
     # The hashes of pairs seen twice (or of two pairs whose hashes clash): their rows are read
     # again by ``sort_repeats``.
     repeats: set[int] = field(default_factory=set)
     images: Counter[str] = field(default_factory=Counter)  # rows per image, repeats too
-    keys: set[str] = field(default_factory=set)  # keys seen, each passing tag_problem
+    keys: set[str] = field(default_factory=set)  # keys seen in rows that passed
+    errors: list[RowError] = field(default_factory=list)
 
-    def add(self, block: Columns) -> None:
-        new_keys = set(block.keys).difference(self.keys)
-        if any(tag_problem(key, "") for key in new_keys):
-            raise NotClean("an invalid key")
+    def add(self, part: Range, block: Block) -> None:
+        columns = block.columns()
+        new_keys = set(columns.keys).difference(self.keys) if columns else set()
+        if columns is None or any(tag_problem(key, "") for key in new_keys):
+            columns = block.rows()
+            new_keys = set(columns.keys).difference(self.keys)
+            self.rejected += len(columns.rejected)
+            for rejected in columns.rejected:
+                fields = part.layout.fields(rejected.row)
+                self.reject(part.name, rejected.line, rejected.reason, fields[:3])
         self.keys |= new_keys
-        hashes = block.pair_hashes()
+        hashes = columns.pair_hashes()
         fresh, before = set(hashes), len(self.pairs)
         # ^= drops the hashes already there: in one pass, the set grows by the block's rows
         # when none was, and shows which were when some were.
@@ -149,82 +94,81 @@ class Counts:
             self.repeats |= known
             self.repeats.update(h for h, n in Counter(hashes).items() if n > 1)
         self.rows += len(hashes)
-        self.images.update(block.ids)
+        self.images.update(columns.ids)
+
+    def reject(self, name: str, line: int, reason: str, fields: tuple[str, ...]) -> None:
+        self.errors.append(RowError(name, line, reason, (*fields, *self.scope)))
 
     def check_ids(self) -> None:
         if not all_image_ids(self.images):
             raise NotClean("an image id that is not a lower-case UUID")
 
     def sort_repeats(self, ranges: list[Range]) -> None:
-        """Read again the rows of repeated pairs: a later row with the first one's value is a
-        duplicate (uncounted from its image), with another value a conflict (``NotClean``:
-        the full pass tells it)."""
-        first: dict[tuple[str, str], str] = {}
-        for block in read_columns(ranges):
-            picks = list(map(self.repeats.__contains__, block.pair_hashes()))
-            rows = zip(compress(block.ids, picks), compress(block.keys, picks), strict=True)
-            for pair, value in zip(rows, compress(block.values, picks), strict=True):
-                if pair not in first:
-                    first[pair] = value
-                elif first[pair] != value:
-                    raise NotClean("a conflicting row")
-                else:
-                    self.duplicates += 1
-                    self.images[pair[0]] -= 1
+        """Read again the valid rows of repeated pairs: a later row with the first one's value
+        is a duplicate, with another value a conflict (the first stands); either way it is
+        uncounted from its image."""
+        first: dict[tuple[str, str], tuple[str, int, int]] = {}  # value, range, line
+        for index, part in enumerate(ranges):
+            for columns in read_columns(part):
+                picks = list(map(self.repeats.__contains__, columns.pair_hashes()))
+                rows = (columns.ids, columns.keys, columns.values, columns.lines())
+                for image_id, key, value, line in zip(
+                    *(compress(column, picks) for column in rows), strict=True
+                ):
+                    earlier = first.setdefault((image_id, key), (value, index, line))
+                    if earlier[1:] == (index, line):
+                        continue
+                    self.images[image_id] -= 1
+                    if earlier[0] == value:
+                        self.duplicates += 1
+                        continue
+                    first_at = (ranges[earlier[1]].name, earlier[2])
+                    problem = conflict_problem(key, earlier[0], first_at)
+                    self.reject(part.name, line, problem, (image_id, key, value))
 
 
-def blocks(source: BinaryIO, start: int, end: int) -> Iterator[str]:
-    """The text between two offsets, ``BLOCK_BYTES`` at a time, each block cut at a line end."""
-    source.seek(start)
-    left, carry = end - start, b""
-    while left > 0 and (data := source.read(min(BLOCK_BYTES, left))):
-        left -= len(data)
-        data = carry + data
-        cut = data.rfind(b"\n") + 1 if left > 0 else len(data)
-        if cut == 0:
-            raise NotClean("a line longer than a block")
-        carry = data[cut:]
-        yield data[:cut].decode("utf-8", "surrogateescape")
-
-
-def data_range(name: str, *, scoped_by_default: bool) -> Range:
-    """A file's data rows, after its header; a file the quick path does not take is
-    ``NotClean`` (the full pass reads it, and says what is wrong with it)."""
-    if name == STDIN or name.endswith(".gz"):
-        raise NotClean("stdin or gzip")
-    try:
-        with open(name, "rb") as source:
-            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-                raise NotClean("not a regular file")
-            header = source.readline(BLOCK_BYTES).decode("utf-8", "surrogateescape")
-            start, end = source.tell(), os.fstat(source.fileno()).st_size
-        layout = read_layout(csv.reader([header], strict=True), name)
-    except (OSError, InputError, csv.Error):
-        raise NotClean("the header") from None
-    if '"' in header or layout.project_id >= 0 or layout.region >= 0 or not scoped_by_default:
-        raise NotClean("a quoted header, a scope column or no default scope")
-    return Range(name, layout, start, end)
+def read_columns(part: Range) -> Iterator[Columns]:
+    """A range's valid rows, block by block (the second read: the row rules already told)."""
+    with open(part.name, "rb") as source:
+        for block in blocks(source, part):
+            yield block.columns() or block.rows()
 
 
 def quick_tally(
     files: list[str], *, default_project_id: str | None, default_region: str | None, max_tags: int
 ) -> Tally | None:
-    """The counts of files whose every row is valid and distinct, or ``None``: then the full
-    pass (``producer.collect``) must read them."""
-    scoped, counted = bool(default_project_id and default_region), Counts()
+    """The counts and invalid rows of the files, or ``None``: then the full pass
+    (``producer.collect``) must read them."""
+    scoped = bool(default_project_id and default_region)
+    counted = Counts((default_project_id or "", default_region or ""))
+    last_lines: dict[str, int] = {}
     try:
         ranges = [data_range(name, scoped_by_default=scoped) for name in files]
-        for block in read_columns(ranges):
-            counted.add(block)
+        for part in ranges:
+            last_lines[part.name] = 1
+            with open(part.name, "rb") as source:
+                for block in blocks(source, part):
+                    counted.add(part, block)
+                    last_lines[part.name] = block.last_line
         counted.check_ids()
         if counted.repeats:
             counted.sort_repeats(ranges)
     except NotClean:
         return None
-    if not counted.rows:
+    rows_read = counted.rows + counted.rejected
+    if not rows_read:
         return None  # the full pass tells a file with no data row
+    order = {name: index for index, name in enumerate(files)}
+    counted.errors.sort(key=lambda error: (order[error.file], error.line))
     requests = sum(-(-count // max_tags) for count in counted.images.values())
     warnings = [ignored_warning(r.name, r.layout) for r in ranges if r.layout.ignored]
     return Tally(
-        tuple(files), counted.rows, counted.duplicates, len(counted.images), requests, warnings
+        tuple(files),
+        rows_read,
+        counted.duplicates,
+        len(counted.images),
+        requests,
+        warnings,
+        counted.errors,
+        last_lines,
     )

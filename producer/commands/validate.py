@@ -8,6 +8,7 @@ the client was 100 ms and 9 MB of it.
 from __future__ import annotations
 
 import json
+from itertools import chain
 
 import click
 
@@ -23,7 +24,7 @@ from producer.file_options import (
     region_option,
 )
 from producer.planning import Plan, make_plan, quick_plan, render_plan
-from producer.problems import echo_lines, no_rows, problems_of, report_problems
+from producer.problems import echo_lines, no_rows, problem_lines, problems_of, report_problems
 from producer.tally import quick_tally
 from worker.jobs import Api
 
@@ -50,9 +51,9 @@ def validate(
     """Read and check the files (`-` for stdin) and print the plan; nothing is sent.
 
     A file that cannot be read is one line and no plan. Exit code 0 when every row is valid,
-    2 otherwise (a file without a data row too: run would have nothing to do). Files whose
-    every row is valid and distinct are counted by a quick path (``producer.tally``); any
-    other goes through the full pass that ``submit`` and ``run`` use, which tells the problems.
+    2 otherwise (a file without a data row too: run would have nothing to do). Files are
+    counted by a quick path (``producer.tally``) where it can judge them; else by the full
+    pass that ``submit`` and ``run`` use.
     """
     ENDING.skip_teardown = True
     names, chosen = list(files), Api(api)
@@ -65,13 +66,14 @@ def validate(
         )
         if quick is not None:
             plan = quick_plan(quick, max_tags=max_tags_per_request, rate_per_s=rate, api=chosen)
+            problems = problem_lines(quick.errors, quick.last_lines, all_errors=all_errors)
             if as_json:
-                document = {"plan": plan.as_json(), "errors": [], "warnings": quick.warnings}
-                click.echo(json.dumps(document, indent=2))
+                document = {"plan": plan.as_json(), "errors": list(problems)}
+                click.echo(json.dumps({**document, "warnings": quick.warnings}, indent=2))
             else:
-                echo_lines(f"warning: {warning}" for warning in quick.warnings)
+                echo_lines(chain((f"warning: {text}" for text in quick.warnings), problems))
                 click.echo(render_plan(plan))
-            return ExitCode.OK
+            return ExitCode.BAD_INPUT if quick.errors else ExitCode.OK
     collection = collect(names, default_project_id=project_id, default_region=region)
     plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate, api=chosen)
     return print_checked(collection, plan, all_errors=all_errors, as_json=as_json)
