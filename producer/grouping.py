@@ -1,7 +1,8 @@
 """Checked rows into per-image groups, and the compact encoding of a group's tags.
 
 This is the hot path of ``submit`` and ``run``, and of ``validate`` when its quick path
-(``producer.tally``) does not take the files: for a million-row file it is most of the time. What keeps it fast and small (figures in bench/validate.py):
+(``producer.tally``) does not take the files: for a million-row file it is most of the time.
+What keeps it fast and small (figures in bench/validate.py):
 - one tight loop over ``csv.reader``, with no per-row function call on valid rows (the rules
   of ``producer.validation`` are tested inline and called only for rows that may break one;
   moving the entry's f-string into a function cost 8%, ``"{}\\x1f{}".format`` 4-7%);
@@ -21,10 +22,11 @@ This is the hot path of ``submit`` and ``run``, and of ``validate`` when its qui
 Where the rest goes (1,000,000 rows over 250,000 images, this 2-core VM, its other core busy):
 the csv pass 0.6 s, the checks and the entry 0.45 s, the lookup of the image's group 0.7-1.0 s
 (random access into every image's id, dict and keys), the insert 0.35 s: about 4.2x the plain
-pass (``tagsweep validate - < FILE`` reads stdin, so it takes this path). The bytecode is not what bounds it: measured and dropped were rows
-taken in chunks and checked and grouped through ``map``/``zip`` in C (no faster), a string per
-image instead of a dict (7% faster, another encoding for every reader of a group), and rows
-partitioned by image so that each part's dict stays in cache (45% slower).
+pass (``tagsweep validate - < FILE`` reads stdin, so it takes this path). The bytecode is not
+what bounds it: measured and dropped were rows taken in chunks and checked and grouped through
+``map``/``zip`` in C (no faster), a string per image instead of a dict (7% faster, another
+encoding for every reader of a group), and rows partitioned by image so that each part's dict
+stays in cache (45% slower).
 
 A row's REF is one integer, its physical line plus the line base of its file, so that a
 result can be traced back to FILE:LINE (``producer.reading.FileSpans.locate``).
