@@ -44,6 +44,9 @@ class EngineContext:
     verified: set[tuple[str, str]] = field(default_factory=set)
     # The shared rate last published per job by this process: a change is logged, not a chunk.
     rates_shown: dict[str, float] = field(default_factory=dict)
+    # Jobs whose rate this process saw cut by a 429: only their return to the ceiling is a
+    # ``recovered`` line (the gentle start's ramp is not).
+    rates_cut: set[str] = field(default_factory=set)
     # Jobs this process logged ``job.cancelled`` for: one line per job and process.
     stops_logged: set[str] = field(default_factory=set)
     progress: ProgressLog = field(init=False)

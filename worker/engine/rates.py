@@ -31,6 +31,7 @@ class RatePublisher:
     def forget(self) -> None:
         """The job is over: nothing more to publish for it from this process."""
         self.ctx.rates_shown.pop(self.job.job_id, None)
+        self.ctx.rates_cut.discard(self.job.job_id)
 
     async def show(
         self, rate: float, limit: CloudLimit | None = None, *, scope: str | None = None
@@ -47,7 +48,8 @@ class RatePublisher:
             and now - self._shown_at < SHOW_EVERY_S
         ):
             return
-        if shown is not None and shown < ceiling <= rate:
+        if shown is not None and shown < ceiling <= rate and job_id in self.ctx.rates_cut:
+            self.ctx.rates_cut.discard(job_id)
             log.info("ratelimit.adjusted", rate=round(rate, 2), cause="recovered")
         self.ctx.rates_shown[job_id] = rate
         self._shown_at = now
@@ -63,6 +65,8 @@ class RatePublisher:
             log.info("ratelimit.learned", limit=limit.count, window_s=limit.window_s, rate=rate)
         elif throttling.cut:
             log.info("ratelimit.adjusted", rate=rate, cause="429")
+        if throttling.learned is not None or throttling.cut:
+            self.ctx.rates_cut.add(self.job.job_id)
         if throttling.held:
             log.info("ratelimit.held", reason="window quota spent", rate=rate)
         if throttling.learned is not None:
