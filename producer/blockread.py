@@ -59,8 +59,8 @@ class Columns:
     numbers: list[int] | None = None  # each row's line, when not first_line onwards
     rejected: list[Rejected] = field(default_factory=list)
 
-    def pair_hashes(self) -> list[int]:
-        return list(map(hash, zip(self.ids, self.keys, strict=True)))
+    def pair_hashes(self) -> Iterator[int]:
+        return map(hash, zip(self.ids, self.keys, strict=True))
 
     def lines(self) -> list[int] | range:
         """Each row's physical line."""
@@ -77,6 +77,7 @@ class Block:
     text: str  # the lines joined by "\n"
     layout: Layout
     first_line: int
+    longest: int  # the longest line's length
 
     @classmethod
     def of(cls, block: str, layout: Layout, first_line: int) -> Block:
@@ -86,9 +87,9 @@ class Block:
         if "\r" in text and "\r" in (text := text.replace("\r\n", "\n")):
             raise NotClean("a lone CR")
         lines = text.split("\n")
-        if max(map(len, lines)) > csv.field_size_limit():
+        if (longest := max(map(len, lines))) > csv.field_size_limit():
             raise NotClean("a line over csv's field size limit")
-        return cls(lines, text, layout, first_line)
+        return cls(lines, text, layout, first_line, longest)
 
     def columns(self) -> Columns | None:
         """The block taken apart in C, or ``None`` when a row breaks a width or value rule
@@ -103,7 +104,7 @@ class Block:
         values = fields[layout.value :: width]
         # A line no longer than this holds no value over the limit; an ASCII block, no value
         # that is not.
-        if (max(map(len, self.lines)) > MAX_VALUE_LEN + width - 1 or not self.text.isascii()) and (
+        if (self.longest > MAX_VALUE_LEN + width - 1 or not self.text.isascii()) and (
             max(map(len, values)) > MAX_VALUE_LEN or not "".join(values).isascii()
         ):
             return None

@@ -84,17 +84,18 @@ class Counts:
                 fields = part.layout.fields(rejected.row)
                 self.reject(part.name, rejected.line, rejected.reason, fields[:3])
         self.keys |= new_keys
-        hashes = columns.pair_hashes()
-        fresh, before = set(hashes), len(self.pairs)
+        fresh, before = set(columns.pair_hashes()), len(self.pairs)
         # ^= drops the hashes already there: in one pass, the set grows by the block's rows
         # when none was, and shows which were when some were.
         self.pairs ^= fresh
-        if len(self.pairs) - before != len(hashes):
+        if len(self.pairs) - before != len(columns.ids):
             known = fresh.difference(self.pairs)
             self.pairs |= known
             self.repeats |= known
-            self.repeats.update(h for h, n in Counter(hashes).items() if n > 1)
-        self.rows += len(hashes)
+            if len(fresh) != len(columns.ids):  # a pair twice in this block
+                counted = Counter(columns.pair_hashes())
+                self.repeats.update(h for h, n in counted.items() if n > 1)
+        self.rows += len(columns.ids)
         self.images.update(columns.ids)
 
     def reject(self, name: str, line: int, reason: str, fields: tuple[str, ...]) -> None:
