@@ -19,7 +19,7 @@ image id that is not a lower-case UUID (another spelling is an alias there), a q
 Such a file costs this path's time up to the block that shows it on top of the full pass.
 
 Measured (bench/validate.py, 1,000,000 rows, the plain ``csv.reader`` pass as 1x): a valid
-file 2.5-2.75x (the full pass about 4.2x), with an invalid last row 2.8x, with its first row
+file 2.5-2.8x (the full pass about 4.2x), with an invalid last row 2.8x, with its first row
 repeated at the end 3.4-4.3x (the second read). The set and the counter are most of the time
 (random access into a million hashes and 250,000 ids).
 Two processes, each counting the rows of half the images, were no faster on this 2-core VM:
