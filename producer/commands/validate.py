@@ -8,6 +8,7 @@ the client was 100 ms and 9 MB of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from itertools import chain
 
 import click
@@ -24,7 +25,7 @@ from producer.file_options import (
     region_option,
 )
 from producer.planning import Plan, make_plan, quick_plan, render_plan
-from producer.problems import echo_lines, no_rows, problem_lines, problems_of, report_problems
+from producer.problems import echo_lines, no_rows, problem_lines, problems_of
 from producer.tally import quick_tally
 from worker.jobs import Api
 
@@ -67,12 +68,7 @@ def validate(
         if quick is not None:
             plan = quick_plan(quick, max_tags=max_tags_per_request, rate_per_s=rate, api=chosen)
             problems = problem_lines(quick.errors, quick.last_lines, all_errors=all_errors)
-            if as_json:
-                document = {"plan": plan.as_json(), "errors": list(problems)}
-                click.echo(json.dumps({**document, "warnings": quick.warnings}, indent=2))
-            else:
-                echo_lines(chain((f"warning: {text}" for text in quick.warnings), problems))
-                click.echo(render_plan(plan))
+            show(plan, quick.warnings, problems, as_json=as_json)
             return ExitCode.BAD_INPUT if quick.errors else ExitCode.OK
     collection = collect(names, default_project_id=project_id, default_region=region)
     plan = make_plan(collection, max_tags=max_tags_per_request, rate_per_s=rate, api=chosen)
@@ -84,20 +80,30 @@ def print_checked(
 ) -> ExitCode:
     """The full pass's plan and problems: exit 2 for any invalid row or unreadable file."""
     empty = no_rows(collection)
-    if as_json:
-        errors = list(problems_of(collection, all_errors=all_errors))
-        document = {
-            "plan": plan.as_json(),
-            "errors": [*errors, str(empty)] if empty else errors,
-            "warnings": collection.warnings,
-        }
-        click.echo(json.dumps(document, indent=2))
-    elif empty:
+    if empty and not as_json:
         raise empty
-    else:
-        report_problems(collection, all_errors=all_errors)
-        if not collection.file_errors:
-            click.echo(render_plan(plan))
+    problems = problems_of(collection, all_errors=all_errors)
+    if empty:
+        problems = chain(problems, [str(empty)])
+    show(plan, collection.warnings, problems, as_json=as_json, with_plan=not collection.file_errors)
     if collection.errors or collection.file_errors or empty:
         return ExitCode.BAD_INPUT
     return ExitCode.OK
+
+
+def show(
+    plan: Plan,
+    warnings: list[str],
+    problems: Iterable[str],
+    *,
+    as_json: bool,
+    with_plan: bool = True,
+) -> None:
+    """The plan on stdout, warnings and problems on stderr; or all in one JSON object."""
+    if as_json:
+        document = {"plan": plan.as_json(), "errors": list(problems), "warnings": warnings}
+        click.echo(json.dumps(document, indent=2))
+        return
+    echo_lines(chain((f"warning: {warning}" for warning in warnings), problems))
+    if with_plan:
+        click.echo(render_plan(plan))
