@@ -13,7 +13,6 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import BinaryIO
 
 from producer.errors import InputError
 from producer.reading import STDIN, Layout, read_layout
@@ -137,19 +136,20 @@ class Block:
         return self.first_line + len(self.lines) - 1
 
 
-def blocks(source: BinaryIO, part: Range) -> Iterator[Block]:
+def blocks(part: Range) -> Iterator[Block]:
     """A range ``BLOCK_BYTES`` at a time, each block cut at a line end."""
-    source.seek(part.start)
-    left, carry, line = part.end - part.start, b"", 2  # the header is line 1
-    while left > 0 and (data := source.read(min(BLOCK_BYTES, left))):
-        left -= len(data)
-        data = carry + data
-        cut = data.rfind(b"\n") + 1 if left > 0 else len(data)
-        if cut == 0:
-            raise NotClean("a line longer than a block")
-        carry = data[cut:]
-        yield Block.of(data[:cut].decode("utf-8", "surrogateescape"), part.layout, line)
-        line += data.count(b"\n", 0, cut)
+    with open(part.name, "rb") as source:
+        source.seek(part.start)
+        left, carry, line = part.end - part.start, b"", 2  # the header is line 1
+        while left > 0 and (data := source.read(min(BLOCK_BYTES, left))):
+            left -= len(data)
+            data = carry + data
+            cut = data.rfind(b"\n") + 1 if left > 0 else len(data)
+            if cut == 0:
+                raise NotClean("a line longer than a block")
+            carry = data[cut:]
+            yield Block.of(data[:cut].decode("utf-8", "surrogateescape"), part.layout, line)
+            line += data.count(b"\n", 0, cut)
 
 
 def data_range(name: str, *, scoped_by_default: bool) -> Range:

@@ -7,6 +7,7 @@ workers' (``worker.errors``): a setting refused on either side reads the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worker.errors import ConfigError, TagsweepError
@@ -116,3 +117,10 @@ class RowError:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
+
+
+def sort_in_file_order(errors: list[RowError], files: Sequence[str]) -> None:
+    """Sort invalid rows by file, in the order the files were given, then by line (a file
+    given twice sorts where it was given last)."""
+    order = {name: index for index, name in enumerate(files)}
+    errors.sort(key=lambda error: (order[error.file], error.line))

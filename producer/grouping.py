@@ -39,7 +39,7 @@ from collections import defaultdict
 from itertools import filterfalse
 from typing import TYPE_CHECKING
 
-from producer.errors import RowError
+from producer.errors import RowError, sort_in_file_order
 from producer.reading import GZIP_ERRORS, FileSpan, FileSpans, Layout, corrupt_gzip
 from producer.validation import (
     IMAGE_ID,
@@ -227,8 +227,7 @@ class RowGrouper:
             if images:
                 images.default_factory = None  # from now on a missing image is an error
                 scopes[scope] = images
-        order = {span.name: index for index, span in enumerate(self._spans.spans)}
-        self.errors.sort(key=lambda error: (order[error.file], error.line))
+        sort_in_file_order(self.errors, [span.name for span in self._spans.spans])
         return scopes
 
     def _reject_group(self, raw_id: str, scope: Scope, entries: TagEntries, problem: str) -> None:

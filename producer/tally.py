@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from producer.blockread import Block, Columns, NotClean, Range, blocks, data_range
-from producer.errors import RowError
+from producer.errors import RowError, sort_in_file_order
 from producer.reading import ignored_warning
 from producer.validation import all_image_ids, conflict_problem, tag_problem
 
@@ -131,9 +131,8 @@ class Counts:
 
 def read_columns(part: Range) -> Iterator[Columns]:
     """A range's valid rows, block by block (the second read: the row rules already told)."""
-    with open(part.name, "rb") as source:
-        for block in blocks(source, part):
-            yield block.columns() or block.rows()
+    for block in blocks(part):
+        yield block.columns() or block.rows()
 
 
 def quick_tally(
@@ -148,10 +147,9 @@ def quick_tally(
         ranges = [data_range(name, scoped_by_default=scoped) for name in files]
         for part in ranges:
             last_lines[part.name] = 1
-            with open(part.name, "rb") as source:
-                for block in blocks(source, part):
-                    counted.add(part, block)
-                    last_lines[part.name] = block.last_line
+            for block in blocks(part):
+                counted.add(part, block)
+                last_lines[part.name] = block.last_line
         counted.check_ids()
         if counted.repeats:
             counted.sort_repeats(ranges)
@@ -160,8 +158,7 @@ def quick_tally(
     rows_read = counted.rows + counted.rejected
     if not rows_read:
         return None  # the full pass tells a file with no data row
-    order = {name: index for index, name in enumerate(files)}
-    counted.errors.sort(key=lambda error: (order[error.file], error.line))
+    sort_in_file_order(counted.errors, files)
     requests = sum(-(-count // max_tags) for count in counted.images.values())
     warnings = [ignored_warning(r.name, r.layout) for r in ranges if r.layout.ignored]
     return Tally(
