@@ -5,8 +5,9 @@
 Targets (issue #24): at most 3x the plain pass's time as the median of paired runs, peak RSS at
 most 200 MB (and at least 150,000 rows/s). The file is clean, so validate takes its quick path
 (producer/tally.py). Printed after it: the file with its first row repeated at the end (the
-quick path reads the repeated pairs' rows again), and with an invalid last row, the worst
-case: the quick path's whole time, then the full pass (what submit and run read with).
+quick path reads the repeated pairs' rows again), and with an invalid last row (judged line by
+line in its block). What the quick path leaves to the full pass (what submit and run read
+with) is measured by `tagsweep validate - < FILE`: stdin takes the full pass.
 
 Both sides run as fresh processes, so both include interpreter start-up, and take turns run
 after run: this VM's speed drifts by a third within minutes, which measured one side after
